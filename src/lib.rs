@@ -1,0 +1,41 @@
+//! Inter-agency document exchange gateway for community corrections (社区矫正).
+//!
+//! A document's path through the crate, one module per stage:
+//!
+//! receive (`api`) → verify (`security`) → decode (`formats`) → validate
+//! (`validate`, `model`) → route (`workflow`, `registry`) → commit (`store`)
+//! → deliver (`delivery`) → log (`xlog`). `intake` runs the stages in that
+//! order for one submission; everything else is a stage or its data.
+
+/// Partner HTTP endpoints (documents, cases) and the one place errors become problem+json.
+pub mod api;
+/// Wiring: loads configuration and data, builds the shared state, runs the HTTP server.
+pub mod app;
+/// Load-benchmark command: simulated partners over real HTTP, with the crypto-only ceiling.
+pub mod bench;
+/// All settings, loaded once from a file plus `GATEWAY_*` environment variables.
+pub mod config;
+/// Outbound delivery to recipients (outbox, push, mailbox).
+pub mod delivery;
+/// Native dialects ↔ canonical JSON, driven by the declarative files in `mappings/`.
+pub mod formats;
+/// One submission through verify → decode → validate → route → commit, and its receipt.
+pub mod intake;
+/// The canonical document and its value types (AgencyId, IdNumber, CaseNo …).
+pub mod model;
+/// Partner-side client: signs and posts documents, verifies the gateway's receipts.
+pub mod partner;
+/// The agency registry: who exists, which dialect each speaks, where each is delivered.
+pub mod registry;
+/// Content digests, RFC 9421 signatures, algorithms, trust store and the dev PKI.
+pub mod security;
+/// Durable storage through sqlx; the only module that writes SQL.
+pub mod store;
+/// JSON Schema (from `schemas/`) and the identity and business rules of the domain.
+pub mod validate;
+/// Shared shape of an input problem: stable code, field path, bilingual message.
+pub mod violation;
+/// Flows, routing rules, the official calendar and legal deadlines.
+pub mod workflow;
+/// The exchange log: canonical-JSON leaves, hashes, and (later) the Merkle tree.
+pub mod xlog;
