@@ -31,8 +31,10 @@ const MAX_COURT_CODE_DIGITS: usize = 6;
 /// 类型代字 are one to four characters (刑初, 刑更, 执恢 …).
 const MAX_CASE_TYPE_CHARS: usize = 4;
 
-fn is_cjk(c: char) -> bool {
-    matches!(c, '\u{4E00}'..='\u{9FFF}' | '\u{3400}'..='\u{4DBF}')
+/// A character that can be part of a 类型代字. `第` never is: `第123号` is how
+/// a number is read aloud, and a common slip when case numbers are typed.
+fn is_case_type_char(c: char) -> bool {
+    matches!(c, '\u{4E00}'..='\u{9FFF}' | '\u{3400}'..='\u{4DBF}') && c != '第'
 }
 
 impl CaseNo {
@@ -77,7 +79,7 @@ impl CaseNo {
         let rest = rest.strip_suffix('号')?;
         let type_len: usize = rest
             .chars()
-            .take_while(|c| is_cjk(*c))
+            .take_while(|c| is_case_type_char(*c))
             .map(char::len_utf8)
             .sum();
         let (case_type, sequence) = rest.split_at(type_len);
@@ -190,6 +192,7 @@ mod tests {
             "（2024）甘0102123号",
             "（2024）甘0102刑初号",
             "（2024）甘0102刑初0123号",
+            "（2024）甘0102刑初第123号",
             "（1900）甘0102刑初1号",
             "",
         ] {

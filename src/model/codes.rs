@@ -158,3 +158,14 @@ pub fn invalid_date(path: &str) -> Violation {
         format!("field `{f}` is not a real calendar date"),
     )
 }
+
+/// `invalid_format` at `path` when only the schema knows the expected shape.
+pub fn invalid_format_unspecified(path: &str) -> Violation {
+    let f = field_name(path);
+    Violation::new(
+        INVALID_FORMAT,
+        path,
+        format!("字段“{f}”格式不正确"),
+        format!("field `{f}` is not in the expected format"),
+    )
+}
