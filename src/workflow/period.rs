@@ -8,7 +8,7 @@
 //! in force, document received, request received), whatever offset the
 //! instant was given in.
 //!
-//! - **Days** (`"5d"`): 第105条第1款 — the hour and day on which a period
+//! - **Days** (`"5d"`): 第105条第2款 — the hour and day on which a period
 //!   begins are not counted, so the last day is *start day + n*. 第105条第4款
 //!   — if the last day falls on a holiday (a statutory day off or a weekend day
 //!   off) the period ends on the first working day after it. A Saturday or
@@ -18,7 +18,15 @@
 //!   counted either; the period ends on the *n*-th working day after it.
 //! - **Hours** (`"48h"`, 法 第47条): exactly *n* hours after the triggering
 //!   instant, never extended, and independent of the calendar (so it also works
-//!   outside the calendar's years).
+//!   outside the calendar's years). Counting from the exact instant rather than
+//!   from the next whole hour is the project's reading of 第2款 for hours
+//!   (domain spec, "How periods are counted").
+//!
+//! Not modelled here: 第105条第4款's exception that a period running while the
+//! person is in custody (在押) is not extended for holidays, and 第3款's
+//! rule that a document posted before expiry is in time. No period in
+//! `rules/periods.toml` needs them today; a flow that does must say so
+//! explicitly rather than reuse [`Period::Days`].
 //!
 //! A days or working-days period is **due by the end of its last day**: [`due`]
 //! returns that day at `23:59:59+08:00` (whole seconds; an act at or before
@@ -135,7 +143,7 @@ pub fn due(
         Period::Days(n) => {
             let start = beijing_day(from).ok_or_else(unrepresentable)?;
             calendar.ensure_covers(start)?;
-            // 第105条第1款: the start day is not counted.
+            // 第105条第2款: the start day is not counted.
             let mut last = start
                 .checked_add(Duration::days(i64::from(n)))
                 .ok_or_else(|| calendar.past_end())?;
