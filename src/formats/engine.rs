@@ -98,6 +98,14 @@ fn conflicting_fields(path: String) -> Violation {
         "this field shares one place in the target format with another field, but their values differ",
     )
 }
+fn unsupported_value(path: String) -> Violation {
+    Violation::new(
+        "unsupported_value",
+        path,
+        "目标格式无法表达该字段的取值",
+        "the target format cannot express this value",
+    )
+}
 fn unrepresentable_character(path: String, charset: &str) -> Violation {
     Violation::new(
         "unrepresentable_character",
@@ -176,6 +184,7 @@ fn decode_rules(
                 Found::Duplicate(path) => problems.push(duplicate_field(path)),
             },
             Rule::Repeated(r) => decode_repeated(r, el, base, out, problems),
+            Rule::Fixed(r) => set(out, &r.canonical.0, Value::String(r.value.clone())),
         }
     }
 }
@@ -341,6 +350,11 @@ fn encode_rules(
                 }
             }
             Rule::Repeated(r) => encode_repeated(m, r, value, base, el, problems),
+            Rule::Fixed(r) => match get(value, &r.canonical) {
+                Some(Value::String(s)) if *s == r.value => {}
+                None => {}
+                Some(_) => problems.push(unsupported_value(r.canonical.display(base))),
+            },
         }
     }
 }

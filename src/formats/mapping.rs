@@ -110,6 +110,8 @@ struct RuleSpec {
     group: Option<String>,
     #[serde(default)]
     repeated: bool,
+    #[serde(default)]
+    fixed: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Default, Deserialize)]
@@ -158,6 +160,15 @@ impl DialectMapping {
 pub(crate) enum Rule {
     Scalar(ScalarRule),
     Repeated(RepeatedRule),
+    Fixed(FixedRule),
+}
+
+/// A canonical value the dialect implies and never writes (every prison
+/// handover is 暂予监外执行): set on decode, checked on encode.
+#[derive(Debug)]
+pub(crate) struct FixedRule {
+    pub canonical: Pointer,
+    pub value: String,
 }
 
 /// One native value ↔ one canonical value.
@@ -514,6 +525,19 @@ impl Compiler<'_> {
         for spec in specs {
             let n = native.join(&NativePath::parse(&spec.native)?)?;
             let c = canonical.join(&Pointer::parse(&spec.canonical)?);
+            if let Some(value) = &spec.fixed {
+                if !spec.native.is_empty() || spec.group.is_some() || spec.codes.is_some() {
+                    return Err(format!(
+                        "fixed rule for `{}` takes only `canonical`",
+                        spec.canonical
+                    ));
+                }
+                out.push(Rule::Fixed(FixedRule {
+                    canonical: c,
+                    value: value.clone(),
+                }));
+                continue;
+            }
             match &spec.group {
                 Some(group) => {
                     let section = self

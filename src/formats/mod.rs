@@ -24,7 +24,8 @@
 //! `invalid_encoding`, `encoding_mismatch`, `unexpected_root_element`,
 //! `unknown_message_type`, `missing_field`, `duplicate_field`,
 //! `bad_code_value`, `invalid_date`, `invalid_datetime`, `invalid_number`,
-//! `wrong_type`, `conflicting_fields`, `unrepresentable_character`,
+//! `wrong_type`, `conflicting_fields`, `unsupported_value`,
+//! `unrepresentable_character`,
 //! `dialect_not_configured`.
 
 mod charset;

@@ -168,6 +168,8 @@ fn supports_reflects_the_mapping_files() {
     let f = formats();
     assert!(f.supports(Dialect::Court, "handover.notice"));
     assert!(!f.supports(Dialect::Court, "assessment.opinion"));
+    assert!(f.supports(Dialect::Prison, "handover.notice"));
+    assert!(!f.supports(Dialect::Police, "handover.notice"));
     assert!(f.supports(Dialect::Corrections, "revocation.committal"));
 }
 
@@ -322,6 +324,160 @@ fn unconfigured_dialect_is_a_violation_not_a_panic() {
     };
     let got = codes_and_paths(f.decode(Dialect::Police, b"{}", None));
     assert_eq!(got, [("dialect_not_configured", String::new())]);
+}
+
+/// What the prison sample means (GB18030, words for codes, 年月日 dates).
+fn prison_expected() -> Value {
+    json!({
+        "message_type": "handover.notice",
+        "document_no": "甘狱三监外〔2024〕9号",
+        "sender": "prison.620000.3",
+        "recipients": ["corrections.620102"],
+        "copies": [],
+        "issued_at": "2024-10-08T09:30:00+08:00",
+        "subject": {
+            "name": "王𠮷祥",
+            "gender": "1",
+            "ethnicity": "01",
+            "birth_date": "1978-05-14",
+            "id_number": "620102197805140031",
+            "residence": {"division": "620102", "address": "甘肃省兰州市城关区张掖路街道"}
+        },
+        "body": {
+            "decision_organ": "prison_admin.620000",
+            "effective_date": "2024-09-29",
+            "correction_type": "medical_parole",
+            "offence": "诈骗罪",
+            "sentence_text": "有期徒刑五年",
+            "term": {"start": "2024-10-09", "end": "2025-10-08"},
+            "reason": "严重疾病需保外就医",
+            "transfer_date": "2024-10-09"
+        },
+        "attachments": []
+    })
+}
+
+/// `text` encoded in GB18030.
+fn gb18030(text: &str) -> Vec<u8> {
+    encoding_rs::GB18030.encode(text).0.into_owned()
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+#[test]
+fn prison_sample_decodes_from_gb18030() {
+    let got = formats().decode(
+        Dialect::Prison,
+        &fixture("prison/handover.notice.xml"),
+        Some("GB18030"),
+    );
+    assert_eq!(got, Ok(prison_expected()));
+}
+
+#[test]
+fn prison_round_trip_keeps_characters_outside_gbk_byte_exact() {
+    let f = formats();
+    let sample = fixture("prison/handover.notice.xml");
+    let name = gb18030("<姓名>王𠮷祥</姓名>");
+    assert!(contains(&sample, &name));
+    let canonical = f.decode(Dialect::Prison, &sample, None).unwrap_or_default();
+    let native = f.encode(Dialect::Prison, &canonical).unwrap_or_default();
+    assert!(native.starts_with(b"<?xml version=\"1.0\" encoding=\"gb18030\"?>"));
+    assert!(
+        contains(&native, &name),
+        "𠮷 must be the same four GB18030 bytes"
+    );
+    assert!(contains(
+        &native,
+        &gb18030("<发送时间>2024年10月08日 09时30分</发送时间>")
+    ));
+    assert_eq!(
+        f.decode(Dialect::Prison, &native, Some("gb18030")),
+        Ok(canonical)
+    );
+    assert_eq!(
+        f.content_type(Dialect::Prison),
+        "application/xml; charset=gb18030"
+    );
+}
+
+#[test]
+fn court_notice_translates_to_prison_and_back() {
+    let f = formats();
+    let court = court_expected();
+    // The prison dialect carries only 暂予监外执行 handovers.
+    let got: Vec<_> = f
+        .encode(Dialect::Prison, &court)
+        .err()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|v| (v.code, v.path))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("unsupported_value", "/body/correction_type".to_owned()),
+            ("missing_field", "/body/reason".to_owned())
+        ]
+    );
+    let mut doc = prison_expected();
+    doc["issued_at"] = json!("2024-10-08T01:30:00Z");
+    let native = f.encode(Dialect::Prison, &doc).unwrap_or_default();
+    // Times are written in Beijing time, which the prison dialect assumes.
+    assert!(contains(&native, &gb18030("2024年10月08日 09时30分")));
+}
+
+#[test]
+fn prison_words_and_dates_are_checked() {
+    let text = encoding_rs::GB18030
+        .decode(&fixture("prison/handover.notice.xml"))
+        .0
+        .replace("<性别>男</性别>", "<性别>M</性别>")
+        .replace("1978年05月14日", "1978-05-14");
+    let got = codes_and_paths(formats().decode(Dialect::Prison, &gb18030(&text), None));
+    assert_eq!(
+        got,
+        [
+            ("bad_code_value", "/交换文书/罪犯/性别".to_owned()),
+            ("invalid_date", "/交换文书/罪犯/出生日期".to_owned()),
+        ]
+    );
+}
+
+#[test]
+fn a_gbk_only_dialect_refuses_characters_outside_gbk_by_field() {
+    let dir = match tempfile::tempdir() {
+        Ok(d) => d,
+        Err(e) => panic!("tempdir: {e}"),
+    };
+    let mappings = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("mappings");
+    let prison = std::fs::read_to_string(mappings.join("prison.toml")).unwrap_or_default();
+    let copy = |name: &str, text: &str| {
+        std::fs::write(dir.path().join(name), text).unwrap_or_else(|e| panic!("{e}"))
+    };
+    copy(
+        "prison.toml",
+        &prison.replace("charset = \"GB18030\"", "charset = \"GBK\""),
+    );
+    std::fs::create_dir(dir.path().join("codes")).unwrap_or_else(|e| panic!("{e}"));
+    for table in ["gender_zh.toml", "ethnicity_zh.toml"] {
+        let text = std::fs::read_to_string(mappings.join("codes").join(table)).unwrap_or_default();
+        copy(&format!("codes/{table}"), &text);
+    }
+    let f = Formats::load(dir.path()).unwrap_or_else(|e| panic!("{e}"));
+    let got: Vec<_> = f
+        .encode(Dialect::Prison, &prison_expected())
+        .err()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|v| (v.code, v.path))
+        .collect();
+    assert_eq!(
+        got,
+        [("unrepresentable_character", "/subject/name".to_owned())]
+    );
 }
 
 mod never_panics {
