@@ -124,8 +124,16 @@ pub(crate) fn decode(m: &DialectMapping, root: &Element) -> Result<Value, Violat
         return Err(vec![Violation::new(
             "unexpected_root_element",
             format!("/{}", root.name),
-            format!("根元素应为 {}", m.root),
-            format!("the root element should be {}", m.root),
+            format!(
+                "根元素应为 {}（命名空间：{}）",
+                m.root,
+                m.namespace.as_deref().unwrap_or("无")
+            ),
+            format!(
+                "the root element should be {} (namespace: {})",
+                m.root,
+                m.namespace.as_deref().unwrap_or("none")
+            ),
         )]);
     }
     let mut problems = Vec::new();

@@ -124,7 +124,7 @@ impl Formats {
     ) -> Result<Value, Violations> {
         let m = self.mapping(dialect)?;
         match m.syntax {
-            Syntax::Xml => engine::decode(m, &xml::parse(bytes, charset)?.root),
+            Syntax::Xml => engine::decode(m, &xml::parse(bytes, charset)?),
             Syntax::Canonical => {
                 let doc = json::parse(bytes, charset)?;
                 check_canonical(m, &doc)?;

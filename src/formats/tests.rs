@@ -480,6 +480,50 @@ fn a_gbk_only_dialect_refuses_characters_outside_gbk_by_field() {
     );
 }
 
+#[test]
+fn procuratorate_namespaced_request_decodes_and_round_trips() {
+    let f = formats();
+    let sample = fixture("procuratorate/assessment.request.xml");
+    let expected = json!({
+        "message_type": "assessment.request",
+        "document_no": "城检刑评委〔2024〕45号",
+        "sender": "procuratorate.620102",
+        "recipients": ["corrections.620102"],
+        "copies": [],
+        "issued_at": "2024-09-27T16:40:00+08:00",
+        "case_no": "城检刑诉〔2024〕311号",
+        "body": {"procedure": "expedited", "charge": "盗窃罪", "proposed_measure": "probation"},
+        "subject": {
+            "name": "张伟", "gender": "1", "ethnicity": "01", "birth_date": "1985-11-20",
+            "id_number": "620102198511201518",
+            "residence": {"division": "620102", "address": "甘肃省兰州市城关区雁滩路8号3单元502室"}
+        },
+        "attachments": [{"kind": "indictment", "file_name": "起诉意见书.pdf", "media_type": "application/pdf",
+            "sha256": "1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f708192a3b4c5d6e7f809"}]
+    });
+    assert_eq!(
+        f.decode(Dialect::Procuratorate, &sample, Some("utf-8")),
+        Ok(expected.clone())
+    );
+    let native = f
+        .encode(Dialect::Procuratorate, &expected)
+        .unwrap_or_default();
+    let text = String::from_utf8_lossy(&native);
+    assert!(
+        text.contains("<exchange xmlns=\"urn:procuratorate:exchange:1\" version=\"1\">"),
+        "{text}"
+    );
+    assert_eq!(
+        f.decode(Dialect::Procuratorate, &native, None),
+        Ok(expected)
+    );
+    // The same document outside the namespace is not a procuratorate document.
+    let bare =
+        String::from_utf8_lossy(&sample).replace(" xmlns=\"urn:procuratorate:exchange:1\"", "");
+    let got = codes_and_paths(f.decode(Dialect::Procuratorate, bare.as_bytes(), None));
+    assert_eq!(got, [("unexpected_root_element", "/exchange".to_owned())]);
+}
+
 mod never_panics {
     use super::*;
     use proptest::prelude::*;

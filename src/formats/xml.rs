@@ -61,20 +61,12 @@ impl Element {
     }
 }
 
-/// A parsed document: its root and the encoding it arrived in.
-#[derive(Debug)]
-pub(crate) struct Document {
-    pub root: Element,
-    #[allow(dead_code)] // kept for callers that echo the partner's charset
-    pub encoding: &'static Encoding,
-}
-
 fn violation(code: &'static str, zh: impl Into<String>, en: impl Into<String>) -> Violations {
     vec![Violation::new(code, "", zh, en)]
 }
 
 /// Parses `bytes`. `charset` is the Content-Type `charset=` parameter, if any.
-pub(crate) fn parse(bytes: &[u8], charset: Option<&str>) -> Result<Document, Violations> {
+pub(crate) fn parse(bytes: &[u8], charset: Option<&str>) -> Result<Element, Violations> {
     let (encoding, body) = choose_encoding(bytes, charset)?;
     let text = charset::decode(body, encoding).ok_or_else(|| {
         violation(
@@ -86,8 +78,7 @@ pub(crate) fn parse(bytes: &[u8], charset: Option<&str>) -> Result<Document, Vio
             ),
         )
     })?;
-    let root = parse_tree(&text)?;
-    Ok(Document { root, encoding })
+    parse_tree(&text)
 }
 
 /// Decides the document's encoding from the prolog and the Content-Type,
@@ -450,7 +441,7 @@ mod tests {
     use super::*;
     use std::time::{Duration, Instant};
 
-    fn codes(r: Result<Document, Violations>) -> Vec<&'static str> {
+    fn codes(r: Result<Element, Violations>) -> Vec<&'static str> {
         r.err().unwrap_or_default().iter().map(|v| v.code).collect()
     }
 
@@ -460,7 +451,7 @@ mod tests {
             br#"<?xml version="1.0"?><a x="1&amp;2"><b>&lt;&#x4E2D;&#25991;&gt;</b><c/></a>"#,
             None,
         );
-        let root = doc.map(|d| d.root).unwrap_or_default();
+        let root = doc.unwrap_or_default();
         assert_eq!(root.name, "a");
         assert_eq!(root.attribute("x"), Some("1&2"));
         assert_eq!(root.children[0].text, "<中文>");
@@ -534,7 +525,7 @@ mod tests {
     fn encoding_comes_from_prolog_and_must_agree_with_content_type() {
         let (gb, _, _) = encoding_rs::GB18030
             .encode("<?xml version=\"1.0\" encoding=\"GB18030\"?><名>王𠮷祥</名>");
-        let doc = parse(&gb, None).map(|d| d.root).unwrap_or_default();
+        let doc = parse(&gb, None).unwrap_or_default();
         assert_eq!((doc.name.as_str(), doc.text.as_str()), ("名", "王𠮷祥"));
         assert!(parse(&gb, Some("gb18030")).is_ok());
         assert_eq!(codes(parse(&gb, Some("utf-8"))), ["encoding_mismatch"]);
@@ -562,9 +553,7 @@ mod tests {
         child.attributes.push(("K".into(), "x\"y\n&z".into()));
         root.children.push(child);
         let text = write(&root, UTF_8);
-        let back = parse(text.as_bytes(), None)
-            .map(|d| d.root)
-            .unwrap_or_default();
+        let back = parse(text.as_bytes(), None).unwrap_or_default();
         assert_eq!(back.children, root.children);
     }
 }
