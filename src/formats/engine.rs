@@ -1,0 +1,594 @@
+//! Applies compiled mapping rules: native element tree ⇄ canonical JSON.
+//!
+//! Owns: walking the rules in order, reading and writing native paths and
+//! canonical pointers, the value conversions (code tables, dates, times,
+//! integers) in both directions, and collecting every problem. Must never:
+//! know a dialect or field by name (that is the mapping files' job), parse
+//! bytes (that is `xml`/`json`), or judge content beyond its native form
+//! (ID check digits, 案号 syntax, bracket normalisation are `validate`'s).
+
+use serde_json::{Map, Value};
+use time::format_description::well_known::Rfc3339;
+use time::macros::format_description;
+use time::{Date, OffsetDateTime, PrimitiveDateTime};
+
+use super::charset;
+use super::mapping::{
+    DateTimeForm, DialectMapping, Kind, NativePath, Pointer, RepeatedRule, Rule, ScalarRule,
+};
+use super::xml::{is_xml_space, Element};
+use crate::violation::{Violation, Violations};
+
+/// The canonical model's date form (ISO 8601 calendar date).
+const CANONICAL_DATE: &[time::format_description::BorrowedFormatItem<'static>] =
+    format_description!("[year]-[month]-[day]");
+
+// ------------------------------------------------------------ violations
+// One constructor per code, so each code has one wording in both languages.
+
+fn missing_field(path: String) -> Violation {
+    Violation::new(
+        "missing_field",
+        path,
+        "缺少必填字段",
+        "a required field is missing",
+    )
+}
+fn duplicate_field(path: String) -> Violation {
+    Violation::new(
+        "duplicate_field",
+        path,
+        "该字段只能出现一次",
+        "this field may occur only once",
+    )
+}
+fn bad_code_value(path: String, table: &str) -> Violation {
+    Violation::new(
+        "bad_code_value",
+        path,
+        format!("代码值不在代码表 {table} 中"),
+        format!("the value is not a code of table {table}"),
+    )
+}
+fn unknown_message_type(path: String) -> Violation {
+    Violation::new(
+        "unknown_message_type",
+        path,
+        "未知或不支持的文书类型",
+        "unknown or unsupported message type",
+    )
+}
+fn invalid_date(path: String) -> Violation {
+    Violation::new(
+        "invalid_date",
+        path,
+        "日期无效或格式不符",
+        "not a valid date in the expected form",
+    )
+}
+fn invalid_datetime(path: String) -> Violation {
+    Violation::new(
+        "invalid_datetime",
+        path,
+        "时间无效或格式不符",
+        "not a valid date and time in the expected form",
+    )
+}
+fn invalid_number(path: String) -> Violation {
+    Violation::new(
+        "invalid_number",
+        path,
+        "应为非负整数",
+        "expected a non-negative integer",
+    )
+}
+fn wrong_type(path: String) -> Violation {
+    Violation::new(
+        "wrong_type",
+        path,
+        "字段类型错误",
+        "the field has the wrong JSON type",
+    )
+}
+fn conflicting_fields(path: String) -> Violation {
+    Violation::new(
+        "conflicting_fields",
+        path,
+        "该字段与另一字段在目标格式中共用一个位置，但取值不同",
+        "this field shares one place in the target format with another field, but their values differ",
+    )
+}
+fn unsupported_value(path: String) -> Violation {
+    Violation::new(
+        "unsupported_value",
+        path,
+        "目标格式无法表达该字段的取值",
+        "the target format cannot express this value",
+    )
+}
+fn unrepresentable_character(path: String, charset: &str) -> Violation {
+    Violation::new(
+        "unrepresentable_character",
+        path,
+        format!("字段含有 {charset} 无法表示的字符"),
+        format!("the field contains a character that {charset} cannot represent"),
+    )
+}
+
+// ------------------------------------------------------------------ decode
+
+/// Native tree → canonical document, or every problem found.
+pub(crate) fn decode(m: &DialectMapping, root: &Element) -> Result<Value, Violations> {
+    let base = format!("/{}", m.root);
+    if root.name != m.root || root.namespace != m.namespace {
+        return Err(vec![Violation::new(
+            "unexpected_root_element",
+            format!("/{}", root.name),
+            format!(
+                "根元素应为 {}（命名空间：{}）",
+                m.root,
+                m.namespace.as_deref().unwrap_or("无")
+            ),
+            format!(
+                "the root element should be {} (namespace: {})",
+                m.root,
+                m.namespace.as_deref().unwrap_or("none")
+            ),
+        )]);
+    }
+    let mut problems = Vec::new();
+    let Some(mt_rule) = &m.message_type else {
+        return Err(vec![unknown_message_type(String::new())]);
+    };
+    // The message type decides which rules apply, so it is read first and
+    // its absence or an unknown code stops decoding.
+    let code = match read(root, &mt_rule.native, &base) {
+        Found::Value(text, _) => text,
+        Found::Absent(path) => return Err(vec![missing_field(path)]),
+        Found::Duplicate(path) => return Err(vec![duplicate_field(path)]),
+    };
+    let path = mt_rule.native.display(&base);
+    let message_type = mt_rule
+        .codes
+        .as_ref()
+        .and_then(|t| t.to_canonical(&code))
+        .filter(|t| m.supports(t));
+    let (Some(message_type), Some(rules)) =
+        (message_type, message_type.and_then(|t| m.messages.get(t)))
+    else {
+        return Err(vec![unknown_message_type(path)]);
+    };
+    let mut doc = Value::Object(Map::new());
+    set(
+        &mut doc,
+        &mt_rule.canonical.0,
+        Value::String(message_type.to_owned()),
+    );
+    decode_rules(rules, root, &base, &mut doc, &mut problems);
+    if problems.is_empty() {
+        Ok(doc)
+    } else {
+        Err(problems)
+    }
+}
+
+fn decode_rules(
+    rules: &[Rule],
+    el: &Element,
+    base: &str,
+    out: &mut Value,
+    problems: &mut Violations,
+) {
+    for rule in rules {
+        match rule {
+            Rule::Scalar(r) => match read(el, &r.native, base) {
+                Found::Value(text, path) => {
+                    if let Some(v) = native_to_canonical(r, &text, path, problems) {
+                        set(out, &r.canonical.0, v);
+                    }
+                }
+                Found::Absent(path) if r.required => problems.push(missing_field(path)),
+                Found::Absent(_) => {}
+                Found::Duplicate(path) => problems.push(duplicate_field(path)),
+            },
+            Rule::Repeated(r) => decode_repeated(r, el, base, out, problems),
+            Rule::Fixed(r) => set(out, &r.canonical.0, Value::String(r.value.clone())),
+        }
+    }
+}
+
+fn decode_repeated(
+    r: &RepeatedRule,
+    el: &Element,
+    base: &str,
+    out: &mut Value,
+    problems: &mut Violations,
+) {
+    let (parents, last) = r
+        .native
+        .steps
+        .split_at(r.native.steps.len().saturating_sub(1));
+    let parent_path = NativePath {
+        steps: parents.to_vec(),
+        attribute: None,
+    };
+    let mut items = Vec::new();
+    match element_at(el, &parent_path, base) {
+        Ok(Some((parent, parent_base))) => {
+            let name = last.first().map(String::as_str).unwrap_or_default();
+            for (i, child) in parent.children_named(name).enumerate() {
+                let item_base = format!("{parent_base}/{name}[{}]", i + 1);
+                let mut item = Value::Null;
+                decode_rules(&r.items, child, &item_base, &mut item, problems);
+                if !item.is_null() {
+                    items.push(item);
+                }
+            }
+        }
+        Ok(None) => {}
+        Err(path) => problems.push(duplicate_field(path)),
+    }
+    if r.required && items.is_empty() {
+        problems.push(missing_field(r.native.display(base)));
+    }
+    // Lists are always present in the canonical document, even when empty:
+    // consumers iterate them without a presence check.
+    set(out, &r.canonical.0, Value::Array(items));
+}
+
+enum Found {
+    Value(String, String),
+    Absent(String),
+    Duplicate(String),
+}
+
+/// The single element at `path`'s steps below `el` (`Ok(None)` if absent;
+/// `Err(path)` if a step matches more than one element).
+fn element_at<'e>(
+    el: &'e Element,
+    path: &NativePath,
+    base: &str,
+) -> Result<Option<(&'e Element, String)>, String> {
+    let mut cur = el;
+    let mut at = base.to_owned();
+    for step in &path.steps {
+        at.push('/');
+        at.push_str(step);
+        let mut found = cur.children_named(step);
+        match (found.next(), found.next()) {
+            (Some(one), None) => cur = one,
+            (None, _) => return Ok(None),
+            (Some(_), Some(_)) => return Err(at),
+        }
+    }
+    Ok(Some((cur, at)))
+}
+
+/// Reads the value at `path`: an attribute or the element's text, with XML
+/// whitespace around it trimmed (pretty-printing is not content). Empty
+/// counts as absent: the canonical model omits empty fields.
+fn read(el: &Element, path: &NativePath, base: &str) -> Found {
+    let display = path.display(base);
+    let target = match element_at(el, path, base) {
+        Ok(Some((target, _))) => target,
+        Ok(None) => return Found::Absent(display),
+        Err(dup) => return Found::Duplicate(dup),
+    };
+    let raw = match &path.attribute {
+        Some(a) => target.attribute(a),
+        None => Some(target.text.as_str()),
+    };
+    match raw.map(|s| s.trim_matches(is_xml_space)) {
+        Some(s) if !s.is_empty() => Found::Value(s.to_owned(), display),
+        _ => Found::Absent(display),
+    }
+}
+
+// ------------------------------------------------------------------ encode
+
+/// Canonical document → native tree (root first, elements in rule order).
+pub(crate) fn encode(m: &DialectMapping, doc: &Value) -> Result<Element, Violations> {
+    if !doc.is_object() {
+        return Err(vec![wrong_type(String::new())]);
+    }
+    let Some(mt_rule) = &m.message_type else {
+        return Err(vec![unknown_message_type("/message_type".into())]);
+    };
+    let message_type = match doc.get("message_type") {
+        Some(Value::String(s)) => s.as_str(),
+        Some(_) => return Err(vec![wrong_type("/message_type".into())]),
+        None => return Err(vec![missing_field("/message_type".into())]),
+    };
+    let code = mt_rule
+        .codes
+        .as_ref()
+        .and_then(|t| t.to_native(message_type));
+    let (Some(code), Some(rules)) = (code, m.messages.get(message_type)) else {
+        return Err(vec![unknown_message_type("/message_type".into())]);
+    };
+    let mut root = Element {
+        name: m.root.clone(),
+        namespace: m.namespace.clone(),
+        attributes: m.root_attributes.clone(),
+        ..Element::default()
+    };
+    let mut problems = Vec::new();
+    write(
+        &mut root,
+        &mt_rule.native,
+        code,
+        "/message_type",
+        &mut problems,
+    );
+    encode_rules(m, rules, doc, "", &mut root, &mut problems);
+    if problems.is_empty() {
+        Ok(root)
+    } else {
+        Err(problems)
+    }
+}
+
+fn encode_rules(
+    m: &DialectMapping,
+    rules: &[Rule],
+    value: &Value,
+    base: &str,
+    el: &mut Element,
+    problems: &mut Violations,
+) {
+    for rule in rules {
+        match rule {
+            Rule::Scalar(r) => {
+                let path = r.canonical.display(base);
+                match get(value, &r.canonical) {
+                    None => {
+                        if r.required {
+                            problems.push(missing_field(path));
+                        }
+                    }
+                    Some(v) => {
+                        if let Some(text) = canonical_to_native(r, v, &path, problems) {
+                            if !charset::can_encode(&text, m.encoding) {
+                                problems.push(unrepresentable_character(path, m.encoding.name()));
+                            } else {
+                                write(el, &r.native, &text, &path, problems);
+                            }
+                        }
+                    }
+                }
+            }
+            Rule::Repeated(r) => encode_repeated(m, r, value, base, el, problems),
+            Rule::Fixed(r) => match get(value, &r.canonical) {
+                Some(Value::String(s)) if *s == r.value => {}
+                None => {}
+                Some(_) => problems.push(unsupported_value(r.canonical.display(base))),
+            },
+        }
+    }
+}
+
+fn encode_repeated(
+    m: &DialectMapping,
+    r: &RepeatedRule,
+    value: &Value,
+    base: &str,
+    el: &mut Element,
+    problems: &mut Violations,
+) {
+    let path = r.canonical.display(base);
+    let items = match get(value, &r.canonical) {
+        None => &[][..],
+        Some(Value::Array(items)) => items.as_slice(),
+        Some(_) => return problems.push(wrong_type(path)),
+    };
+    if items.is_empty() {
+        if r.required {
+            problems.push(missing_field(path));
+        }
+        return;
+    }
+    let (parents, last) = r
+        .native
+        .steps
+        .split_at(r.native.steps.len().saturating_sub(1));
+    let Some(name) = last.first() else { return };
+    let parent = element_mut(el, parents);
+    for (i, item) in items.iter().enumerate() {
+        let mut child = Element::new(name);
+        encode_rules(
+            m,
+            &r.items,
+            item,
+            &format!("{path}/{i}"),
+            &mut child,
+            problems,
+        );
+        parent.children.push(child);
+    }
+}
+
+/// The first element along `steps`, created (appended) where missing, so
+/// elements appear in the order the rules first mention them.
+fn element_mut<'e>(el: &'e mut Element, steps: &[String]) -> &'e mut Element {
+    let mut cur = el;
+    for step in steps {
+        let idx = match cur.children.iter().position(|c| &c.name == step) {
+            Some(i) => i,
+            None => {
+                cur.children.push(Element::new(step));
+                cur.children.len() - 1
+            }
+        };
+        cur = &mut cur.children[idx];
+    }
+    cur
+}
+
+/// Puts `text` at `path`. A place already holding a different value means
+/// two canonical fields share one native place and disagree.
+fn write(
+    el: &mut Element,
+    path: &NativePath,
+    text: &str,
+    canonical_path: &str,
+    problems: &mut Violations,
+) {
+    let target = element_mut(el, &path.steps);
+    let slot = match &path.attribute {
+        Some(a) => match target.attributes.iter().position(|(k, _)| k == a) {
+            Some(i) => &mut target.attributes[i].1,
+            None => {
+                target.attributes.push((a.clone(), String::new()));
+                let last = target.attributes.len() - 1;
+                &mut target.attributes[last].1
+            }
+        },
+        None => &mut target.text,
+    };
+    if slot.is_empty() {
+        text.clone_into(slot);
+    } else if slot != text {
+        problems.push(conflicting_fields(canonical_path.to_owned()));
+    }
+}
+
+// ------------------------------------------------------ value conversions
+// Both directions of every conversion sit together so a reader can check
+// that one undoes the other.
+
+fn native_to_canonical(
+    r: &ScalarRule,
+    text: &str,
+    path: String,
+    problems: &mut Violations,
+) -> Option<Value> {
+    if let Some(table) = &r.codes {
+        return match table.to_canonical(text) {
+            Some(v) => Some(Value::String(v.to_owned())),
+            None => {
+                problems.push(bad_code_value(path, &table.name));
+                None
+            }
+        };
+    }
+    let converted = match &r.kind {
+        Kind::Text => Ok(Value::String(text.to_owned())),
+        Kind::Integer => text
+            .parse::<u64>()
+            .map(Value::from)
+            .map_err(|_| invalid_number(path)),
+        Kind::Date(form) => Date::parse(text, form)
+            .ok()
+            .and_then(|d| d.format(CANONICAL_DATE).ok())
+            .map(Value::String)
+            .ok_or_else(|| invalid_date(path)),
+        Kind::DateTime(form) => {
+            let instant = match form {
+                DateTimeForm::Rfc3339 => OffsetDateTime::parse(text, &Rfc3339).ok(),
+                DateTimeForm::Local(f, tz) => PrimitiveDateTime::parse(text, f)
+                    .ok()
+                    .map(|t| t.assume_offset(*tz)),
+            };
+            instant
+                .and_then(|t| t.format(&Rfc3339).ok())
+                .map(Value::String)
+                .ok_or_else(|| invalid_datetime(path))
+        }
+    };
+    converted.map_err(|v| problems.push(v)).ok()
+}
+
+fn canonical_to_native(
+    r: &ScalarRule,
+    value: &Value,
+    path: &str,
+    problems: &mut Violations,
+) -> Option<String> {
+    let path = || path.to_owned();
+    let text = match (value, &r.kind) {
+        (Value::Number(n), Kind::Integer) => {
+            return n.as_u64().map(|n| n.to_string()).or_else(|| {
+                problems.push(invalid_number(path()));
+                None
+            })
+        }
+        (Value::String(s), _) if r.kind_is_text_like() => s.as_str(),
+        _ => {
+            problems.push(wrong_type(path()));
+            return None;
+        }
+    };
+    if let Some(table) = &r.codes {
+        return table.to_native(text).map(str::to_owned).or_else(|| {
+            problems.push(bad_code_value(path(), &table.name));
+            None
+        });
+    }
+    let converted = match &r.kind {
+        Kind::Text | Kind::Integer => Ok(text.to_owned()),
+        Kind::Date(form) => Date::parse(text, CANONICAL_DATE)
+            .ok()
+            .and_then(|d| d.format(form).ok())
+            .ok_or_else(|| invalid_date(path())),
+        Kind::DateTime(form) => OffsetDateTime::parse(text, &Rfc3339)
+            .ok()
+            .and_then(|t| match form {
+                DateTimeForm::Rfc3339 => t.format(&Rfc3339).ok(),
+                DateTimeForm::Local(f, tz) => t.to_offset(*tz).format(f).ok(),
+            })
+            .ok_or_else(|| invalid_datetime(path())),
+    };
+    converted.map_err(|v| problems.push(v)).ok()
+}
+
+impl ScalarRule {
+    /// Kinds whose canonical form is a JSON string.
+    fn kind_is_text_like(&self) -> bool {
+        !matches!(self.kind, Kind::Integer)
+    }
+}
+
+// ------------------------------------------------------- canonical access
+
+/// The value at `pointer`, treating `null` and `""` as absent (the canonical
+/// model omits empty fields; a partner writing `null` means the same).
+fn get<'v>(value: &'v Value, pointer: &Pointer) -> Option<&'v Value> {
+    let mut cur = value;
+    for token in &pointer.0 {
+        cur = match cur {
+            Value::Object(map) => map.get(token)?,
+            Value::Array(items) => items.get(token.parse::<usize>().ok()?)?,
+            _ => return None,
+        };
+    }
+    match cur {
+        Value::Null => None,
+        Value::String(s) if s.is_empty() => None,
+        v => Some(v),
+    }
+}
+
+/// Sets `tokens` in `out`, creating objects on the way (a pointer into a
+/// non-object replaces it: only a contradictory mapping file can do that).
+fn set(out: &mut Value, tokens: &[String], value: Value) {
+    let Some((last, parents)) = tokens.split_last() else {
+        *out = value;
+        return;
+    };
+    let mut cur = out;
+    for token in parents {
+        if !cur.is_object() {
+            *cur = Value::Object(Map::new());
+        }
+        let Value::Object(map) = cur else { return };
+        cur = map
+            .entry(token.clone())
+            .or_insert_with(|| Value::Object(Map::new()));
+    }
+    if !cur.is_object() {
+        *cur = Value::Object(Map::new());
+    }
+    if let Value::Object(map) = cur {
+        map.insert(last.clone(), value);
+    }
+}
