@@ -1,1 +1,175 @@
-//! (stub)
+//! Wiring: loads the configuration's data files once, builds the shared
+//! [`Gateway`] state and runs the HTTP server. Nothing here decides anything
+//! about a document; it only puts the stages together.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use anyhow::Context;
+
+use crate::config::Settings;
+use crate::formats::Formats;
+use crate::registry::Registry;
+use crate::security::devpki::GatewayIdentity;
+use crate::security::trust::TrustStore;
+use crate::store::Store;
+use crate::validate::Validator;
+use crate::workflow::calendar::Calendar;
+use crate::workflow::period::PeriodRules;
+
+/// Everything a request needs, loaded once at start-up (shared through an `Arc`).
+pub struct Gateway {
+    pub settings: Settings,
+    pub store: Store,
+    pub trust: TrustStore,
+    pub registry: Registry,
+    pub formats: Formats,
+    pub validator: Validator,
+    pub calendar: Calendar,
+    pub periods: PeriodRules,
+    /// The gateway's own key and certificate: signs receipts and responses.
+    pub identity: GatewayIdentity,
+}
+
+impl Gateway {
+    /// Loads every data file and opens the database; fails with a message
+    /// naming the file that is wrong.
+    pub async fn load(settings: Settings) -> anyhow::Result<Gateway> {
+        let registry = Registry::load(&settings.registry).with_context(|| {
+            format!(
+                "loading the agency registry {}",
+                settings.registry.display()
+            )
+        })?;
+        let trust = TrustStore::load(&settings.trust_roots).context("loading the trust store")?;
+        let identity = GatewayIdentity::load(&settings.pki_dir()).with_context(|| {
+            format!(
+                "loading the gateway key from {}",
+                settings.pki_dir().display()
+            )
+        })?;
+        let formats = Formats::load(&settings.mappings_dir()).map_err(|e| {
+            anyhow::anyhow!(
+                "loading mappings from {}: {e}",
+                settings.mappings_dir().display()
+            )
+        })?;
+        let validator = Validator::load(&settings.schemas_dir()).map_err(|e| {
+            anyhow::anyhow!(
+                "loading schemas from {}: {e}",
+                settings.schemas_dir().display()
+            )
+        })?;
+        let rules = settings.rules_dir();
+        let calendar = Calendar::load(&rules.join("calendar/cn-official-days.tsv"))
+            .map_err(|e| anyhow::anyhow!("loading the official calendar: {e}"))?;
+        let periods = PeriodRules::load(&rules.join("periods.toml"))
+            .map_err(|e| anyhow::anyhow!("loading rules/periods.toml: {e}"))?;
+        let store = Store::open(
+            &settings.database_url,
+            settings.max_connections,
+            &settings.resources,
+        )
+        .await
+        .context("opening the database")?;
+        Ok(Gateway {
+            settings,
+            store,
+            trust,
+            registry,
+            formats,
+            validator,
+            calendar,
+            periods,
+            identity,
+        })
+    }
+}
+
+/// A running server: its address and a handle to stop it.
+pub struct Running {
+    pub addr: std::net::SocketAddr,
+    pub handle: actix_web::dev::ServerHandle,
+    pub gateway: Arc<Gateway>,
+    pub task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+/// Binds the listen address and starts serving in the background.
+pub fn start(gateway: Gateway) -> anyhow::Result<Running> {
+    let listener = TcpListener::bind(&gateway.settings.listen)
+        .with_context(|| format!("binding {}", gateway.settings.listen))?;
+    let addr = listener.local_addr()?;
+    let workers = match gateway.settings.workers {
+        0 => std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2),
+        n => n,
+    };
+    let gateway = Arc::new(gateway);
+    let data = actix_web::web::Data::from(gateway.clone());
+    let server = actix_web::HttpServer::new(move || {
+        actix_web::App::new()
+            .app_data(data.clone())
+            .configure(crate::api::routes)
+    })
+    .workers(workers)
+    .shutdown_timeout(10)
+    .listen(listener)?
+    .run();
+    let handle = server.handle();
+    let task = tokio::spawn(server);
+    Ok(Running {
+        addr,
+        handle,
+        gateway,
+        task,
+    })
+}
+
+/// What `init-dev` found or made.
+#[derive(Debug)]
+pub struct DevSetup {
+    pub registry_created: bool,
+    pub agencies: Vec<String>,
+}
+
+/// Prepares a data directory for the embedded default: copies the demo agency
+/// registry (if the directory has none) and generates the DEV-ONLY PKI for
+/// every registered agency plus the gateway's own key. Idempotent: existing
+/// files are kept.
+pub fn init_dev(settings: &Settings) -> anyhow::Result<DevSetup> {
+    std::fs::create_dir_all(&settings.dir)
+        .with_context(|| format!("creating {}", settings.dir.display()))?;
+    let mut registry_created = false;
+    if !settings.registry.exists() {
+        let template = settings.rules_dir().join("agencies.demo.toml");
+        std::fs::copy(&template, &settings.registry).with_context(|| {
+            format!(
+                "copying {} to {}",
+                template.display(),
+                settings.registry.display()
+            )
+        })?;
+        registry_created = true;
+    }
+    let registry = Registry::load(&settings.registry)?;
+    let agencies: Vec<(String, String)> = registry
+        .iter()
+        .map(|a| (a.id.as_str().to_string(), a.name.clone()))
+        .collect();
+    let refs: Vec<(&str, &str)> = agencies
+        .iter()
+        .map(|(id, name)| (id.as_str(), name.as_str()))
+        .collect();
+    crate::security::devpki::generate(&settings.pki_dir(), &refs)
+        .map_err(|e| anyhow::anyhow!("generating the dev PKI: {}", e.message().en))?;
+    Ok(DevSetup {
+        registry_created,
+        agencies: agencies.into_iter().map(|(id, _)| id).collect(),
+    })
+}
+
+/// Whether a data directory already holds a PKI (`serve` runs `init-dev` otherwise).
+pub fn has_pki(settings: &Settings) -> bool {
+    settings.pki_dir().join("gateway.crt.pem").exists()
+}

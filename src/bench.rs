@@ -1,1 +1,326 @@
-//! (stub)
+//! `corrections-gateway bench`: how many signed notices per second the
+//! gateway accepts end to end, next to what the cryptography alone allows.
+//!
+//! Without `--url` it starts a gateway in this process on a fresh data
+//! directory with the embedded default (SQLite, WAL, synchronous=FULL), so
+//! every accepted document is durable before its receipt. Requests are
+//! prepared and signed before the clock starts, so the figure is the
+//! gateway's, not the simulated partners'. In the same run it measures the
+//! crypto-only ceiling: per document, the request verification the gateway
+//! does (digest, signer certificate, signature) plus signing the receipt, on
+//! as many threads as the machine has cores. Both numbers come from the same
+//! machine at the same time, so their ratio is meaningful on a noisy host.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+
+use crate::app::{self, Gateway};
+use crate::config::Settings;
+use crate::partner::{GatewayCert, Partner};
+use crate::security::alg::Algorithm;
+use crate::security::devpki::{load_signing_key, GatewayIdentity};
+use crate::security::httpsig::REQUEST_COMPONENTS;
+use crate::security::request::{verify_request, RequestParts};
+use crate::security::response::sign_response;
+use crate::security::trust::TrustStore;
+
+/// A request body with the headers that sign it.
+type SignedRequest = (Vec<u8>, Vec<(&'static str, String)>);
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct Options {
+    /// Concurrent simulated partners.
+    #[arg(long, default_value_t = 16)]
+    pub partners: usize,
+    /// Documents in all.
+    #[arg(long, default_value_t = 2000)]
+    pub documents: usize,
+    /// Signature algorithm: ecdsa-p256-sha256, sm2-sm3, rsa-pss-sha512, ed25519.
+    #[arg(long, default_value = "ecdsa-p256-sha256")]
+    pub alg: String,
+    /// Data directory to use (default: a fresh temporary one).
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+}
+
+/// Figures of one run.
+#[derive(Debug, Clone)]
+pub struct Report {
+    pub alg: Algorithm,
+    pub partners: usize,
+    pub documents: usize,
+    pub accepted: usize,
+    pub elapsed: Duration,
+    pub p50: Duration,
+    pub p99: Duration,
+    pub crypto_per_sec: f64,
+}
+
+impl Report {
+    pub fn accepted_per_sec(&self) -> f64 {
+        self.accepted as f64 / self.elapsed.as_secs_f64()
+    }
+}
+
+impl std::fmt::Display for Report {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "algorithm            {}", self.alg.as_str())?;
+        writeln!(f, "partners             {}", self.partners)?;
+        writeln!(
+            f,
+            "documents            {} sent, {} accepted (201)",
+            self.documents, self.accepted
+        )?;
+        writeln!(f, "accepted docs/s      {:.0}", self.accepted_per_sec())?;
+        writeln!(
+            f,
+            "latency p50 / p99    {:.2} ms / {:.2} ms",
+            ms(self.p50),
+            ms(self.p99)
+        )?;
+        writeln!(
+            f,
+            "crypto-only ceiling  {:.0} docs/s (verify + receipt signing, all cores)",
+            self.crypto_per_sec
+        )?;
+        write!(
+            f,
+            "end-to-end / ceiling {:.1} %",
+            100.0 * self.accepted_per_sec() / self.crypto_per_sec
+        )
+    }
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+pub async fn run(options: Options) -> anyhow::Result<Report> {
+    let alg = Algorithm::parse(&options.alg)
+        .with_context(|| format!("unknown algorithm {}", options.alg))?;
+    let temp;
+    let dir = match &options.dir {
+        Some(dir) => dir.clone(),
+        None => {
+            temp = tempfile::tempdir()?;
+            temp.path().to_path_buf()
+        }
+    };
+    let mut settings = Settings::for_dir(&dir);
+    settings.listen = "127.0.0.1:0".into();
+    app::init_dev(&settings)?;
+    let pki = settings.pki_dir();
+    let running = app::start(Gateway::load(settings.clone()).await?)?;
+    let report = drive(
+        &running,
+        &pki,
+        alg,
+        options.partners.max(1),
+        options.documents.max(1),
+    )
+    .await;
+    running.handle.stop(true).await;
+    let report = report?;
+    println!("{report}");
+    Ok(report)
+}
+
+async fn drive(
+    running: &app::Running,
+    pki: &std::path::Path,
+    alg: Algorithm,
+    partners: usize,
+    documents: usize,
+) -> anyhow::Result<Report> {
+    let sender = "court.620102";
+    let (key, _cert, keyid, _) = load_signing_key(
+        &pki.join(sender)
+            .join(format!("{}.key.pem", alg.file_stem())),
+        &pki.join(sender)
+            .join(format!("{}.crt.pem", alg.file_stem())),
+    )
+    .map_err(|e| anyhow::anyhow!(e.message().en))?;
+    let partner = Arc::new(Partner::new(
+        &format!("http://{}", running.addr),
+        key,
+        keyid,
+        alg,
+    ));
+    let gateway_cert = GatewayCert::load(&pki.join("gateway.crt.pem"))?;
+    // Prepare and sign every request first: the timed phase measures the gateway.
+    let mut prepared = Vec::with_capacity(documents);
+    for n in 0..documents {
+        let body = sample_court_notice(n);
+        let headers = partner.sign(
+            "POST",
+            "/api/v1/documents",
+            Some("application/xml"),
+            Some(&body),
+        )?;
+        prepared.push((body, headers));
+    }
+    let crypto_per_sec = crypto_ceiling(&running.gateway, &prepared, Duration::from_secs(2));
+    let queue = Arc::new(std::sync::Mutex::new(prepared));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..partners {
+        let queue = queue.clone();
+        let partner = partner.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            let mut accepted = 0usize;
+            loop {
+                let next = queue.lock().map(|mut q| q.pop()).unwrap_or(None);
+                let Some((body, headers)) = next else { break };
+                let t = Instant::now();
+                let answer = partner
+                    .send(
+                        reqwest::Method::POST,
+                        "/api/v1/documents",
+                        Some(("application/xml", body)),
+                        headers,
+                    )
+                    .await;
+                latencies.push(t.elapsed());
+                if matches!(answer, Ok(ref a) if a.status == 201) {
+                    accepted += 1;
+                }
+            }
+            (accepted, latencies)
+        }));
+    }
+    let mut accepted = 0;
+    let mut latencies = Vec::new();
+    for task in tasks {
+        let (a, l) = task.await?;
+        accepted += a;
+        latencies.extend(l);
+    }
+    let elapsed = started.elapsed();
+    latencies.sort();
+    let pick = |q: f64| {
+        latencies
+            .get(((latencies.len() as f64 - 1.0) * q) as usize)
+            .copied()
+            .unwrap_or_default()
+    };
+    // One receipt is verified end to end so the run proves receipts are signed.
+    let probe = partner
+        .submit(&sample_court_notice(documents + 1), "application/xml")
+        .await?;
+    probe
+        .verify(&gateway_cert)
+        .map_err(|e| anyhow::anyhow!("receipt signature: {}", e.message().en))?;
+    Ok(Report {
+        alg,
+        partners,
+        documents,
+        accepted,
+        elapsed,
+        p50: pick(0.50),
+        p99: pick(0.99),
+        crypto_per_sec,
+    })
+}
+
+/// Verify + receipt signing per document, on every core, for about `budget`.
+fn crypto_ceiling(gw: &Gateway, prepared: &[SignedRequest], budget: Duration) -> f64 {
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2);
+    let trust: &TrustStore = &gw.trust;
+    let identity: &GatewayIdentity = &gw.identity;
+    let window = gw.settings.signature_window_secs;
+    let sample: Vec<(RequestParts, &[u8])> = prepared
+        .iter()
+        .take(256)
+        .map(|(body, headers)| {
+            let get = |name: &str| {
+                headers
+                    .iter()
+                    .find(|(n, _)| *n == name)
+                    .map(|(_, v)| v.clone())
+            };
+            let parts = RequestParts {
+                method: "POST".into(),
+                path: "/api/v1/documents".into(),
+                content_type: Some("application/xml".into()),
+                content_digest: get("content-digest"),
+                signature_input: get("signature-input"),
+                signature: get("signature"),
+            };
+            (parts, body.as_slice())
+        })
+        .collect();
+    let started = Instant::now();
+    let done: usize = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                let sample = &sample;
+                scope.spawn(move || {
+                    let mut count = 0usize;
+                    while started.elapsed() < budget {
+                        for (parts, body) in sample.iter().take(16) {
+                            let now = time::OffsetDateTime::now_utc().unix_timestamp();
+                            if verify_request(
+                                parts,
+                                Some(body),
+                                &REQUEST_COMPONENTS,
+                                trust,
+                                window,
+                                now,
+                            )
+                            .is_ok()
+                                && sign_response(identity, 201, "application/json", body).is_ok()
+                            {
+                                count += 1;
+                            }
+                        }
+                    }
+                    count
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap_or(0)).sum()
+    });
+    done as f64 / started.elapsed().as_secs_f64()
+}
+
+/// A court handover notice (the shared sample's shape) with a unique document
+/// number, so each one is a new document. Test subjects only: the ID number
+/// is the sample's, valid by its check digit, belonging to no one.
+pub fn sample_court_notice(n: usize) -> Vec<u8> {
+    let seq = n + 1;
+    format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?>
+<FYJHWS BBH="1.0">
+  <WSLX>ZXTZ</WSLX>
+  <WSBH>甘0102刑执通〔2026〕B{n}号</WSBH>
+  <AH>(2026)甘0102刑初{seq}号</AH>
+  <FSDW DM="court.620102">兰州市城关区人民法院</FSDW>
+  <JSDW DM="corrections.620102">兰州市城关区社区矫正管理局</JSDW>
+  <QFSJ>2026-11-20T10:15:00+08:00</QFSJ>
+  <SXRQ>2026-11-18</SXRQ>
+  <ZF>
+    <XM>阿依古丽·买买提</XM>
+    <XB>2</XB>
+    <MZ>05</MZ>
+    <CSRQ>1990-03-07</CSRQ>
+    <SFZH>620102199003070026</SFZH>
+    <JZD XZQH="620102">甘肃省兰州市城关区东岗西路100号</JZD>
+  </ZF>
+  <XF>
+    <JZLB>HX</JZLB>
+    <ZM>危险驾驶罪</ZM>
+    <ZXF>拘役三个月，缓刑六个月</ZXF>
+    <JZQX QSRQ="2026-11-18" ZZRQ="2027-05-17"/>
+  </XF>
+  <BDQX>2026-11-28</BDQX>
+</FYJHWS>
+"#
+    )
+    .into_bytes()
+}

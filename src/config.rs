@@ -1,1 +1,178 @@
-//! (stub)
+//! All settings, loaded once at start-up and validated there.
+//!
+//! Layers, later wins: built-in defaults (which make `serve` work on a fresh
+//! clone) → a TOML file (`--config FILE`, else `DIR/gateway.toml` if present)
+//! → `GATEWAY_*` environment variables (e.g. `GATEWAY_LISTEN`,
+//! `GATEWAY_MAX_BODY_BYTES`) → command-line flags. The reference of every
+//! key is `docs/configuration.md`.
+
+use std::path::{Path, PathBuf};
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+
+/// The gateway's settings. Paths are resolved against the working directory.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Settings {
+    /// Data directory: the SQLite database, the dev PKI (`pki/`) and the agency registry.
+    pub dir: PathBuf,
+    /// HTTP listen address. The embedded default is loopback plain HTTP (demo only).
+    pub listen: String,
+    /// `sqlite://…` or `postgres://…`; empty means `sqlite://DIR/gateway.db`.
+    pub database_url: String,
+    /// Where `schemas/`, `mappings/` and `rules/` are read from; empty means the
+    /// working directory if it has them, else the source tree the binary was built from.
+    pub resources: PathBuf,
+    /// Agency registry file; empty means `DIR/agencies.toml`.
+    pub registry: PathBuf,
+    /// Trust-store roots, each holding `<agency-id>/ca.crt.pem`, signer certificates and CRLs.
+    /// Empty means `certs/agencies` (production) and `DIR/pki` (dev PKI).
+    pub trust_roots: Vec<PathBuf>,
+    /// Largest accepted request body; a larger one gets 413 before it is read in full.
+    pub max_body_bytes: usize,
+    /// How far a signature's `created` may be from the gateway's clock (RFC 9421 §7.2.4).
+    pub signature_window_secs: i64,
+    /// HTTP worker threads; 0 means one per core.
+    pub workers: usize,
+    /// Database connections for readers (the single SQLite writer is extra).
+    pub max_connections: u32,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            dir: PathBuf::from("data"),
+            listen: "127.0.0.1:8080".into(),
+            database_url: String::new(),
+            resources: PathBuf::new(),
+            registry: PathBuf::new(),
+            trust_roots: Vec::new(),
+            max_body_bytes: 10 * 1024 * 1024,
+            signature_window_secs: 300,
+            workers: 0,
+            max_connections: 8,
+        }
+    }
+}
+
+/// Flags that the command line may set on top of the layers.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub config_file: Option<PathBuf>,
+    pub dir: Option<PathBuf>,
+    pub listen: Option<String>,
+    pub database_url: Option<String>,
+}
+
+impl Settings {
+    /// Loads the layers described in the module documentation and fills in
+    /// every derived default, so the rest of the program never sees an empty path.
+    pub fn load(overrides: &Overrides) -> anyhow::Result<Settings> {
+        let mut figment = Figment::from(Serialized::defaults(Settings::default()));
+        let dir = overrides
+            .dir
+            .clone()
+            .or_else(|| std::env::var_os("GATEWAY_DIR").map(PathBuf::from));
+        let file = overrides
+            .config_file
+            .clone()
+            .or_else(|| {
+                dir.as_ref()
+                    .map(|d| d.join("gateway.toml"))
+                    .filter(|p| p.exists())
+            })
+            .or_else(|| Some(PathBuf::from("data/gateway.toml")).filter(|p| p.exists()));
+        if let Some(file) = &file {
+            if !file.exists() {
+                anyhow::bail!("configuration file {} does not exist", file.display());
+            }
+            figment = figment.merge(Toml::file(file));
+        }
+        figment = figment.merge(Env::prefixed("GATEWAY_").split("__"));
+        let mut settings: Settings = figment.extract()?;
+        if let Some(dir) = &overrides.dir {
+            settings.dir = dir.clone();
+        }
+        if let Some(listen) = &overrides.listen {
+            settings.listen = listen.clone();
+        }
+        if let Some(url) = &overrides.database_url {
+            settings.database_url = url.clone();
+        }
+        settings.fill_defaults();
+        settings.check()?;
+        Ok(settings)
+    }
+
+    /// Settings for a data directory with every default (tests, bench, `init-dev`).
+    pub fn for_dir(dir: &Path) -> Settings {
+        let mut settings = Settings {
+            dir: dir.to_path_buf(),
+            ..Settings::default()
+        };
+        settings.fill_defaults();
+        settings
+    }
+
+    fn fill_defaults(&mut self) {
+        if self.database_url.is_empty() {
+            self.database_url = format!(
+                "sqlite://{}?mode=rwc",
+                self.dir.join("gateway.db").display()
+            );
+        }
+        if self.resources.as_os_str().is_empty() {
+            self.resources = default_resources();
+        }
+        if self.registry.as_os_str().is_empty() {
+            self.registry = self.dir.join("agencies.toml");
+        }
+        if self.trust_roots.is_empty() {
+            self.trust_roots = vec![self.resources.join("certs/agencies"), self.pki_dir()];
+        }
+    }
+
+    fn check(&self) -> anyhow::Result<()> {
+        if self.max_body_bytes < 1024 {
+            anyhow::bail!("max_body_bytes must be at least 1024");
+        }
+        if !(1..=3600).contains(&self.signature_window_secs) {
+            anyhow::bail!("signature_window_secs must be between 1 and 3600");
+        }
+        for sub in ["schemas", "mappings", "rules"] {
+            if !self.resources.join(sub).is_dir() {
+                anyhow::bail!(
+                    "resources directory {} has no {sub}/",
+                    self.resources.display()
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// The dev PKI written by `init-dev`.
+    pub fn pki_dir(&self) -> PathBuf {
+        self.dir.join("pki")
+    }
+    pub fn schemas_dir(&self) -> PathBuf {
+        self.resources.join("schemas")
+    }
+    pub fn mappings_dir(&self) -> PathBuf {
+        self.resources.join("mappings")
+    }
+    pub fn rules_dir(&self) -> PathBuf {
+        self.resources.join("rules")
+    }
+}
+
+/// The working directory if it holds the data files, else the source tree
+/// this binary was built from (so `cargo run` from anywhere in a clone works).
+fn default_resources() -> PathBuf {
+    let cwd = PathBuf::from(".");
+    if cwd.join("schemas").is_dir() && cwd.join("mappings").is_dir() {
+        cwd
+    } else {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    }
+}

@@ -31,6 +31,8 @@ pub mod registry;
 pub mod security;
 /// Durable storage through sqlx; the only module that writes SQL.
 pub mod store;
+/// Instants in storage (Unix ms), in the log (UTC) and for people (Beijing time).
+pub mod timefmt;
 /// JSON Schema (from `schemas/`) and the identity and business rules of the domain.
 pub mod validate;
 /// Shared shape of an input problem: stable code, field path, bilingual message.

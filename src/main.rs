@@ -1,1 +1,174 @@
-fn main() {}
+//! `corrections-gateway`: command-line parsing only; every subcommand calls
+//! into the library.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use corrections_gateway::app::{self, Gateway};
+use corrections_gateway::config::{Overrides, Settings};
+use corrections_gateway::{bench, partner};
+
+#[derive(Parser)]
+#[command(
+    name = "corrections-gateway",
+    version,
+    about = "社区矫正 inter-agency document exchange gateway"
+)]
+struct Cli {
+    /// Configuration file (TOML); default DIR/gateway.toml when present.
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the gateway (runs init-dev first when DIR holds no PKI).
+    Serve {
+        /// Data directory (database, dev PKI, agency registry).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Listen address.
+        #[arg(long)]
+        listen: Option<String>,
+        /// Database URL (sqlite://… or postgres://…).
+        #[arg(long)]
+        database_url: Option<String>,
+    },
+    /// Write the DEV-ONLY PKI and the demo agency registry into DIR (idempotent).
+    InitDev {
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// Sign a native document as a partner agency, post it and verify the receipt.
+    Send {
+        /// Gateway base URL.
+        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        url: String,
+        /// Signer private key (PEM).
+        #[arg(long)]
+        key: PathBuf,
+        /// Signer certificate (PEM); its SHA-256 fingerprint is the keyid.
+        #[arg(long)]
+        cert: PathBuf,
+        /// The gateway's certificate, to verify the signed receipt.
+        #[arg(long, default_value = "data/pki/gateway.crt.pem")]
+        gateway_cert: PathBuf,
+        /// Content-Type; default by the file's first byte (XML or JSON).
+        #[arg(long)]
+        content_type: Option<String>,
+        /// The native document to send.
+        file: PathBuf,
+    },
+    /// Load benchmark: concurrent simulated partners over real HTTP against a
+    /// gateway with durable storage, plus the crypto-only ceiling.
+    Bench(bench::Options),
+}
+
+#[actix_web::main]
+async fn main() -> std::process::ExitCode {
+    init_tracing();
+    match run(Cli::parse()).await {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
+    match cli.command {
+        Command::Serve {
+            dir,
+            listen,
+            database_url,
+        } => {
+            let settings = Settings::load(&Overrides {
+                config_file: cli.config,
+                dir,
+                listen,
+                database_url,
+            })?;
+            if !app::has_pki(&settings) {
+                let setup = app::init_dev(&settings)?;
+                tracing::info!(agencies = setup.agencies.len(), dir = %settings.dir.display(), "generated the DEV-ONLY PKI");
+            }
+            let gateway = Gateway::load(settings).await?;
+            let running = app::start(gateway)?;
+            println!("corrections-gateway listening on http://{} (plain HTTP on loopback: demo default only)", running.addr);
+            running.task.await.context("server task")??;
+            Ok(std::process::ExitCode::SUCCESS)
+        }
+        Command::InitDev { dir } => {
+            let settings = Settings::load(&Overrides {
+                config_file: cli.config,
+                dir,
+                ..Overrides::default()
+            })?;
+            let setup = app::init_dev(&settings)?;
+            println!(
+                "dev PKI (DEV ONLY, never for production) for {} agencies in {}{}",
+                setup.agencies.len(),
+                settings.pki_dir().display(),
+                if setup.registry_created {
+                    "; demo agency registry written"
+                } else {
+                    ""
+                }
+            );
+            Ok(std::process::ExitCode::SUCCESS)
+        }
+        Command::Send {
+            url,
+            key,
+            cert,
+            gateway_cert,
+            content_type,
+            file,
+        } => {
+            let body =
+                std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            let content_type =
+                content_type.unwrap_or_else(|| partner::guess_content_type(&body).to_string());
+            let partner = partner::Partner::from_files(&url, &key, &cert)?;
+            let answer = partner.submit(&body, &content_type).await?;
+            let verdict = match partner::GatewayCert::load(&gateway_cert) {
+                Ok(gateway) => match answer.verify(&gateway) {
+                    Ok(_) => "signature verified".to_string(),
+                    Err(e) => format!("SIGNATURE NOT VALID: {}", e.message().en),
+                },
+                Err(e) => format!("not verified ({e:#})"),
+            };
+            eprintln!("HTTP {} — gateway {}", answer.status, verdict);
+            println!("{}", String::from_utf8_lossy(&answer.body));
+            let ok = (200..300).contains(&answer.status) && verdict == "signature verified";
+            Ok(if ok {
+                std::process::ExitCode::SUCCESS
+            } else {
+                std::process::ExitCode::FAILURE
+            })
+        }
+        Command::Bench(options) => {
+            bench::run(options).await?;
+            Ok(std::process::ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// Application logs: human-readable by default, JSON with `GATEWAY_LOG_FORMAT=json`;
+/// level from `RUST_LOG` (default `info`). Log lines carry codes and ids, never document content.
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if std::env::var("GATEWAY_LOG_FORMAT").as_deref() == Ok("json") {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}

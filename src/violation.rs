@@ -19,7 +19,10 @@ pub struct Bilingual {
 
 impl Bilingual {
     pub fn new(zh: impl Into<String>, en: impl Into<String>) -> Self {
-        Self { zh: zh.into(), en: en.into() }
+        Self {
+            zh: zh.into(),
+            en: en.into(),
+        }
     }
 }
 
@@ -41,14 +44,26 @@ impl Violation {
         zh: impl Into<String>,
         en: impl Into<String>,
     ) -> Self {
-        Self { code, path: path.into(), message: Bilingual::new(zh, en) }
+        Self {
+            code,
+            path: path.into(),
+            message: Bilingual::new(zh, en),
+        }
     }
 }
 
 impl std::fmt::Display for Violation {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let path = if self.path.is_empty() { "/" } else { &self.path };
-        write!(f, "{} at {}: {} / {}", self.code, path, self.message.zh, self.message.en)
+        let path = if self.path.is_empty() {
+            "/"
+        } else {
+            &self.path
+        };
+        write!(
+            f,
+            "{} at {}: {} / {}",
+            self.code, path, self.message.zh, self.message.en
+        )
     }
 }
 

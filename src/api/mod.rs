@@ -1,1 +1,72 @@
-//! (stub)
+//! Partner HTTP endpoints. Handlers translate HTTP into calls on `intake`,
+//! `store` and `security` and back; every error becomes problem+json in one
+//! place ([`problem`]), and every response to a partner is signed by the
+//! gateway (RFC 9421, covering `@status`, `content-type`, `content-digest`).
+
+pub mod cases;
+pub mod documents;
+pub mod problem;
+
+use actix_web::{web, HttpRequest, HttpResponse};
+
+use crate::app::Gateway;
+use crate::security::request::{verify_request, RequestParts, VerifiedRequest};
+use crate::security::SecurityError;
+use problem::Problem;
+
+/// Registers every route.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::scope("/api/v1")
+            .route("/documents", web::post().to(documents::submit))
+            .route("/documents/{id}", web::get().to(documents::original))
+            .route(
+                "/documents/{id}/canonical",
+                web::get().to(documents::canonical),
+            )
+            .route("/cases/{id}", web::get().to(cases::get)),
+    )
+    .route(
+        "/healthz",
+        web::get().to(|| async { HttpResponse::Ok().content_type("text/plain").body("ok\n") }),
+    )
+    .default_service(web::to(|| async {
+        Problem::not_found().response_unsigned()
+    }));
+}
+
+/// The RFC 9421 covered parts of an incoming request.
+pub fn request_parts(req: &HttpRequest) -> RequestParts {
+    let header = |name: &str| {
+        let values: Vec<&str> = req
+            .headers()
+            .get_all(name)
+            .filter_map(|v| v.to_str().ok())
+            .collect();
+        (!values.is_empty()).then(|| values.join(", "))
+    };
+    RequestParts {
+        method: req.method().as_str().to_string(),
+        path: req.path().to_string(),
+        content_type: header("content-type"),
+        content_digest: header("content-digest"),
+        signature_input: header("signature-input"),
+        signature: header("signature"),
+    }
+}
+
+/// Authenticates a read: the request must be signed over at least
+/// `@method` and `@path` by a trusted, valid, unrevoked agency certificate.
+pub fn authenticate_read(
+    gw: &Gateway,
+    req: &HttpRequest,
+) -> Result<VerifiedRequest, SecurityError> {
+    verify_request(
+        &request_parts(req),
+        None,
+        &["@method", "@path"],
+        &gw.trust,
+        gw.settings.signature_window_secs,
+        time::OffsetDateTime::now_utc().unix_timestamp(),
+    )
+}

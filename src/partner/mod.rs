@@ -1,1 +1,208 @@
-//! (stub)
+//! The partner side of the contract: what an agency system does to talk to
+//! the gateway. Used by `corrections-gateway send`, the load benchmark and the
+//! integration tests, so all three sign exactly the way protocol.md says and a
+//! partner integrator can read one small module to see how.
+
+use std::path::Path;
+
+use anyhow::Context;
+use openssl::pkey::{PKey, Private, Public};
+use openssl::x509::X509;
+
+use crate::security::alg::Algorithm;
+use crate::security::devpki::load_signing_key;
+use crate::security::digest::content_digest;
+use crate::security::httpsig::{self, SignatureParams, REQUEST_COMPONENTS};
+use crate::security::request::RequestParts;
+use crate::security::response::{verify_response, ResponseParts};
+use crate::security::trust::fingerprint;
+use crate::security::SecurityError;
+
+/// An agency system's signing identity plus an HTTP client.
+pub struct Partner {
+    pub base_url: String,
+    pub key: PKey<Private>,
+    pub keyid: String,
+    pub alg: Algorithm,
+    http: reqwest::Client,
+}
+
+/// What the gateway answered.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: bytes::Bytes,
+}
+
+/// The gateway's certificate as a partner pins it.
+pub struct GatewayCert {
+    pub keyid: String,
+    pub key: PKey<Public>,
+}
+
+impl GatewayCert {
+    pub fn load(path: &Path) -> anyhow::Result<GatewayCert> {
+        let pem = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        let cert = X509::from_pem(&pem)
+            .with_context(|| format!("{} is not a PEM certificate", path.display()))?;
+        Ok(GatewayCert {
+            keyid: fingerprint(&cert),
+            key: cert.public_key()?,
+        })
+    }
+}
+
+impl Partner {
+    pub fn from_files(base_url: &str, key: &Path, cert: &Path) -> anyhow::Result<Partner> {
+        let (key, _cert, keyid, alg) = load_signing_key(key, cert)
+            .map_err(|e| anyhow::anyhow!("loading the signing key: {}", e.message().en))?;
+        Ok(Partner::new(base_url, key, keyid, alg))
+    }
+
+    pub fn new(base_url: &str, key: PKey<Private>, keyid: String, alg: Algorithm) -> Partner {
+        let http = reqwest::Client::builder()
+            .pool_max_idle_per_host(4)
+            .build()
+            .unwrap_or_default();
+        Partner {
+            base_url: base_url.trim_end_matches('/').to_string(),
+            key,
+            keyid,
+            alg,
+            http,
+        }
+    }
+
+    /// The headers that sign a request: `Content-Digest` (with a body),
+    /// `Signature-Input` and `Signature` with `created` = now.
+    pub fn sign(
+        &self,
+        method: &str,
+        path: &str,
+        content_type: Option<&str>,
+        body: Option<&[u8]>,
+    ) -> Result<Vec<(&'static str, String)>, SecurityError> {
+        let parts = RequestParts {
+            method: method.to_string(),
+            path: path.to_string(),
+            content_type: content_type.map(str::to_string),
+            content_digest: body.map(content_digest),
+            ..RequestParts::default()
+        };
+        let components: &[&str] = if body.is_some() {
+            &REQUEST_COMPONENTS
+        } else {
+            &["@method", "@path"]
+        };
+        let created = time::OffsetDateTime::now_utc().unix_timestamp();
+        let nonce = Some(uuid::Uuid::new_v4().simple().to_string());
+        let params =
+            SignatureParams::new("sig1", components, created, &self.keyid, self.alg, nonce);
+        let (input, signature) = httpsig::sign_message(&params, &parts, &self.key)?;
+        let mut headers = Vec::new();
+        if let Some(digest) = parts.content_digest {
+            headers.push(("content-digest", digest));
+        }
+        headers.push(("signature-input", input));
+        headers.push(("signature", signature));
+        Ok(headers)
+    }
+
+    /// Signs and posts one native document to `POST /api/v1/documents`.
+    pub async fn submit(&self, body: &[u8], content_type: &str) -> anyhow::Result<Answer> {
+        let path = "/api/v1/documents";
+        let headers = self.sign("POST", path, Some(content_type), Some(body))?;
+        self.send(
+            reqwest::Method::POST,
+            path,
+            Some((content_type, body.to_vec())),
+            headers,
+        )
+        .await
+    }
+
+    /// A signed GET (documents, cases).
+    pub async fn get(&self, path: &str) -> anyhow::Result<Answer> {
+        let headers = self.sign("GET", path, None, None)?;
+        self.send(reqwest::Method::GET, path, None, headers).await
+    }
+
+    /// Sends a request with the given headers as they are (tests use it to
+    /// send tampered requests).
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<(&str, Vec<u8>)>,
+        headers: Vec<(&'static str, String)>,
+    ) -> anyhow::Result<Answer> {
+        let mut request = self
+            .http
+            .request(method, format!("{}{}", self.base_url, path));
+        if let Some((content_type, bytes)) = body {
+            request = request.header("content-type", content_type).body(bytes);
+        }
+        for (name, value) in headers {
+            request = request.header(name, value);
+        }
+        let response = request.send().await.context("sending the request")?;
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let body = response.bytes().await.context("reading the answer")?;
+        Ok(Answer {
+            status,
+            headers,
+            body,
+        })
+    }
+}
+
+impl Answer {
+    fn header(&self, name: &str) -> Option<String> {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    }
+
+    /// Verifies the gateway's signature over this answer (status, content
+    /// type and body digest).
+    pub fn verify(&self, gateway: &GatewayCert) -> Result<SignatureParams, SecurityError> {
+        let parts = ResponseParts {
+            status: self.status,
+            content_type: self.header("content-type"),
+            content_digest: self.header("content-digest"),
+        };
+        let input = self
+            .header("signature-input")
+            .ok_or(SecurityError::MissingSignature)?;
+        let signature = self
+            .header("signature")
+            .ok_or(SecurityError::MissingSignature)?;
+        verify_response(
+            &parts,
+            &input,
+            &signature,
+            &self.body,
+            &gateway.key,
+            &gateway.keyid,
+        )
+    }
+
+    pub fn json(&self) -> anyhow::Result<serde_json::Value> {
+        serde_json::from_slice(&self.body).context("the answer is not JSON")
+    }
+}
+
+/// The Content-Type to send a native file with: XML or JSON by its first
+/// significant byte; the charset of an XML file is in its own prolog.
+pub fn guess_content_type(body: &[u8]) -> &'static str {
+    let first = body
+        .iter()
+        .find(|b| !b.is_ascii_whitespace() && **b != 0xEF && **b != 0xBB && **b != 0xBF);
+    match first {
+        Some(b'<') => "application/xml",
+        _ => "application/json",
+    }
+}

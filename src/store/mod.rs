@@ -1,1 +1,593 @@
-//! (stub)
+//! Durable storage through sqlx: the only module that writes SQL.
+//!
+//! Everything a submission changes — the document, its parties, the
+//! signature evidence, the replay record, the case and its deadlines, the
+//! exchange-log entry and the receipt — is written by [`Store::commit_document`]
+//! in **one** transaction. The receipt is handed back only after that
+//! transaction has committed, and SQLite runs in WAL mode with
+//! `synchronous=FULL`, so a receipt never outlives a crash that its document
+//! did not survive.
+//!
+//! SQLite (embedded default) and PostgreSQL sit behind sqlx's `Any` driver
+//! with the same tables (`migrations/sqlite`, `migrations/postgres`). On SQLite
+//! all writes go through one connection: SQLite has a single writer anyway, and
+//! serialising in the pool avoids busy-retry storms between writers.
+
+use std::path::Path;
+use std::str::FromStr;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyConnection, AnyPool, Connection, Executor, Row};
+
+use crate::xlog::{self, LogPosition, PreparedLeaf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("unsupported database URL (expected sqlite:// or postgres://)")]
+    UnsupportedUrl,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Handle to the database; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Store {
+    backend: Backend,
+    /// All writes (a single connection on SQLite).
+    writer: AnyPool,
+    /// Reads.
+    reader: AnyPool,
+}
+
+/// The signature evidence kept with a document.
+#[derive(Debug, Clone)]
+pub struct SignatureEvidence {
+    pub keyid: String,
+    pub alg: String,
+    pub signature_input: String,
+    pub signature: String,
+    pub signature_base: String,
+    pub signature_sha256: String,
+    pub signer_agency: String,
+    pub signer_certificate: String,
+    pub verified_at_ms: i64,
+}
+
+/// A legal period of a case, computed before the commit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewDeadline {
+    pub step: String,
+    pub period: String,
+    pub starts_at_ms: i64,
+    pub due_at_ms: Option<i64>,
+    pub status: String,
+    pub note: Option<String>,
+}
+
+/// A case opened by the document being committed.
+#[derive(Debug, Clone)]
+pub struct NewCase {
+    pub id: String,
+    pub flow: String,
+    pub state: String,
+    pub opened_by: String,
+    pub corrections_agency: String,
+    pub case_no: Option<String>,
+    pub parties: Vec<String>,
+    pub deadlines: Vec<NewDeadline>,
+}
+
+/// Everything stored for one accepted document.
+#[derive(Debug, Clone)]
+pub struct NewDocument {
+    pub id: String,
+    pub receipt_id: String,
+    pub sender: String,
+    pub message_type: String,
+    pub dialect: String,
+    pub content_type: String,
+    pub body_sha256: String,
+    pub original: Vec<u8>,
+    pub canonical: String,
+    pub document_no: String,
+    pub received_at_ms: i64,
+    pub recipients: Vec<String>,
+    pub copies: Vec<String>,
+    pub signature: SignatureEvidence,
+    pub case: Option<NewCase>,
+}
+
+/// What [`Store::commit_document`] did.
+#[derive(Debug, Clone)]
+pub enum Committed {
+    /// Stored; the receipt body (as built from the log position) is durable.
+    New {
+        position: LogPosition,
+        receipt: Vec<u8>,
+    },
+    /// The same sender already submitted these bytes: nothing was written,
+    /// here is the original receipt.
+    Duplicate { receipt: Vec<u8> },
+    /// This exact signature was already used: nothing was written.
+    Replayed,
+}
+
+/// A stored document as read back.
+#[derive(Debug, Clone)]
+pub struct StoredDocument {
+    pub id: String,
+    pub sender: String,
+    pub message_type: String,
+    pub content_type: String,
+    pub body_sha256: String,
+    pub original: Vec<u8>,
+    pub canonical: String,
+    pub received_at_ms: i64,
+    /// (agency id, "recipient" | "copy")
+    pub parties: Vec<(String, String)>,
+}
+
+/// A case with its deadlines.
+#[derive(Debug, Clone)]
+pub struct CaseRecord {
+    pub id: String,
+    pub flow: String,
+    pub state: String,
+    pub opened_by: String,
+    pub corrections_agency: String,
+    pub case_no: Option<String>,
+    pub opened_at_ms: i64,
+    pub updated_at_ms: i64,
+    pub parties: Vec<String>,
+    pub deadlines: Vec<NewDeadline>,
+    pub documents: Vec<(String, String, i64)>,
+}
+
+/// One exchange-log entry as stored.
+#[derive(Debug, Clone)]
+pub struct LogEntry {
+    pub index: i64,
+    pub leaf: Vec<u8>,
+    pub leaf_hash: Vec<u8>,
+    pub chain_hash: Vec<u8>,
+}
+
+impl Store {
+    /// Connects and runs the migrations for the URL's backend.
+    pub async fn open(
+        url: &str,
+        max_connections: u32,
+        resources: &Path,
+    ) -> Result<Store, StoreError> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Backend::Postgres
+        } else {
+            return Err(StoreError::UnsupportedUrl);
+        };
+        if backend == Backend::Sqlite {
+            if let Some(parent) = sqlite_path(url).and_then(|p| p.parent().map(Path::to_path_buf)) {
+                if !parent.as_os_str().is_empty() {
+                    std::fs::create_dir_all(&parent).map_err(sqlx::Error::Io)?;
+                }
+            }
+        }
+        let options = AnyConnectOptions::from_str(url)?;
+        let pool = |n: u32| {
+            AnyPoolOptions::new()
+                .max_connections(n)
+                .after_connect(move |conn, _meta| {
+                    Box::pin(async move {
+                        if backend == Backend::Sqlite {
+                            // WAL + FULL: a commit is on disk before it returns (the
+                            // receipt depends on it); busy_timeout covers the reader
+                            // pool meeting a checkpoint.
+                            for pragma in [
+                                "PRAGMA journal_mode = WAL",
+                                "PRAGMA synchronous = FULL",
+                                "PRAGMA busy_timeout = 5000",
+                                "PRAGMA foreign_keys = ON",
+                            ] {
+                                conn.execute(pragma).await?;
+                            }
+                        }
+                        Ok(())
+                    })
+                })
+        };
+        let writers = if backend == Backend::Sqlite {
+            1
+        } else {
+            max_connections.max(2)
+        };
+        let writer = pool(writers).connect_with(options.clone()).await?;
+        let reader = pool(max_connections.max(1)).connect_with(options).await?;
+        let dir = match backend {
+            Backend::Sqlite => resources.join("migrations/sqlite"),
+            Backend::Postgres => resources.join("migrations/postgres"),
+        };
+        let migrator = sqlx::migrate::Migrator::new(dir).await?;
+        migrator.run(&writer).await?;
+        Ok(Store {
+            backend,
+            writer,
+            reader,
+        })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Whether this signature was already used (a cheap early check; the
+    /// unique key in [`Store::commit_document`] is what actually enforces it).
+    pub async fn signature_seen(
+        &self,
+        keyid: &str,
+        signature_sha256: &str,
+    ) -> Result<bool, StoreError> {
+        let row =
+            sqlx::query("SELECT 1 FROM seen_signatures WHERE keyid = $1 AND signature_sha256 = $2")
+                .bind(keyid)
+                .bind(signature_sha256)
+                .fetch_optional(&self.reader)
+                .await?;
+        Ok(row.is_some())
+    }
+
+    /// The receipt issued for these bytes from this sender, if any.
+    pub async fn receipt_for(
+        &self,
+        sender: &str,
+        body_sha256: &str,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        let row = sqlx::query(
+            "SELECT r.body FROM receipts r JOIN documents d ON d.id = r.document_id \
+             WHERE d.sender = $1 AND d.body_sha256 = $2",
+        )
+        .bind(sender)
+        .bind(body_sha256)
+        .fetch_optional(&self.reader)
+        .await?;
+        Ok(row.map(|r| r.get::<Vec<u8>, _>(0)))
+    }
+
+    /// Commits an accepted document and everything that goes with it in one
+    /// transaction, appending `leaf` to the exchange log. `receipt` builds the
+    /// receipt body from the log position; it is stored in the same transaction.
+    pub async fn commit_document(
+        &self,
+        doc: &NewDocument,
+        leaf: &PreparedLeaf,
+        receipt: impl FnOnce(&LogPosition) -> Vec<u8>,
+    ) -> Result<Committed, StoreError> {
+        let mut conn = self.writer.acquire().await?;
+        let mut tx = conn.begin().await?;
+        let seen = sqlx::query(
+            "INSERT INTO seen_signatures (keyid, signature_sha256, seen_at) VALUES ($1, $2, $3)",
+        )
+        .bind(&doc.signature.keyid)
+        .bind(&doc.signature.signature_sha256)
+        .bind(doc.received_at_ms)
+        .execute(&mut *tx)
+        .await;
+        if is_unique_violation(&seen) {
+            tx.rollback().await?;
+            return Ok(Committed::Replayed);
+        }
+        seen?;
+        let inserted = sqlx::query(
+            "INSERT INTO documents (id, sender, message_type, dialect, content_type, body_sha256, original, \
+             canonical, document_no, case_id, received_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        )
+        .bind(&doc.id)
+        .bind(&doc.sender)
+        .bind(&doc.message_type)
+        .bind(&doc.dialect)
+        .bind(&doc.content_type)
+        .bind(&doc.body_sha256)
+        .bind(&doc.original)
+        .bind(&doc.canonical)
+        .bind(&doc.document_no)
+        .bind(doc.case.as_ref().map(|c| c.id.clone()))
+        .bind(doc.received_at_ms)
+        .execute(&mut *tx)
+        .await;
+        if is_unique_violation(&inserted) {
+            tx.rollback().await?;
+            drop(conn);
+            return match self.receipt_for(&doc.sender, &doc.body_sha256).await? {
+                Some(receipt) => Ok(Committed::Duplicate { receipt }),
+                // The other submission's transaction has not committed yet
+                // cannot happen on SQLite (one writer); on PostgreSQL the
+                // unique check waits for it. Treat as a database error.
+                None => Err(StoreError::Database(sqlx::Error::RowNotFound)),
+            };
+        }
+        inserted?;
+        for (agencies, role) in [(&doc.recipients, "recipient"), (&doc.copies, "copy")] {
+            for agency in agencies {
+                sqlx::query("INSERT INTO document_parties (document_id, agency_id, role) VALUES ($1, $2, $3)")
+                    .bind(&doc.id)
+                    .bind(agency)
+                    .bind(role)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        let sig = &doc.signature;
+        sqlx::query(
+            "INSERT INTO signatures (document_id, keyid, alg, signature_input, signature, signature_base, \
+             signer_agency, signer_certificate, verified_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(&doc.id)
+        .bind(&sig.keyid)
+        .bind(&sig.alg)
+        .bind(&sig.signature_input)
+        .bind(&sig.signature)
+        .bind(&sig.signature_base)
+        .bind(&sig.signer_agency)
+        .bind(&sig.signer_certificate)
+        .bind(sig.verified_at_ms)
+        .execute(&mut *tx)
+        .await?;
+        if let Some(case) = &doc.case {
+            insert_case(&mut tx, case, doc.received_at_ms).await?;
+        }
+        let position = append_log(&mut tx, leaf).await?;
+        let receipt_body = receipt(&position);
+        sqlx::query(
+            "INSERT INTO receipts (id, document_id, body, issued_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(&doc.receipt_id)
+        .bind(&doc.id)
+        .bind(&receipt_body)
+        .bind(doc.received_at_ms)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Committed::New {
+            position,
+            receipt: receipt_body,
+        })
+    }
+
+    /// Appends one entry to the exchange log in its own transaction (rejections, reads).
+    pub async fn append_log(&self, leaf: &PreparedLeaf) -> Result<LogPosition, StoreError> {
+        let mut conn = self.writer.acquire().await?;
+        let mut tx = conn.begin().await?;
+        let position = append_log(&mut tx, leaf).await?;
+        tx.commit().await?;
+        Ok(position)
+    }
+
+    pub async fn document(&self, id: &str) -> Result<Option<StoredDocument>, StoreError> {
+        let Some(row) = sqlx::query(
+            "SELECT id, sender, message_type, content_type, body_sha256, original, canonical, received_at \
+             FROM documents WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.reader)
+        .await?
+        else {
+            return Ok(None);
+        };
+        let parties = sqlx::query("SELECT agency_id, role FROM document_parties WHERE document_id = $1 ORDER BY role, agency_id")
+            .bind(id)
+            .fetch_all(&self.reader)
+            .await?
+            .into_iter()
+            .map(|r| (r.get::<String, _>(0), r.get::<String, _>(1)))
+            .collect();
+        Ok(Some(StoredDocument {
+            id: row.get(0),
+            sender: row.get(1),
+            message_type: row.get(2),
+            content_type: row.get(3),
+            body_sha256: row.get(4),
+            original: row.get(5),
+            canonical: row.get(6),
+            received_at_ms: row.get(7),
+            parties,
+        }))
+    }
+
+    pub async fn case(&self, id: &str) -> Result<Option<CaseRecord>, StoreError> {
+        let Some(row) = sqlx::query(
+            "SELECT id, flow, state, opened_by, corrections_agency, case_no, opened_at, updated_at FROM cases WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.reader)
+        .await?
+        else {
+            return Ok(None);
+        };
+        let parties =
+            sqlx::query("SELECT agency_id FROM case_parties WHERE case_id = $1 ORDER BY agency_id")
+                .bind(id)
+                .fetch_all(&self.reader)
+                .await?
+                .into_iter()
+                .map(|r| r.get::<String, _>(0))
+                .collect();
+        let deadlines = sqlx::query(
+            "SELECT step, period, starts_at, due_at, status, note FROM deadlines WHERE case_id = $1 ORDER BY due_at, step",
+        )
+        .bind(id)
+        .fetch_all(&self.reader)
+        .await?
+        .into_iter()
+        .map(|r| NewDeadline {
+            step: r.get(0),
+            period: r.get(1),
+            starts_at_ms: r.get(2),
+            due_at_ms: r.get(3),
+            status: r.get(4),
+            note: r.get(5),
+        })
+        .collect();
+        let documents = sqlx::query("SELECT id, message_type, received_at FROM documents WHERE case_id = $1 ORDER BY received_at")
+            .bind(id)
+            .fetch_all(&self.reader)
+            .await?
+            .into_iter()
+            .map(|r| (r.get::<String, _>(0), r.get::<String, _>(1), r.get::<i64, _>(2)))
+            .collect();
+        Ok(Some(CaseRecord {
+            id: row.get(0),
+            flow: row.get(1),
+            state: row.get(2),
+            opened_by: row.get(3),
+            corrections_agency: row.get(4),
+            case_no: row.get(5),
+            opened_at_ms: row.get(6),
+            updated_at_ms: row.get(7),
+            parties,
+            deadlines,
+            documents,
+        }))
+    }
+
+    /// Log entries from `from` (inclusive), at most `limit`.
+    pub async fn log_entries(&self, from: i64, limit: i64) -> Result<Vec<LogEntry>, StoreError> {
+        let rows = sqlx::query("SELECT idx, leaf, leaf_hash, chain_hash FROM exchange_log WHERE idx >= $1 ORDER BY idx LIMIT $2")
+            .bind(from)
+            .bind(limit)
+            .fetch_all(&self.reader)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| LogEntry {
+                index: r.get(0),
+                leaf: r.get(1),
+                leaf_hash: r.get(2),
+                chain_hash: r.get(3),
+            })
+            .collect())
+    }
+
+    /// Number of rows in a table (tests and the benchmark use it to show that
+    /// a rejection stored nothing).
+    pub async fn count(&self, table: &str) -> Result<i64, StoreError> {
+        const TABLES: [&str; 9] = [
+            "documents",
+            "document_parties",
+            "signatures",
+            "seen_signatures",
+            "receipts",
+            "cases",
+            "case_parties",
+            "deadlines",
+            "exchange_log",
+        ];
+        let table = TABLES
+            .iter()
+            .find(|t| **t == table)
+            .ok_or(StoreError::Database(sqlx::Error::RowNotFound))?;
+        let row = sqlx::query(&format!("SELECT COUNT(*) FROM {table}"))
+            .fetch_one(&self.reader)
+            .await?;
+        Ok(row.get::<i64, _>(0))
+    }
+
+    pub async fn close(&self) {
+        self.writer.close().await;
+        self.reader.close().await;
+    }
+}
+
+async fn insert_case(tx: &mut AnyConnection, case: &NewCase, at_ms: i64) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO cases (id, flow, state, opened_by, corrections_agency, case_no, opened_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(&case.id)
+    .bind(&case.flow)
+    .bind(&case.state)
+    .bind(&case.opened_by)
+    .bind(&case.corrections_agency)
+    .bind(&case.case_no)
+    .bind(at_ms)
+    .bind(at_ms)
+    .execute(&mut *tx)
+    .await?;
+    for party in &case.parties {
+        sqlx::query("INSERT INTO case_parties (case_id, agency_id) VALUES ($1, $2)")
+            .bind(&case.id)
+            .bind(party)
+            .execute(&mut *tx)
+            .await?;
+    }
+    for d in &case.deadlines {
+        sqlx::query(
+            "INSERT INTO deadlines (case_id, step, period, starts_at, due_at, status, note) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&case.id)
+        .bind(&d.step)
+        .bind(&d.period)
+        .bind(d.starts_at_ms)
+        .bind(d.due_at_ms)
+        .bind(&d.status)
+        .bind(&d.note)
+        .execute(&mut *tx)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Appends inside the caller's transaction. On SQLite the single writer
+/// connection makes "read the tail, insert after it" race-free.
+async fn append_log(
+    tx: &mut AnyConnection,
+    leaf: &PreparedLeaf,
+) -> Result<LogPosition, StoreError> {
+    let tail = sqlx::query("SELECT idx, chain_hash FROM exchange_log ORDER BY idx DESC LIMIT 1")
+        .fetch_optional(&mut *tx)
+        .await?;
+    let (index, previous) = match tail {
+        Some(row) => {
+            let prev: Vec<u8> = row.get(1);
+            (
+                row.get::<i64, _>(0) + 1,
+                <[u8; 32]>::try_from(prev.as_slice()).unwrap_or([0; 32]),
+            )
+        }
+        None => (0, [0u8; 32]),
+    };
+    let chain = xlog::chain_hash(&previous, &leaf.leaf_hash);
+    sqlx::query("INSERT INTO exchange_log (idx, leaf, leaf_hash, chain_hash, logged_at) VALUES ($1, $2, $3, $4, $5)")
+        .bind(index)
+        .bind(&leaf.bytes)
+        .bind(leaf.leaf_hash.to_vec())
+        .bind(chain.to_vec())
+        .bind(leaf.at_ms)
+        .execute(&mut *tx)
+        .await?;
+    Ok(LogPosition {
+        index,
+        leaf_hash: leaf.leaf_hash,
+    })
+}
+
+fn is_unique_violation<T>(result: &Result<T, sqlx::Error>) -> bool {
+    matches!(result, Err(sqlx::Error::Database(e)) if e.is_unique_violation())
+}
+
+fn sqlite_path(url: &str) -> Option<std::path::PathBuf> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next()?;
+    (!path.is_empty() && path != ":memory:").then(|| std::path::PathBuf::from(path))
+}

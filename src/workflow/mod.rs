@@ -21,4 +21,6 @@
 //! or touch storage, HTTP or formats (it computes; other stages act).
 
 pub mod calendar;
+pub mod handover;
 pub mod period;
+pub mod routing;

@@ -46,14 +46,14 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use time::macros::{offset, time};
-use time::{Date, Duration, OffsetDateTime, UtcOffset};
+use time::macros::time;
+use time::{Date, Duration, OffsetDateTime};
 
 use super::calendar::{Calendar, CalendarError};
 use crate::violation::Bilingual;
 
 /// Beijing time, the legal time of every period: UTC+08:00 all year.
-pub const BEIJING: UtcOffset = offset!(+8);
+pub use crate::timefmt::BEIJING;
 
 /// Where the project keeps the period rules, relative to the working directory.
 pub const DEFAULT_PATH: &str = "rules/periods.toml";

@@ -1,1 +1,146 @@
-//! (stub)
+//! The exchange log (交换日志): what happened, recorded so that an auditor can
+//! check it without trusting the gateway.
+//!
+//! This module owns the *content* and *hashing* of log entries: each event is
+//! serialised as RFC 8785 canonical JSON (the leaf), hashed as an RFC 9162
+//! leaf (`SHA-256(0x00 ‖ leaf)`), and linked to its predecessor by a hash
+//! chain. Appending happens in `store`, inside the same transaction as the
+//! event it records. A leaf must never hold personal data: only ids, agency
+//! ids, message types, digests, codes and times — the types below have no
+//! field that could carry a name, an ID number or an address.
+
+use serde::Serialize;
+
+use crate::security::digest::sha256;
+use crate::timefmt;
+
+/// Version of the leaf format, so a verifier knows how to read old entries.
+pub const LEAF_VERSION: u32 = 1;
+
+/// One event of the exchange log.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "event")]
+pub enum LogEvent {
+    /// A submission passed every check and was committed.
+    #[serde(rename = "document.accepted")]
+    DocumentAccepted {
+        document_id: String,
+        receipt_id: String,
+        sender: String,
+        message_type: String,
+        body_sha256: String,
+        keyid: String,
+        alg: String,
+        recipients: Vec<String>,
+        copies: Vec<String>,
+        case_id: Option<String>,
+    },
+    /// A submission was refused; only its digest and the reasons are kept.
+    #[serde(rename = "submission.rejected")]
+    SubmissionRejected {
+        body_sha256: String,
+        /// The verified signer's agency, when verification got that far.
+        signer: Option<String>,
+        /// The key id the request named, verified or not (a certificate fingerprint).
+        keyid: Option<String>,
+        status: u16,
+        codes: Vec<String>,
+    },
+    /// A document's bytes or canonical form were handed to an agency.
+    #[serde(rename = "document.read")]
+    DocumentRead {
+        document_id: String,
+        reader: String,
+        view: String,
+    },
+}
+
+/// The leaf as stored and hashed: the event plus its version and time.
+#[derive(Debug, Clone, Serialize)]
+pub struct Leaf<'a> {
+    pub v: u32,
+    /// RFC 3339 UTC with milliseconds.
+    pub at: String,
+    #[serde(flatten)]
+    pub event: &'a LogEvent,
+}
+
+/// A leaf ready to append: its canonical bytes and RFC 9162 leaf hash.
+#[derive(Debug, Clone)]
+pub struct PreparedLeaf {
+    pub bytes: Vec<u8>,
+    pub leaf_hash: [u8; 32],
+    pub at_ms: i64,
+}
+
+/// Where an entry landed in the log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogPosition {
+    pub index: i64,
+    pub leaf_hash: [u8; 32],
+}
+
+impl LogPosition {
+    pub fn leaf_hash_hex(&self) -> String {
+        hex::encode(self.leaf_hash)
+    }
+}
+
+/// Serialises an event canonically (RFC 8785) and computes its leaf hash.
+pub fn prepare(event: &LogEvent, at: time::OffsetDateTime) -> PreparedLeaf {
+    let at_ms = timefmt::unix_ms(at);
+    let leaf = Leaf {
+        v: LEAF_VERSION,
+        at: timefmt::utc_ms(at_ms),
+        event,
+    };
+    // Serialising a struct of strings, numbers and lists cannot fail.
+    let bytes = serde_json_canonicalizer::to_vec(&leaf).unwrap_or_default();
+    let leaf_hash = leaf_hash(&bytes);
+    PreparedLeaf {
+        bytes,
+        leaf_hash,
+        at_ms,
+    }
+}
+
+/// RFC 9162 §2.1.1: the hash of a leaf is SHA-256 over 0x00 followed by the leaf.
+pub fn leaf_hash(leaf: &[u8]) -> [u8; 32] {
+    let mut input = Vec::with_capacity(leaf.len() + 1);
+    input.push(0x00);
+    input.extend_from_slice(leaf);
+    sha256(&input)
+}
+
+/// The chain link of an entry: SHA-256(previous chain hash ‖ leaf hash); the
+/// first entry's predecessor is 32 zero bytes.
+pub fn chain_hash(previous: &[u8; 32], leaf_hash: &[u8; 32]) -> [u8; 32] {
+    let mut input = [0u8; 64];
+    input[..32].copy_from_slice(previous);
+    input[32..].copy_from_slice(leaf_hash);
+    sha256(&input)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn leaf_is_canonical_json_with_sorted_keys_and_rfc9162_hash() {
+        let event = LogEvent::DocumentRead {
+            document_id: "d1".into(),
+            reader: "court.620102".into(),
+            view: "original".into(),
+        };
+        let at = time::macros::datetime!(2026-11-23 06:43:14.123 UTC);
+        let leaf = prepare(&event, at);
+        assert_eq!(
+            String::from_utf8(leaf.bytes.clone()).unwrap(),
+            r#"{"at":"2026-11-23T06:43:14.123Z","document_id":"d1","event":"document.read","reader":"court.620102","v":1,"view":"original"}"#
+        );
+        let mut prefixed = vec![0u8];
+        prefixed.extend_from_slice(&leaf.bytes);
+        assert_eq!(leaf.leaf_hash, sha256(&prefixed));
+        assert_eq!(leaf.at_ms, 1_795_416_194_123);
+    }
+}

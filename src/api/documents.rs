@@ -1,0 +1,150 @@
+//! `POST /api/v1/documents` (submit) and `GET /api/v1/documents/{id}[/canonical]` (read).
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use futures_util::StreamExt;
+
+use super::problem::{signed, Problem};
+use super::{authenticate_read, request_parts};
+use crate::app::Gateway;
+use crate::intake::{self, Submission};
+use crate::xlog::{self, LogEvent};
+
+/// Submits one signed native document; answers with the signed receipt.
+pub async fn submit(
+    gw: web::Data<Gateway>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> HttpResponse {
+    let body = match read_limited(&req, payload, gw.settings.max_body_bytes).await {
+        Ok(body) => body,
+        Err(problem) => return problem.response(&gw.identity),
+    };
+    let submission = Submission {
+        parts: request_parts(&req),
+        body,
+    };
+    match intake::submit(&gw, submission).await {
+        Ok(Ok(accepted)) => signed(
+            &gw.identity,
+            accepted.status,
+            "application/json",
+            accepted.receipt,
+        ),
+        Ok(Err(rejection)) => {
+            tracing::info!(status = rejection.status, codes = ?rejection.codes(), "submission rejected");
+            Problem::rejection(rejection).response(&gw.identity)
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "submission could not be stored");
+            Problem::unavailable().response(&gw.identity)
+        }
+    }
+}
+
+/// The original bytes exactly as the sender signed them.
+pub async fn original(
+    gw: web::Data<Gateway>,
+    req: HttpRequest,
+    id: web::Path<String>,
+) -> HttpResponse {
+    read(&gw, &req, &id, View::Original).await
+}
+
+/// The validated canonical JSON.
+pub async fn canonical(
+    gw: web::Data<Gateway>,
+    req: HttpRequest,
+    id: web::Path<String>,
+) -> HttpResponse {
+    read(&gw, &req, &id, View::Canonical).await
+}
+
+#[derive(Clone, Copy)]
+enum View {
+    Original,
+    Canonical,
+}
+
+/// Only the sender, the recipients and the copies may read a document; any
+/// other agency gets the same 404 as for a missing id, so ids leak nothing.
+/// Each read is written to the exchange log before the bytes leave.
+async fn read(gw: &Gateway, req: &HttpRequest, id: &str, view: View) -> HttpResponse {
+    let reader = match authenticate_read(gw, req) {
+        Ok(verified) => verified.signer.agency,
+        Err(e) => return Problem::security(&e).response(&gw.identity),
+    };
+    let doc = match gw.store.document(id).await {
+        Ok(Some(doc)) => doc,
+        Ok(None) => return Problem::not_found().response(&gw.identity),
+        Err(e) => {
+            tracing::error!(error = %e, "reading a document failed");
+            return Problem::unavailable().response(&gw.identity);
+        }
+    };
+    let allowed = doc.sender == reader || doc.parties.iter().any(|(agency, _)| *agency == reader);
+    if !allowed {
+        return Problem::not_found().response(&gw.identity);
+    }
+    let view_name = match view {
+        View::Original => "original",
+        View::Canonical => "canonical",
+    };
+    let event = LogEvent::DocumentRead {
+        document_id: doc.id.clone(),
+        reader,
+        view: view_name.into(),
+    };
+    if let Err(e) = gw
+        .store
+        .append_log(&xlog::prepare(&event, time::OffsetDateTime::now_utc()))
+        .await
+    {
+        tracing::error!(error = %e, "could not log a read; refusing it");
+        return Problem::unavailable().response(&gw.identity);
+    }
+    match view {
+        View::Original => signed(&gw.identity, 200, &doc.content_type, doc.original),
+        View::Canonical => signed(
+            &gw.identity,
+            200,
+            "application/json",
+            doc.canonical.into_bytes(),
+        ),
+    }
+}
+
+/// Reads the body, refusing with 413 as soon as the limit is passed — before
+/// buffering when Content-Length already says so.
+async fn read_limited(
+    req: &HttpRequest,
+    mut payload: web::Payload,
+    limit: usize,
+) -> Result<bytes::Bytes, Problem> {
+    let declared = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(Problem::body_too_large(limit));
+    }
+    let mut body = web::BytesMut::with_capacity(declared.unwrap_or(0).min(limit as u64) as usize);
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|_| {
+            Problem::new(
+                400,
+                "body_unreadable",
+                crate::violation::Bilingual::new(
+                    "请求体读取失败",
+                    "the request body could not be read",
+                ),
+                Vec::new(),
+            )
+        })?;
+        if body.len() + chunk.len() > limit {
+            return Err(Problem::body_too_large(limit));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}

@@ -1,0 +1,157 @@
+//! The command line as a partner integrator and an operator use it: `init-dev`
+//! writes the documented layout (and is idempotent), `serve` runs it, `send`
+//! signs a file, posts it and verifies the receipt.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_corrections-gateway");
+const AGENCIES: [&str; 6] = [
+    "court.620102",
+    "procuratorate.620102",
+    "police.620102",
+    "prison.620000.3",
+    "prison_admin.620000",
+    "corrections.620102",
+];
+
+fn digest_tree(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    for entry in walk(dir) {
+        out.push((entry.display().to_string(), std::fs::read(&entry).unwrap()));
+    }
+    out.sort();
+    out
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(walk(&path))
+        } else {
+            files.push(path)
+        }
+    }
+    files
+}
+
+#[test]
+fn init_dev_writes_the_documented_layout_and_is_idempotent() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let status = Command::new(BIN)
+        .args(["init-dev", "--dir"])
+        .arg(&data)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    for agency in AGENCIES {
+        for alg in ["ecdsa-p256", "sm2", "rsa", "ed25519"] {
+            for suffix in ["key.pem", "crt.pem"] {
+                let file = data
+                    .join("pki")
+                    .join(agency)
+                    .join(format!("{alg}.{suffix}"));
+                assert!(file.is_file(), "missing {}", file.display());
+            }
+        }
+    }
+    assert!(data.join("pki/gateway.crt.pem").is_file());
+    let registry = std::fs::read_to_string(data.join("agencies.toml")).unwrap();
+    for agency in AGENCIES {
+        assert!(
+            registry.contains(&format!("id = \"{agency}\"")),
+            "{agency} registered"
+        );
+    }
+    let before = digest_tree(&data);
+    let status = Command::new(BIN)
+        .args(["init-dev", "--dir"])
+        .arg(&data)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert_eq!(
+        before,
+        digest_tree(&data),
+        "a second init-dev changes nothing"
+    );
+}
+
+struct Server(std::process::Child);
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn serve_on_a_fresh_directory_then_send_a_signed_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let listen = format!("127.0.0.1:{port}");
+    let _server = Server(
+        Command::new(BIN)
+            .args(["serve", "--listen", &listen, "--dir"])
+            .arg(&data)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let started = Instant::now();
+    while std::net::TcpStream::connect(&listen).is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "serve did not come up"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let fixture = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/native/court/handover.notice.xml"
+    );
+    let pki = data.join("pki");
+    let out = Command::new(BIN)
+        .args(["send", "--url", &format!("http://{listen}")])
+        .arg("--key")
+        .arg(pki.join("court.620102/sm2.key.pem"))
+        .arg("--cert")
+        .arg(pki.join("court.620102/sm2.crt.pem"))
+        .arg("--gateway-cert")
+        .arg(pki.join("gateway.crt.pem"))
+        .arg(fixture)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "send failed: {stderr}");
+    assert!(
+        stderr.contains("HTTP 201") && stderr.contains("signature verified"),
+        "{stderr}"
+    );
+    let receipt: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(receipt["message_type"], "handover.notice");
+
+    // The same file again: idempotent, 200 and the same receipt.
+    let again = Command::new(BIN)
+        .args(["send", "--url", &format!("http://{listen}")])
+        .arg("--key")
+        .arg(pki.join("court.620102/ed25519.key.pem"))
+        .arg("--cert")
+        .arg(pki.join("court.620102/ed25519.crt.pem"))
+        .arg("--gateway-cert")
+        .arg(pki.join("gateway.crt.pem"))
+        .arg(fixture)
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&again.stderr).contains("HTTP 200"));
+    assert_eq!(again.stdout, out.stdout);
+}

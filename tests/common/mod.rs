@@ -1,0 +1,107 @@
+//! Test harness: a real gateway on a random loopback port with a fresh data
+//! directory (dev PKI, demo registry, SQLite file), and partners that sign
+//! and post exactly as an agency system would.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+use corrections_gateway::app::{self, Gateway, Running};
+use corrections_gateway::config::Settings;
+use corrections_gateway::partner::{GatewayCert, Partner};
+use corrections_gateway::security::alg::Algorithm;
+use corrections_gateway::store::Store;
+
+pub struct TestGateway {
+    pub dir: tempfile::TempDir,
+    pub running: Running,
+    pub base_url: String,
+}
+
+impl TestGateway {
+    /// A gateway on a fresh data directory.
+    pub async fn start() -> TestGateway {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let running = Self::run_on(dir.path()).await;
+        let base_url = format!("http://{}", running.addr);
+        TestGateway {
+            dir,
+            running,
+            base_url,
+        }
+    }
+
+    /// Starts a gateway on an existing data directory (after a restart, a revocation …).
+    pub async fn run_on(dir: &Path) -> Running {
+        let mut settings = Settings::for_dir(dir);
+        settings.listen = "127.0.0.1:0".into();
+        settings.workers = 2;
+        app::init_dev(&settings).expect("init-dev");
+        let gateway = Gateway::load(settings).await.expect("gateway loads");
+        app::start(gateway).expect("gateway starts")
+    }
+
+    pub async fn restart(&mut self) {
+        self.running.handle.stop(true).await;
+        self.running = Self::run_on(self.dir.path()).await;
+        self.base_url = format!("http://{}", self.running.addr);
+    }
+
+    pub fn pki(&self) -> PathBuf {
+        self.dir.path().join("pki")
+    }
+
+    /// A partner signing as `agency` with its dev key for `alg`.
+    pub fn partner(&self, agency: &str, alg: Algorithm) -> Partner {
+        let dir = self.pki().join(agency);
+        Partner::from_files(
+            &self.base_url,
+            &dir.join(format!("{}.key.pem", alg.file_stem())),
+            &dir.join(format!("{}.crt.pem", alg.file_stem())),
+        )
+        .expect("partner key")
+    }
+
+    pub fn gateway_cert(&self) -> GatewayCert {
+        GatewayCert::load(&self.pki().join("gateway.crt.pem")).expect("gateway cert")
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.running.gateway.store
+    }
+
+    pub async fn count(&self, table: &str) -> i64 {
+        self.store().count(table).await.expect("count")
+    }
+
+    /// Every exchange-log leaf as text.
+    pub async fn leaves(&self) -> Vec<String> {
+        self.store()
+            .log_entries(0, i64::MAX)
+            .await
+            .expect("log")
+            .into_iter()
+            .map(|e| String::from_utf8(e.leaf).expect("leaves are UTF-8 JSON"))
+            .collect()
+    }
+}
+
+/// The shared court sample (`../shared/samples/`), kept as a fixture.
+pub fn court_sample() -> Vec<u8> {
+    std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/native/court/handover.notice.xml"),
+    )
+    .expect("court fixture")
+}
+
+/// A court notice with a unique document number.
+pub fn court_notice(n: usize) -> Vec<u8> {
+    corrections_gateway::bench::sample_court_notice(n)
+}
+
+/// Replaces the first occurrence of `from` in a document.
+pub fn edit(doc: &[u8], from: &str, to: &str) -> Vec<u8> {
+    let text = String::from_utf8(doc.to_vec()).expect("UTF-8 fixture");
+    assert!(text.contains(from), "fixture has no {from:?}");
+    text.replacen(from, to, 1).into_bytes()
+}
