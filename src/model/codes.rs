@@ -53,6 +53,10 @@ pub const TERM_OUT_OF_ORDER: &str = "term_out_of_order";
 pub const INVALID_AGENCY_ID: &str = "invalid_agency_id";
 /// GB/T 2260 division code that is not 6 digits of a real province.
 pub const INVALID_DIVISION_CODE: &str = "invalid_division_code";
+/// The decision organ cannot decide this correction type (a court decides
+/// 管制/缓刑/假释; 暂予监外执行 is decided by a court, a prison administration
+/// or a police organ).
+pub const INVALID_DECISION_ORGAN: &str = "invalid_decision_organ";
 
 /// Every code defined here, for docs/errors.md and the pinning test.
 pub const ALL: &[&str] = &[
@@ -77,6 +81,7 @@ pub const ALL: &[&str] = &[
     TERM_OUT_OF_ORDER,
     INVALID_AGENCY_ID,
     INVALID_DIVISION_CODE,
+    INVALID_DECISION_ORGAN,
 ];
 
 /// Appends one reference token to a JSON pointer, escaping `~` and `/` (RFC 6901 §3).

@@ -12,14 +12,16 @@ use crate::model::codes;
 use crate::violation::{Violation, Violations};
 
 /// The 34 provincial-level divisions of GB/T 2260 with the one-character
-/// abbreviation (简称) that courts use in 案号 (最高人民法院《关于人民法院案件
-/// 案号的若干规定》: 黔 for Guizhou, 滇 for Yunnan, not 贵/云).
+/// abbreviation that courts put first in a 案号's 法院代字 (最高人民法院《关于
+/// 人民法院案件案号的若干规定》). Where courts use a form other than the common
+/// 简称 (内 for Inner Mongolia, 云 for Yunnan), the common one is accepted too,
+/// see [`ABBREVIATION_ALIASES`].
 pub const PROVINCES: [(&str, char); 34] = [
     ("11", '京'),
     ("12", '津'),
     ("13", '冀'),
     ("14", '晋'),
-    ("15", '蒙'),
+    ("15", '内'),
     ("21", '辽'),
     ("22", '吉'),
     ("23", '黑'),
@@ -39,7 +41,7 @@ pub const PROVINCES: [(&str, char); 34] = [
     ("50", '渝'),
     ("51", '川'),
     ("52", '黔'),
-    ("53", '滇'),
+    ("53", '云'),
     ("54", '藏'),
     ("61", '陕'),
     ("62", '甘'),
@@ -50,6 +52,10 @@ pub const PROVINCES: [(&str, char); 34] = [
     ("81", '港'),
     ("82", '澳'),
 ];
+
+/// Other abbreviations of the same provinces (通用简称), accepted when parsing
+/// because rejecting a legal document over a variant character would lose it.
+pub const ABBREVIATION_ALIASES: [(&str, char); 3] = [("15", '蒙'), ("52", '贵'), ("53", '滇')];
 
 /// The abbreviation of a two-digit province code, if it is one.
 pub fn province_abbreviation(province_code: &str) -> Option<char> {

@@ -622,8 +622,9 @@ fn parse_handover_notice(r: &mut Reader, v: &Value, path: &str) -> Option<Handov
             .opt_str(o, path, "reason")
             .map(|(s, _)| Some(s.to_owned())),
     };
-    // 暂予监外执行: the prison or detention centre hands the person over
-    // (实施办法 第27条), so the notice must say when and on what grounds.
+    // 暂予监外执行: the prison or detention centre hands the person over within
+    // 10 days (domain.md, handover.report_status), so the notice must say when
+    // and on what grounds; the handover deadline is computed from transfer_date.
     if correction_type == Some(CorrectionType::MedicalParole) {
         for key in ["transfer_date", "reason"] {
             if !o.contains_key(key) {

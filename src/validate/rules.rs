@@ -18,7 +18,7 @@
 //! | GB/T 2260 division codes | `invalid_division_code` | `model::DivisionCode` |
 //! | 暂予监外执行 notice has `transfer_date` and `reason` | `missing_field` | `model::document` (HandoverNotice) |
 //! | handover.notice from a court has a 案号 that parses | `missing_field`, `invalid_case_no` | here |
-//! | decision organ may decide that correction type (法 art. 17, 实施办法 art. 8) | `invalid_decision_organ` | here |
+//! | decision organ may decide that correction type (domain.md, 交付接收) | `invalid_decision_organ` | here |
 //!
 //! Rules here read the raw JSON, so they still report when other parts of the
 //! document are broken; a value that does not parse is skipped here because
@@ -29,11 +29,6 @@ use serde_json::Value;
 use crate::model::codes;
 use crate::model::{AgencyId, AgencyKind, CaseNo, CorrectionType, MessageType};
 use crate::violation::{Violation, Violations};
-
-/// The decision organ cannot decide this correction type (a court decides
-/// 管制/缓刑/假释; 暂予监外执行 is decided by a court, a prison administration
-/// or a police organ).
-pub const INVALID_DECISION_ORGAN: &str = "invalid_decision_organ";
 
 /// Every cross-section rule that applies to `doc`.
 pub fn check(doc: &Value) -> Violations {
@@ -72,7 +67,8 @@ fn court_notice_has_case_no(doc: &Value, errs: &mut Violations) {
     }
 }
 
-/// 决定机关 per correction type (《社区矫正法》第2条、第17条; 实施办法 第8条).
+/// 决定机关 per correction type (domain.md, "Handover": a court for 管制/缓刑/假释;
+/// a court, prison administration or police organ for 暂予监外执行).
 fn decision_organ_may_decide(doc: &Value, errs: &mut Violations) {
     let path = "/body/decision_organ";
     let (Some(organ), Some(ct)) = (
@@ -95,7 +91,7 @@ fn decision_organ_may_decide(doc: &Value, errs: &mut Violations) {
     };
     if !allowed.contains(&organ.kind()) {
         errs.push(Violation::new(
-            INVALID_DECISION_ORGAN,
+            codes::INVALID_DECISION_ORGAN,
             path,
             "该类机关不能作出此类社区矫正的决定（管制、缓刑、假释由法院决定；暂予监外执行由法院、监狱管理机关或公安机关决定）",
             "this kind of agency cannot decide this correction type (control, probation and parole: a court; medical parole: a court, a prison administration or the police)",
