@@ -33,6 +33,8 @@ pub mod security;
 pub mod store;
 /// Instants in storage (Unix ms), in the log (UTC) and for people (Beijing time).
 pub mod timefmt;
+/// Integrator and clerk tools behind the CLI: translate, validate, due.
+pub mod tools;
 /// JSON Schema (from `schemas/`) and the identity and business rules of the domain.
 pub mod validate;
 /// Shared shape of an input problem: stable code, field path, bilingual message.

@@ -7,7 +7,10 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use corrections_gateway::app::{self, Gateway};
 use corrections_gateway::config::{Overrides, Settings};
+use corrections_gateway::formats::Dialect;
+use corrections_gateway::tools::{self, Engines};
 use corrections_gateway::{bench, partner};
+use std::io::Write;
 
 #[derive(Parser)]
 #[command(
@@ -61,6 +64,31 @@ enum Command {
         content_type: Option<String>,
         /// The native document to send.
         file: PathBuf,
+    },
+    /// Translate a native document into another dialect (output on stdout, in the target's charset).
+    Translate {
+        /// Source dialect: court, procuratorate, police, prison, corrections.
+        #[arg(long)]
+        from: String,
+        /// Target dialect.
+        #[arg(long)]
+        to: String,
+        file: PathBuf,
+    },
+    /// Check a native document and print every problem at once.
+    Validate {
+        /// Dialect; default: recognised from the file's shape.
+        #[arg(long)]
+        dialect: Option<String>,
+        file: PathBuf,
+    },
+    /// The due instant of a legal period (5d, 10wd, 48h) from a time, Beijing time.
+    Due {
+        /// Period: Nd (days), Nwd (working days) or Nh (hours).
+        period: String,
+        /// Start: RFC 3339, Beijing local 2024-09-27T16:40, or a date.
+        #[arg(long)]
+        from: String,
     },
     /// Load benchmark: concurrent simulated partners over real HTTP against a
     /// gateway with durable storage, plus the crypto-only ceiling.
@@ -151,11 +179,83 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 std::process::ExitCode::FAILURE
             })
         }
+        Command::Translate { from, to, file } => {
+            let settings = Settings::load(&Overrides {
+                config_file: cli.config,
+                ..Overrides::default()
+            })?;
+            let engines = Engines::load(&settings)?;
+            let (from, to) = (dialect(&from)?, dialect(&to)?);
+            match engines.translate(from, to, &tools::read(&file)?) {
+                Ok(bytes) => {
+                    std::io::stdout().write_all(&bytes)?;
+                    Ok(std::process::ExitCode::SUCCESS)
+                }
+                Err(problems) => {
+                    eprint!("{}", tools::render_problems(&problems));
+                    Ok(std::process::ExitCode::FAILURE)
+                }
+            }
+        }
+        Command::Validate {
+            dialect: name,
+            file,
+        } => {
+            let settings = Settings::load(&Overrides {
+                config_file: cli.config,
+                ..Overrides::default()
+            })?;
+            let engines = Engines::load(&settings)?;
+            let bytes = tools::read(&file)?;
+            let dialect = match name {
+                Some(name) => dialect(&name)?,
+                None => tools::detect_dialect(&bytes).context(
+                    "cannot tell the file's dialect; name it with --dialect / 无法识别文书格式，请用 --dialect 指定",
+                )?,
+            };
+            match engines.check(dialect, &bytes) {
+                Ok(doc) => {
+                    println!(
+                        "ok: a valid {} document in the {} dialect",
+                        doc["message_type"].as_str().unwrap_or("?"),
+                        dialect
+                    );
+                    Ok(std::process::ExitCode::SUCCESS)
+                }
+                Err(problems) => {
+                    eprint!("{}", tools::render_problems(&problems));
+                    eprintln!(
+                        "{} problem(s) / 共 {} 处问题",
+                        problems.len(),
+                        problems.len()
+                    );
+                    Ok(std::process::ExitCode::FAILURE)
+                }
+            }
+        }
+        Command::Due { period, from } => {
+            let settings = Settings::load(&Overrides {
+                config_file: cli.config,
+                ..Overrides::default()
+            })?;
+            let calendar = corrections_gateway::workflow::calendar::Calendar::load(
+                &settings.rules_dir().join("calendar/cn-official-days.tsv"),
+            )
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!("{}", tools::due(&calendar, &period, &from)?);
+            Ok(std::process::ExitCode::SUCCESS)
+        }
         Command::Bench(options) => {
             bench::run(options).await?;
             Ok(std::process::ExitCode::SUCCESS)
         }
     }
+}
+
+fn dialect(name: &str) -> anyhow::Result<Dialect> {
+    Dialect::parse(name).with_context(|| {
+        format!("unknown dialect {name:?}: use court, procuratorate, police, prison or corrections / 未知的文书格式")
+    })
 }
 
 /// Application logs: human-readable by default, JSON with `GATEWAY_LOG_FORMAT=json`;

@@ -155,3 +155,82 @@ fn serve_on_a_fresh_directory_then_send_a_signed_file() {
     assert!(String::from_utf8_lossy(&again.stderr).contains("HTTP 200"));
     assert_eq!(again.stdout, out.stdout);
 }
+
+fn run(args: &[&str]) -> std::process::Output {
+    Command::new(BIN)
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn due_counts_with_the_official_calendar_and_refuses_years_it_does_not_cover() {
+    // An expedited (速裁) assessment received Friday 2024-09-27: 5 working days skip the
+    // National Day holiday but count the makeup Sunday 2024-09-29.
+    let out = run(&["due", "5wd", "--from", "2024-09-27T16:40:00+08:00"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "2024-10-10T23:59:59+08:00"
+    );
+    let out = run(&["due", "48h", "--from", "2024-09-30T10:00"]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "2024-10-02T10:00:00+08:00"
+    );
+    let out = run(&["due", "10d", "--from", "2026-12-28"]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("2020") && stderr.contains("2026"),
+        "names the calendar's years: {stderr}"
+    );
+    let out = run(&["due", "5 days", "--from", "2024-09-27"]);
+    assert!(!out.status.success());
+}
+
+#[test]
+fn validate_prints_every_problem_and_translate_converts_between_dialects() {
+    let court = "tests/fixtures/native/court/handover.notice.xml";
+    let out = run(&["validate", court]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("handover.notice"));
+
+    let bad = tempfile::NamedTempFile::new().unwrap();
+    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(court)).unwrap();
+    std::fs::write(
+        bad.path(),
+        text.replace("620102199003070026", "620102199003070027")
+            .replace("<XB>2</XB>", "<XB>7</XB>"),
+    )
+    .unwrap();
+    let out = run(&["validate", bad.path().to_str().unwrap()]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("invalid_id_check_digit") && stderr.contains("bad_code_value"),
+        "all problems at once: {stderr}"
+    );
+
+    let out = run(&["translate", "--from", "court", "--to", "corrections", court]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let canonical: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(canonical["case_no"], "（2024）甘0102刑初123号");
+    assert_eq!(canonical["subject"]["name"], "阿依古丽·买买提");
+
+    let out = run(&["translate", "--from", "court", "--to", "klingon", court]);
+    assert!(!out.status.success());
+}
