@@ -11,7 +11,7 @@
 //! as many threads as the machine has cores. Both numbers come from the same
 //! machine at the same time, so their ratio is meaningful on a noisy host.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -44,6 +44,10 @@ pub struct Options {
     /// Data directory to use (default: a fresh temporary one).
     #[arg(long)]
     pub dir: Option<PathBuf>,
+    /// Instead of the load test: translation throughput per dialect (decode +
+    /// validate + encode) on one core, over the native test fixtures.
+    #[arg(long)]
+    pub formats: bool,
 }
 
 /// Figures of one run.
@@ -98,7 +102,17 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
-pub async fn run(options: Options) -> anyhow::Result<Report> {
+pub async fn run(options: Options) -> anyhow::Result<()> {
+    if options.formats {
+        let settings = Settings::for_dir(Path::new("."));
+        print_formats(&formats(&settings, Duration::from_millis(1000))?);
+        return Ok(());
+    }
+    load(options).await.map(|_| ())
+}
+
+/// The load test: simulated partners posting signed notices over HTTP.
+pub async fn load(options: Options) -> anyhow::Result<Report> {
     let alg = Algorithm::parse(&options.alg)
         .with_context(|| format!("unknown algorithm {}", options.alg))?;
     let temp;
@@ -323,4 +337,109 @@ pub fn sample_court_notice(n: usize) -> Vec<u8> {
 "#
     )
     .into_bytes()
+}
+
+/// Figures of the translation benchmark for one fixture.
+#[derive(Debug, Clone)]
+pub struct FormatsFigure {
+    pub dialect: String,
+    pub message_type: String,
+    /// decode + validate + encode, per second, one core.
+    pub per_sec: f64,
+    /// Baseline in the same run: parsing the same bytes with a bare parser
+    /// (quick-xml events or serde_json), per second.
+    pub baseline_per_sec: f64,
+}
+
+/// `corrections-gateway bench --formats`: decode + validate + encode
+/// throughput per dialect and message type on one core (this thread), next to
+/// a bare parse of the same bytes, over every native fixture in
+/// `tests/fixtures/native/`.
+pub fn formats(settings: &Settings, budget: Duration) -> anyhow::Result<Vec<FormatsFigure>> {
+    use crate::formats::Dialect;
+    let engines = crate::tools::Engines::load(settings)?;
+    let root = settings.resources.join("tests/fixtures/native");
+    let mut figures = Vec::new();
+    for dialect in Dialect::ALL {
+        let dir = root.join(dialect.as_str());
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        let mut files: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.is_file())
+            .collect();
+        files.sort();
+        for file in files {
+            let bytes = std::fs::read(&file)?;
+            // Only documents that translate cleanly are timed (malformed fixtures are for tests).
+            let Ok(canonical) = engines.check(dialect, &bytes) else {
+                continue;
+            };
+            let message_type = canonical["message_type"]
+                .as_str()
+                .unwrap_or("?")
+                .to_string();
+            let per_sec = rate(budget, || {
+                let doc = engines.check(dialect, &bytes).ok();
+                doc.and_then(|d| engines.formats.encode(dialect, &d).ok())
+                    .is_some()
+            });
+            let baseline_per_sec = rate(budget, || bare_parse(&bytes));
+            figures.push(FormatsFigure {
+                dialect: dialect.as_str().into(),
+                message_type,
+                per_sec,
+                baseline_per_sec,
+            });
+        }
+    }
+    Ok(figures)
+}
+
+/// Runs `work` for about `budget` and returns how many successful runs per second.
+fn rate(budget: Duration, mut work: impl FnMut() -> bool) -> f64 {
+    let started = Instant::now();
+    let mut done = 0u64;
+    while started.elapsed() < budget {
+        for _ in 0..32 {
+            if work() {
+                done += 1;
+            }
+        }
+    }
+    done as f64 / started.elapsed().as_secs_f64()
+}
+
+/// The cheapest full read of a document: every XML event, or a JSON value.
+fn bare_parse(bytes: &[u8]) -> bool {
+    if bytes.first().is_some_and(|b| *b == b'{') {
+        return serde_json::from_slice::<serde_json::Value>(bytes).is_ok();
+    }
+    let mut reader = quick_xml::Reader::from_reader(bytes);
+    let mut buf = Vec::new();
+    loop {
+        match reader.read_event_into(&mut buf) {
+            Ok(quick_xml::events::Event::Eof) => return true,
+            Ok(_) => buf.clear(),
+            Err(_) => return false,
+        }
+    }
+}
+
+pub fn print_formats(figures: &[FormatsFigure]) {
+    println!(
+        "{:<14} {:<30} {:>14} {:>16} {:>8}",
+        "dialect", "message type", "docs/s (1 core)", "bare parse/s", "ratio"
+    );
+    for f in figures {
+        println!(
+            "{:<14} {:<30} {:>14.0} {:>16.0} {:>7.1}%",
+            f.dialect,
+            f.message_type,
+            f.per_sec,
+            f.baseline_per_sec,
+            100.0 * f.per_sec / f.baseline_per_sec
+        );
+    }
 }

@@ -274,7 +274,7 @@ async fn run(
     let committed = gw
         .store
         .commit_document(&record, &leaf, |position| {
-            receipt_body(&record, &verified, position, now)
+            receipt_body(&record, &verified, position)
         })
         .await?;
     Ok(match committed {
@@ -346,7 +346,6 @@ fn receipt_body(
     record: &NewDocument,
     verified: &VerifiedRequest,
     position: &LogPosition,
-    now: OffsetDateTime,
 ) -> Vec<u8> {
     let receipt = Receipt {
         receipt_id: &record.receipt_id,
@@ -355,7 +354,7 @@ fn receipt_body(
         message_type: &record.message_type,
         document_no: &record.document_no,
         body_sha256: &record.body_sha256,
-        received_at: timefmt::beijing(now),
+        received_at: timefmt::beijing_ms(record.received_at_ms),
         recipients: &record.recipients,
         copies: &record.copies,
         case_id: record.case.as_ref().map(|c| c.id.as_str()),
