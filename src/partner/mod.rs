@@ -6,10 +6,9 @@
 use std::path::Path;
 
 use anyhow::Context;
-use openssl::pkey::{PKey, Private, Public};
 use openssl::x509::X509;
 
-use crate::security::alg::Algorithm;
+use crate::security::alg::{Algorithm, SigningKey, VerifyingKey};
 use crate::security::devpki::load_signing_key;
 use crate::security::digest::content_digest;
 use crate::security::httpsig::{self, SignatureParams, REQUEST_COMPONENTS};
@@ -21,7 +20,7 @@ use crate::security::SecurityError;
 /// An agency system's signing identity plus an HTTP client.
 pub struct Partner {
     pub base_url: String,
-    pub key: PKey<Private>,
+    pub key: SigningKey,
     pub keyid: String,
     pub alg: Algorithm,
     http: reqwest::Client,
@@ -38,7 +37,7 @@ pub struct Answer {
 /// The gateway's certificate as a partner pins it.
 pub struct GatewayCert {
     pub keyid: String,
-    pub key: PKey<Public>,
+    pub key: VerifyingKey,
 }
 
 impl GatewayCert {
@@ -48,7 +47,8 @@ impl GatewayCert {
             .with_context(|| format!("{} is not a PEM certificate", path.display()))?;
         Ok(GatewayCert {
             keyid: fingerprint(&cert),
-            key: cert.public_key()?,
+            key: VerifyingKey::new(cert.public_key()?)
+                .map_err(|e| anyhow::anyhow!(e.message().en))?,
         })
     }
 }
@@ -60,7 +60,7 @@ impl Partner {
         Ok(Partner::new(base_url, key, keyid, alg))
     }
 
-    pub fn new(base_url: &str, key: PKey<Private>, keyid: String, alg: Algorithm) -> Partner {
+    pub fn new(base_url: &str, key: SigningKey, keyid: String, alg: Algorithm) -> Partner {
         let http = reqwest::Client::builder()
             .pool_max_idle_per_host(4)
             .build()

@@ -27,7 +27,7 @@ use openssl::x509::{
     X509RevokedBuilder, X509,
 };
 
-use super::alg::Algorithm;
+use super::alg::{Algorithm, SigningKey};
 use super::trust::{fingerprint, AGENCY_URI_PREFIX};
 use super::SecurityError;
 
@@ -39,7 +39,7 @@ The private keys are unencrypted and must never be used in production or committ
 
 /// The gateway's own signing identity.
 pub struct GatewayIdentity {
-    pub key: PKey<Private>,
+    pub key: SigningKey,
     pub certificate: X509,
     pub keyid: String,
     pub algorithm: Algorithm,
@@ -68,7 +68,7 @@ fn io(path: &Path, e: std::io::Error) -> SecurityError {
 pub fn load_signing_key(
     key_pem: &Path,
     cert_pem: &Path,
-) -> Result<(PKey<Private>, X509, String, Algorithm), SecurityError> {
+) -> Result<(SigningKey, X509, String, Algorithm), SecurityError> {
     let key = PKey::private_key_from_pem(&std::fs::read(key_pem).map_err(|e| io(key_pem, e))?)
         .map_err(|_| {
             SecurityError::KeyMaterial(format!("{}: not a PEM private key", key_pem.display()))
@@ -84,9 +84,10 @@ pub fn load_signing_key(
             key_pem.display()
         )));
     }
-    let alg = Algorithm::of_key(&key).ok_or_else(|| {
+    let key = SigningKey::new(key).map_err(|_| {
         SecurityError::KeyMaterial(format!("{}: unsupported key type", key_pem.display()))
     })?;
+    let alg = key.algorithm();
     let keyid = fingerprint(&cert);
     Ok((key, cert, keyid, alg))
 }
@@ -155,6 +156,7 @@ pub fn generate(pki_dir: &Path, agencies: &[(&str, &str)]) -> Result<(), Securit
 pub fn revoke(pki_dir: &Path, agency: &str, cert_file: &Path) -> Result<(), SecurityError> {
     let dir = pki_dir.join(agency);
     let (ca_key, ca, _, _) = load_signing_key(&dir.join("ca.key.pem"), &dir.join("ca.crt.pem"))?;
+    let ca_key = ca_key.pkey().clone();
     let cert = X509::from_pem(&std::fs::read(cert_file).map_err(|e| io(cert_file, e))?)?;
     let crl_path = dir.join("ca.crl.pem");
     let mut revoked = Vec::new();

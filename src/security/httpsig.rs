@@ -6,10 +6,9 @@
 //! partner's library may order its parameters as it likes.
 
 use base64::Engine;
-use openssl::pkey::{PKeyRef, Private, Public};
 use sfv::{BareItem, Dictionary, InnerList, Item, ListEntry, Parameters, Parser, SerializeValue};
 
-use super::alg::{self, Algorithm};
+use super::alg::{Algorithm, SigningKey, VerifyingKey};
 use super::SecurityError;
 
 /// Components every submitting request must cover (protocol.md).
@@ -182,10 +181,13 @@ pub fn signature_base(
 pub fn sign_message(
     params: &SignatureParams,
     msg: &impl MessageComponents,
-    key: &PKeyRef<Private>,
+    key: &SigningKey,
 ) -> Result<(String, String), SecurityError> {
+    if params.alg != key.algorithm() {
+        return Err(SecurityError::AlgorithmKeyMismatch);
+    }
     let base = signature_base(params, msg)?;
-    let signature = alg::sign(params.alg, key, base.as_bytes())?;
+    let signature = key.sign(base.as_bytes())?;
     let encoded = base64::engine::general_purpose::STANDARD.encode(signature);
     Ok((
         format!("{}={}", params.label, params.serialized),
@@ -197,10 +199,10 @@ pub fn verify_message(
     params: &SignatureParams,
     signature: &[u8],
     msg: &impl MessageComponents,
-    key: &PKeyRef<Public>,
+    key: &VerifyingKey,
 ) -> Result<(), SecurityError> {
     let base = signature_base(params, msg)?;
-    alg::verify(params.alg, key, base.as_bytes(), signature)
+    key.verify(params.alg, base.as_bytes(), signature)
 }
 
 /// Every `required` component must be covered.
@@ -252,6 +254,15 @@ mod tests {
     // RFC 9421 Appendix B.1.4 test-key-ed25519 and the B.2.6 request.
     const ED25519_KEY: &str = "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIJ+DYvh6SEqVTm50DFtMDoQikTmiCqirVv9mWG9qfSnF\n-----END PRIVATE KEY-----\n";
 
+    fn ed25519() -> (SigningKey, VerifyingKey) {
+        let key = PKey::private_key_from_pem(ED25519_KEY.as_bytes()).unwrap();
+        let public = PKey::public_key_from_der(&key.public_key_to_der().unwrap()).unwrap();
+        (
+            SigningKey::new(key).unwrap(),
+            VerifyingKey::new(public).unwrap(),
+        )
+    }
+
     fn b26() -> Msg {
         Msg(vec![
             ("date", "Tue, 20 Apr 2021 02:07:55 GMT"),
@@ -281,17 +292,13 @@ mod tests {
             base,
             "\"date\": Tue, 20 Apr 2021 02:07:55 GMT\n\"@method\": POST\n\"@path\": /foo\n\"@authority\": example.com\n\"content-type\": application/json\n\"content-length\": 18\n\"@signature-params\": (\"date\" \"@method\" \"@path\" \"@authority\" \"content-type\" \"content-length\");created=1618884473;keyid=\"test-key-ed25519\""
         );
-        let key = PKey::private_key_from_pem(ED25519_KEY.as_bytes()).unwrap();
-        let public = PKey::public_key_from_der(&key.public_key_to_der().unwrap()).unwrap();
+        let (key, public) = ed25519();
         assert_eq!(
-            alg::verify(Algorithm::Ed25519, &public, base.as_bytes(), &sig),
+            public.verify(Algorithm::Ed25519, base.as_bytes(), &sig),
             Ok(())
         );
         // Ed25519 is deterministic: our signature over the same base is the RFC's.
-        assert_eq!(
-            alg::sign(Algorithm::Ed25519, &key, base.as_bytes()).unwrap(),
-            sig
-        );
+        assert_eq!(key.sign(base.as_bytes()).unwrap(), sig);
     }
 
     #[test]
@@ -310,8 +317,7 @@ mod tests {
 
     #[test]
     fn sign_then_verify_and_reject_what_is_wrong() {
-        let key = PKey::private_key_from_pem(ED25519_KEY.as_bytes()).unwrap();
-        let public = PKey::public_key_from_der(&key.public_key_to_der().unwrap()).unwrap();
+        let (key, public) = ed25519();
         let msg = Msg(vec![
             ("@method", "POST"),
             ("@path", "/api/v1/documents"),

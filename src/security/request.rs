@@ -8,7 +8,7 @@ use openssl::sha::sha256;
 
 use super::httpsig::{self, MessageComponents, SignatureParams};
 use super::trust::{TrustStore, VerifiedSigner};
-use super::{alg, digest, SecurityError};
+use super::{digest, SecurityError};
 
 /// The parts of an HTTP request that RFC 9421 covers, captured by the HTTP layer.
 #[derive(Debug, Clone, Default)]
@@ -72,12 +72,9 @@ pub fn verify_request(
     httpsig::check_time(&params, now, window_secs)?;
     let signer = trust.verify_signer(&params.keyid, now)?;
     let signature_base = httpsig::signature_base(&params, parts)?;
-    alg::verify(
-        params.alg,
-        &signer.public_key,
-        signature_base.as_bytes(),
-        &signature,
-    )?;
+    signer
+        .public_key
+        .verify(params.alg, signature_base.as_bytes(), &signature)?;
     Ok(VerifiedRequest {
         signer,
         params,

@@ -3,8 +3,7 @@
 //! so that a partner holds proof of the answer; partners verify with the
 //! gateway certificate. Both directions live here so they cannot drift apart.
 
-use openssl::pkey::{PKeyRef, Public};
-
+use super::alg::VerifyingKey;
 use super::devpki::GatewayIdentity;
 use super::httpsig::{self, MessageComponents, SignatureParams, RESPONSE_COMPONENTS};
 use super::{digest, SecurityError};
@@ -64,7 +63,7 @@ pub fn verify_response(
     signature_input: &str,
     signature: &str,
     body: &[u8],
-    gateway_key: &PKeyRef<Public>,
+    gateway_key: &VerifyingKey,
     gateway_keyid: &str,
 ) -> Result<SignatureParams, SecurityError> {
     let digest_header = parts

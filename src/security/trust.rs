@@ -11,10 +11,9 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use openssl::asn1::{Asn1Time, Asn1TimeRef};
-use openssl::pkey::{PKey, Public};
 use openssl::x509::{X509Crl, X509Ref, X509};
 
-use super::alg::Algorithm;
+use super::alg::{Algorithm, VerifyingKey};
 use super::digest::sha256_hex;
 use super::SecurityError;
 
@@ -30,7 +29,7 @@ pub struct VerifiedSigner {
     pub serial_hex: String,
     pub not_after: i64,
     pub algorithm: Algorithm,
-    pub public_key: PKey<Public>,
+    pub public_key: VerifyingKey,
     pub certificate_pem: String,
 }
 
@@ -159,11 +158,11 @@ impl TrustStore {
                     &std::fs::read(path).map_err(|e| key_error(path, &e.to_string()))?,
                 )
                 .map_err(|_| key_error(path, "not a PEM certificate"))?;
-                let public_key = cert.public_key()?;
-                let Some(algorithm) = Algorithm::of_key(&public_key) else {
+                let Ok(public_key) = VerifyingKey::new(cert.public_key()?) else {
                     tracing::warn!(file = %path.display(), "certificate key type is not a supported signature algorithm; ignored");
                     continue;
                 };
+                let algorithm = public_key.algorithm();
                 let chained = cert.verify(&ca_key).unwrap_or(false)
                     && cert.issuer_name().to_der().ok() == ca.subject_name().to_der().ok();
                 let standing = if !chained {
