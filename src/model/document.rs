@@ -161,13 +161,10 @@ impl Body {
 
     /// Types the body of a `t` document at `path`.
     fn parse(r: &mut Reader, t: MessageType, v: &Value, path: &str) -> Option<Self> {
-        if t == MessageType::HandoverNotice {
-            return parse_handover_notice(r, v, path).map(Self::HandoverNotice);
-        }
         let o = r.object(v, path)?;
         let p = path;
         Some(match t {
-            MessageType::HandoverNotice => return None,
+            MessageType::HandoverNotice => Self::HandoverNotice(parse_handover_notice(r, v, path)?),
             MessageType::HandoverReceipt => Self::HandoverReceipt(b::parse_receipt(r, o, p)?),
             MessageType::HandoverCorrectionRequest => {
                 Self::HandoverCorrectionRequest(b::parse_correction_items(r, o, p)?)

@@ -184,11 +184,16 @@ impl Validator {
         })
     }
 
-    /// The schema named `name` as loaded: a message type (`handover.notice`)
-    /// or `envelope`, which every type schema references. For serving at
-    /// `/api/v1/schemas/{name}`; `None` for any other name.
+    /// The schema named `message_type` as loaded: a message type
+    /// (`handover.notice`) or `envelope`, which every type schema references,
+    /// each also under its file name (`envelope.schema.json`, the form the
+    /// schemas' relative `$ref`s use). For serving at `/api/v1/schemas/{name}`;
+    /// `None` for any other name, so a caller can never reach another file.
     pub fn schema(&self, message_type: &str) -> Option<&Value> {
-        self.raw.get(message_type)
+        let name = message_type
+            .strip_suffix(SCHEMA_SUFFIX)
+            .unwrap_or(message_type);
+        self.raw.get(name)
     }
 
     /// The names [`Validator::schema`] answers to, sorted (`envelope` and

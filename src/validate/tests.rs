@@ -151,6 +151,11 @@ fn every_type_has_its_schema_and_they_can_be_served() {
         );
     }
     assert!(validator().schema("envelope").is_some());
+    assert_eq!(
+        validator().schema("envelope.schema.json"),
+        validator().schema("envelope")
+    );
+    assert!(validator().schema("handover.notice.schema.json").is_some());
     assert!(validator().schema("handover.noticed").is_none());
     assert!(validator().schema("../Cargo.toml").is_none());
 }
