@@ -57,6 +57,27 @@ pub const INVALID_DIVISION_CODE: &str = "invalid_division_code";
 /// 管制/缓刑/假释; 暂予监外执行 is decided by a court, a prison administration
 /// or a police organ).
 pub const INVALID_DECISION_ORGAN: &str = "invalid_decision_organ";
+/// A correction request or correction that lists neither missing documents
+/// nor wrong fields.
+pub const NOTHING_TO_CORRECT: &str = "nothing_to_correct";
+/// A field that does not apply in the document's situation (a report time
+/// for a person who did not report).
+pub const FIELD_NOT_APPLICABLE: &str = "field_not_applicable";
+/// A document kind the body says is supplied but no attachment has that kind.
+pub const MISSING_ATTACHMENT: &str = "missing_attachment";
+/// An event the document reports (report, breach, decision, committal) dated
+/// after the document was issued.
+pub const EVENT_AFTER_ISSUE: &str = "event_after_issue";
+/// An extension's new due date on or before the day it was issued.
+pub const DUE_DATE_NOT_AFTER_ISSUE: &str = "due_date_not_after_issue";
+/// A revocation proposal's kind that does not fit the correction type
+/// (撤销缓刑 for 缓刑, 撤销假释 for 假释, 收监执行 for 暂予监外执行).
+pub const REVOCATION_KIND_MISMATCH: &str = "revocation_kind_mismatch";
+/// A proposed measure the requester cannot ask about (a prison asks only
+/// about 假释 or 暂予监外执行).
+pub const INVALID_PROPOSED_MEASURE: &str = "invalid_proposed_measure";
+/// A committal facility that is not a prison or a police detention centre.
+pub const INVALID_FACILITY: &str = "invalid_facility";
 
 /// Every code defined here, for docs/errors.md and the pinning test.
 pub const ALL: &[&str] = &[
@@ -82,6 +103,14 @@ pub const ALL: &[&str] = &[
     INVALID_AGENCY_ID,
     INVALID_DIVISION_CODE,
     INVALID_DECISION_ORGAN,
+    NOTHING_TO_CORRECT,
+    FIELD_NOT_APPLICABLE,
+    MISSING_ATTACHMENT,
+    EVENT_AFTER_ISSUE,
+    DUE_DATE_NOT_AFTER_ISSUE,
+    REVOCATION_KIND_MISMATCH,
+    INVALID_PROPOSED_MEASURE,
+    INVALID_FACILITY,
 ];
 
 /// Appends one reference token to a JSON pointer, escaping `~` and `/` (RFC 6901 §3).
@@ -150,6 +179,17 @@ pub fn invalid_format(path: &str, expected_zh: &str, expected_en: &str) -> Viola
         path,
         format!("字段“{f}”格式不正确，应为{expected_zh}"),
         format!("field `{f}` is not in the expected format ({expected_en})"),
+    )
+}
+
+/// `out_of_range` at `path`.
+pub fn out_of_range(path: &str) -> Violation {
+    let f = field_name(path);
+    Violation::new(
+        OUT_OF_RANGE,
+        path,
+        format!("字段“{f}”的数值超出允许范围"),
+        format!("field `{f}` is out of the allowed range"),
     )
 }
 

@@ -108,6 +108,28 @@ impl MessageType {
     }
 }
 
+impl MessageType {
+    /// Whether the document opens an exchange about a person and so must name
+    /// them (`subject` required): the 执行通知, the 调查评估委托函, the 撤销/收监
+    /// 建议书 and the 提请逮捕. Every other type answers or follows one of these
+    /// (`in_reply_to`), which already names the person, so its subject is optional.
+    pub fn requires_subject(self) -> bool {
+        matches!(
+            self,
+            Self::HandoverNotice
+                | Self::AssessmentRequest
+                | Self::RevocationProposal
+                | Self::RevocationArrestRequest
+        )
+    }
+
+    /// Whether the document answers or follows an earlier one and so must name
+    /// it in `in_reply_to` (every type that does not open an exchange).
+    pub fn requires_in_reply_to(self) -> bool {
+        !self.requires_subject()
+    }
+}
+
 impl fmt::Display for MessageType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())

@@ -13,6 +13,7 @@
 //! dialects, schemas or routing.
 
 pub mod agency;
+pub mod bodies;
 pub mod case_no;
 pub mod codes;
 pub mod codes_gb;
@@ -23,6 +24,12 @@ pub mod id_number;
 pub mod message_type;
 
 pub use agency::{AgencyId, AgencyKind};
+pub use bodies::{
+    ArrestDecision, ArrestDecisionBody, ArrestRequest, AssessmentExtension, AssessmentOpinion,
+    AssessmentRequest, AssessmentUnable, Breach, Committal, Conclusion, CorrectionItems,
+    HandoverReceipt, Materials, Procedure, ReportStatus, RevocationKind, RevocationProposal,
+    Ruling, RulingDecision,
+};
 pub use case_no::CaseNo;
 pub use codes_gb::{CorrectionType, Ethnicity, Gender};
 pub use division::DivisionCode;

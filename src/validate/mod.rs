@@ -8,15 +8,17 @@
 //! it never fetches a schema over the network: every `$ref` resolves to a
 //! file in the schemas directory.
 //!
-//! Adding a schema for a message type is a data change: drop
-//! `schemas/<message_type>.schema.json` in the directory (it may `$ref`
-//! `envelope.schema.json`); types without their own file are checked against
-//! the envelope with a free `body`.
+//! Every message type has `schemas/<message_type>.schema.json` (it `$ref`s
+//! `envelope.schema.json` and its shared `$defs`); changing a schema is a
+//! data change. A type whose file were removed would be checked against the
+//! envelope with a free `body`, and the typed parser would still type it.
+//! The raw schemas are kept so the HTTP layer can serve them
+//! ([`Validator::schema`], [`Validator::schema_names`]).
 
 pub mod rules;
 mod schema;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
@@ -59,6 +61,8 @@ pub enum ValidateSetupError {
 pub struct Validator {
     envelope: jsonschema::Validator,
     by_type: HashMap<MessageType, jsonschema::Validator>,
+    /// Each file's JSON by name (`envelope`, `handover.notice` …).
+    raw: BTreeMap<String, Value>,
 }
 
 impl std::fmt::Debug for Validator {
@@ -164,7 +168,38 @@ impl Validator {
         let envelope = envelope.ok_or_else(|| ValidateSetupError::MissingEnvelope {
             dir: schemas_dir.to_owned(),
         })?;
-        Ok(Self { envelope, by_type })
+        let raw = files
+            .into_iter()
+            .map(|f| {
+                (
+                    f.name.trim_end_matches(SCHEMA_SUFFIX).to_owned(),
+                    f.contents,
+                )
+            })
+            .collect();
+        Ok(Self {
+            envelope,
+            by_type,
+            raw,
+        })
+    }
+
+    /// The schema named `message_type` as loaded: a message type
+    /// (`handover.notice`) or `envelope`, which every type schema references,
+    /// each also under its file name (`envelope.schema.json`, the form the
+    /// schemas' relative `$ref`s use). For serving at `/api/v1/schemas/{name}`;
+    /// `None` for any other name, so a caller can never reach another file.
+    pub fn schema(&self, message_type: &str) -> Option<&Value> {
+        let name = message_type
+            .strip_suffix(SCHEMA_SUFFIX)
+            .unwrap_or(message_type);
+        self.raw.get(name)
+    }
+
+    /// The names [`Validator::schema`] answers to, sorted (`envelope` and
+    /// every message type with a schema).
+    pub fn schema_names(&self) -> Vec<String> {
+        self.raw.keys().cloned().collect()
     }
 
     /// Whether `t` has its own schema (otherwise the envelope with a free body applies).
@@ -229,3 +264,5 @@ fn merge(specific: Violations, from_schema: Violations) -> Violations {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_types;

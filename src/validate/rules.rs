@@ -3,7 +3,44 @@
 //! Most rules belong to one value and are enforced by that value's parser in
 //! `model` (so no code past the validator can hold a value that breaks them);
 //! this file implements only the rules that span several parts of a document.
-//! The full list, for checking against the law:
+//!
+//! ## What each message type must carry
+//!
+//! Opening documents name the person (`subject` required); every other type
+//! answers or follows one (`in_reply_to` required, `subject` optional: the
+//! answered document already names the person, and a receipt or a ruling
+//! delivered without one must not be refused). Both are decided in one place,
+//! `MessageType::requires_subject` / `requires_in_reply_to`, mirrored by each
+//! schema's `required` (a test checks they agree).
+//!
+//! | message type | subject | in_reply_to | body: required | body: optional |
+//! |---|---|---|---|---|
+//! | `handover.notice` | required | — | decision_organ, effective_date, correction_type, offence, sentence_text (+ transfer_date, reason for medical_parole) | term, report_by |
+//! | `handover.receipt` | optional | required | — | received_at, missing |
+//! | `handover.correction_request` | optional | required | missing and/or errors | |
+//! | `handover.correction` | optional (a corrected subject is sent whole) | required | missing and/or errors | |
+//! | `handover.report_status` | optional | required | reported; reported_at if reported, search_started if not | |
+//! | `assessment.request` | required | — | procedure, charge, proposed_measure | |
+//! | `assessment.supplement_request` | optional | required | materials | reasons |
+//! | `assessment.supplement` | optional | required | materials | reasons |
+//! | `assessment.opinion` | optional | required | conclusion, reasons, investigator_count (≥ 1) | |
+//! | `assessment.extension` | optional | required | new_due_date | reasons |
+//! | `assessment.unable` | optional | required | reasons | |
+//! | `revocation.proposal` | required | — | kind, grounds | correction_type, violations [{date, description}] |
+//! | `revocation.arrest_request` | required | optional (the proposal) | grounds | |
+//! | `revocation.arrest_decision` | optional | required | decision, decided_at | reasons |
+//! | `revocation.ruling` | optional | required | decision, ruling_no, effective_date | reasons |
+//! | `revocation.committal` | optional | required | ruling_ref, facility, committed_at | |
+//!
+//! `in_reply_to` lives in the envelope only (formats.md lists it with the
+//! handover answers' fields; one place is enough). Not a rule, on purpose:
+//! two investigators per assessment is common practice, but the text this
+//! project follows does not state it, so `investigator_count` is only ≥ 1 (a
+//! province that requires two can add `"minimum": 2` to its schema copy).
+//! Which agency kind may send which type is routing's sender check
+//! (`workflow::routing`), not a rule here.
+//!
+//! ## The rules
 //!
 //! | rule | code | enforced in |
 //! |---|---|---|
@@ -16,18 +53,29 @@
 //! | term ends on or after its start | `term_out_of_order` | `model::Term` |
 //! | agency ids `{kind}.{division}[.{n}]` | `invalid_agency_id` | `model::AgencyId` |
 //! | GB/T 2260 division codes | `invalid_division_code` | `model::DivisionCode` |
+//! | opening documents carry `subject`, answers `in_reply_to` (table above) | `missing_field` | `model::document` + schemas |
 //! | 暂予监外执行 notice has `transfer_date` and `reason` | `missing_field` | `model::document` (HandoverNotice) |
 //! | handover.notice from a court has a 案号 that parses | `missing_field`, `invalid_case_no` | here |
 //! | decision organ may decide that correction type (domain.md, 交付接收) | `invalid_decision_organ` | here |
+//! | a correction request / correction lists something | `nothing_to_correct` | `model::bodies` |
+//! | report status: `reported_at` only if reported, `search_started` only if not | `field_not_applicable`, `missing_field` | `model::bodies` |
+//! | documents a correction supplies (`missing`) and materials a supplement supplies are attached | `missing_attachment` | here |
+//! | reported events (received_at, reported_at, violation dates, decided_at, committed_at) not after `issued_at` | `event_after_issue` | here |
+//! | an extension's new due date is after the day it is issued | `due_date_not_after_issue` | here |
+//! | proposal `kind` fits `correction_type` (法 arts. 46–49: 缓刑 → revoke_probation, 假释 → revoke_parole, 暂予监外执行 → committal; 管制 none) | `revocation_kind_mismatch` | here |
+//! | a prison requests assessments only for parole or medical parole (domain.md, 调查评估) | `invalid_proposed_measure` | here |
+//! | the committal facility is a prison or a police detention centre (看守所) | `invalid_facility` | here |
 //!
 //! Rules here read the raw JSON, so they still report when other parts of the
 //! document are broken; a value that does not parse is skipped here because
 //! its parser already reported it.
 
 use serde_json::Value;
+use time::{Date, OffsetDateTime};
 
 use crate::model::codes;
-use crate::model::{AgencyId, AgencyKind, CaseNo, CorrectionType, MessageType};
+use crate::model::date::{parse_date, parse_instant};
+use crate::model::{AgencyId, AgencyKind, CaseNo, CorrectionType, MessageType, RevocationKind};
 use crate::violation::{Violation, Violations};
 
 /// Every cross-section rule that applies to `doc`.
@@ -37,11 +85,205 @@ pub fn check(doc: &Value) -> Violations {
         .get("message_type")
         .and_then(Value::as_str)
         .and_then(MessageType::from_code);
-    if message_type == Some(MessageType::HandoverNotice) {
-        court_notice_has_case_no(doc, &mut errs);
-        decision_organ_may_decide(doc, &mut errs);
+    let Some(t) = message_type else {
+        return errs;
+    };
+    match t {
+        MessageType::HandoverNotice => {
+            court_notice_has_case_no(doc, &mut errs);
+            decision_organ_may_decide(doc, &mut errs);
+        }
+        MessageType::HandoverReceipt => {
+            instant_not_after_issue(doc, "/body/received_at", &mut errs);
+        }
+        MessageType::HandoverCorrection => listed_are_attached(doc, "/body/missing", &mut errs),
+        MessageType::AssessmentSupplement => {
+            listed_are_attached(doc, "/body/materials", &mut errs);
+        }
+        MessageType::HandoverReportStatus => {
+            instant_not_after_issue(doc, "/body/reported_at", &mut errs);
+        }
+        MessageType::AssessmentRequest => prison_proposes_release_measures(doc, &mut errs),
+        MessageType::AssessmentExtension => due_date_after_issue(doc, &mut errs),
+        MessageType::RevocationProposal => {
+            kind_fits_correction_type(doc, &mut errs);
+            breaches_not_after_issue(doc, &mut errs);
+        }
+        MessageType::RevocationArrestDecision => {
+            instant_not_after_issue(doc, "/body/decided_at", &mut errs);
+        }
+        MessageType::RevocationCommittal => {
+            facility_is_custodial(doc, &mut errs);
+            instant_not_after_issue(doc, "/body/committed_at", &mut errs);
+        }
+        MessageType::HandoverCorrectionRequest
+        | MessageType::AssessmentSupplementRequest
+        | MessageType::AssessmentOpinion
+        | MessageType::AssessmentUnable
+        | MessageType::RevocationArrestRequest
+        | MessageType::RevocationRuling => {}
     }
     errs
+}
+
+fn str_at<'a>(doc: &'a Value, pointer: &str) -> Option<&'a str> {
+    doc.pointer(pointer)?.as_str()
+}
+
+fn issued_at(doc: &Value) -> Option<OffsetDateTime> {
+    parse_instant(str_at(doc, "/issued_at")?, "/issued_at").ok()
+}
+
+/// The calendar day of issue, in the sender's own offset (Beijing time for
+/// every partner): the day a person reading the document sees on it.
+fn issue_day(doc: &Value) -> Option<Date> {
+    issued_at(doc).map(|t| t.date())
+}
+
+fn date_at(doc: &Value, pointer: &str) -> Option<Date> {
+    parse_date(str_at(doc, pointer)?, pointer).ok()
+}
+
+fn event_after_issue(path: &str) -> Violation {
+    let f = codes::field_name(path);
+    Violation::new(
+        codes::EVENT_AFTER_ISSUE,
+        path,
+        format!("字段“{f}”的时间晚于文书签发时间（issued_at）"),
+        format!("field `{f}` is later than the document's issue time (`issued_at`)"),
+    )
+}
+
+/// A document reports what has happened: a report, a decision, a committal
+/// cannot be later than the document that tells of it.
+fn instant_not_after_issue(doc: &Value, pointer: &str, errs: &mut Violations) {
+    let (Some(issued), Some(event)) = (
+        issued_at(doc),
+        str_at(doc, pointer).and_then(|s| parse_instant(s, pointer).ok()),
+    ) else {
+        return;
+    };
+    if event > issued {
+        errs.push(event_after_issue(pointer));
+    }
+}
+
+/// The breaches a proposal cites happened before it was written.
+fn breaches_not_after_issue(doc: &Value, errs: &mut Violations) {
+    let (Some(day), Some(items)) = (
+        issue_day(doc),
+        doc.pointer("/body/violations").and_then(Value::as_array),
+    ) else {
+        return;
+    };
+    for i in 0..items.len() {
+        let p = format!("/body/violations/{i}/date");
+        if date_at(doc, &p).is_some_and(|d| d > day) {
+            errs.push(event_after_issue(&p));
+        }
+    }
+}
+
+/// An extension moves the due date forward: a new due date on or before the
+/// day of the agreement extends nothing.
+fn due_date_after_issue(doc: &Value, errs: &mut Violations) {
+    let p = "/body/new_due_date";
+    let (Some(day), Some(due)) = (issue_day(doc), date_at(doc, p)) else {
+        return;
+    };
+    if due <= day {
+        errs.push(Violation::new(
+            codes::DUE_DATE_NOT_AFTER_ISSUE,
+            p,
+            "延期后的完成日期必须晚于延期文书的签发日期",
+            "the new due date must be after the day the extension is issued",
+        ));
+    }
+}
+
+/// What the body says is supplied herewith must travel as an attachment of
+/// that kind, or the receiver is told it has a document it does not have.
+fn listed_are_attached(doc: &Value, pointer: &str, errs: &mut Violations) {
+    let Some(items) = doc.pointer(pointer).and_then(Value::as_array) else {
+        return;
+    };
+    let attached: Vec<&str> = doc
+        .get("attachments")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x.get("kind").and_then(Value::as_str))
+                .collect()
+        })
+        .unwrap_or_default();
+    for (i, kind) in items.iter().enumerate() {
+        if let Some(kind) = kind.as_str() {
+            if !attached.contains(&kind) {
+                errs.push(Violation::new(
+                    codes::MISSING_ATTACHMENT,
+                    format!("{pointer}/{i}"),
+                    "列为随附的文书没有相应种类的附件",
+                    "a document listed as supplied has no attachment of that kind",
+                ));
+            }
+        }
+    }
+}
+
+/// 法 arts. 46–49: 缓刑 and 假释 are revoked, 暂予监外执行 ends in 收监执行,
+/// 管制 has no revocation at all.
+fn kind_fits_correction_type(doc: &Value, errs: &mut Violations) {
+    let (Some(kind), Some(ct)) = (
+        str_at(doc, "/body/kind").and_then(|s| RevocationKind::parse(s, "").ok()),
+        str_at(doc, "/body/correction_type").and_then(|s| CorrectionType::parse(s, "").ok()),
+    ) else {
+        return;
+    };
+    if kind.correction_type() != ct {
+        errs.push(Violation::new(
+            codes::REVOCATION_KIND_MISMATCH,
+            "/body/kind",
+            "建议种类与社区矫正类型不符（缓刑对应撤销缓刑，假释对应撤销假释，暂予监外执行对应收监执行，管制不适用）",
+            "the proposal kind does not fit the correction type (probation: revoke_probation, parole: revoke_parole, medical parole: committal; control: none)",
+        ));
+    }
+}
+
+/// domain.md, 调查评估: a prison requests an assessment when it proposes
+/// 假释 or 暂予监外执行; 管制 and 缓刑 are sentences only a court passes.
+fn prison_proposes_release_measures(doc: &Value, errs: &mut Violations) {
+    let p = "/body/proposed_measure";
+    let (Some(sender), Some(ct)) = (
+        agency_at(doc, "/sender"),
+        str_at(doc, p).and_then(|s| CorrectionType::parse(s, p).ok()),
+    ) else {
+        return;
+    };
+    let release = matches!(ct, CorrectionType::Parole | CorrectionType::MedicalParole);
+    if matches!(sender.kind(), AgencyKind::Prison | AgencyKind::PrisonAdmin) && !release {
+        errs.push(Violation::new(
+            codes::INVALID_PROPOSED_MEASURE,
+            p,
+            "监狱只能就假释或暂予监外执行委托调查评估",
+            "a prison requests assessments only for parole or medical parole",
+        ));
+    }
+}
+
+/// 收监: into a prison (监狱) or a detention centre (看守所, run by the police).
+fn facility_is_custodial(doc: &Value, errs: &mut Violations) {
+    let p = "/body/facility";
+    let Some(facility) = agency_at(doc, p) else {
+        return;
+    };
+    if !matches!(facility.kind(), AgencyKind::Prison | AgencyKind::Police) {
+        errs.push(Violation::new(
+            codes::INVALID_FACILITY,
+            p,
+            "收监机关必须是监狱或看守所（公安机关）",
+            "the committal facility must be a prison or a police detention centre",
+        ));
+    }
 }
 
 fn agency_at(doc: &Value, pointer: &str) -> Option<AgencyId> {

@@ -64,11 +64,7 @@ pub(crate) fn to_violations(e: &ValidationError<'_>) -> Violations {
         ValidationErrorKind::Minimum { .. }
         | ValidationErrorKind::Maximum { .. }
         | ValidationErrorKind::ExclusiveMinimum { .. }
-        | ValidationErrorKind::ExclusiveMaximum { .. } => v(
-            codes::OUT_OF_RANGE,
-            format!("字段“{f}”的数值超出允许范围"),
-            format!("field `{f}` is out of the allowed range"),
-        ),
+        | ValidationErrorKind::ExclusiveMaximum { .. } => vec![codes::out_of_range(path)],
         ValidationErrorKind::UniqueItems => v(
             codes::DUPLICATE_ITEMS,
             format!("字段“{f}”含有重复项"),

@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use super::*;
 use crate::model::{Body, CorrectionType};
 
-fn validator() -> &'static Validator {
+pub(super) fn validator() -> &'static Validator {
     static V: OnceLock<Validator> = OnceLock::new();
     V.get_or_init(|| {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas");
@@ -17,7 +17,7 @@ fn validator() -> &'static Validator {
     })
 }
 
-fn fixture(name: &str) -> Value {
+pub(super) fn fixture(name: &str) -> Value {
     let p = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures/canonical")
         .join(name);
@@ -29,12 +29,12 @@ fn court_notice() -> Value {
     fixture("handover.notice.json")
 }
 
-fn set(doc: &mut Value, pointer: &str, v: Value) {
+pub(super) fn set(doc: &mut Value, pointer: &str, v: Value) {
     *doc.pointer_mut(pointer)
         .unwrap_or_else(|| panic!("no {pointer}")) = v;
 }
 
-fn remove(doc: &mut Value, pointer: &str) {
+pub(super) fn remove(doc: &mut Value, pointer: &str) {
     let (parent, key) = pointer.rsplit_once('/').unwrap_or(("", pointer));
     let obj = if parent.is_empty() {
         Some(&mut *doc)
@@ -47,14 +47,14 @@ fn remove(doc: &mut Value, pointer: &str) {
 }
 
 /// (code, path) pairs of the report, in order.
-fn problems(doc: &Value) -> Vec<(&'static str, String)> {
+pub(super) fn problems(doc: &Value) -> Vec<(&'static str, String)> {
     match validator().validate(doc) {
         Ok(_) => Vec::new(),
         Err(vs) => vs.into_iter().map(|v| (v.code, v.path)).collect(),
     }
 }
 
-fn assert_only(doc: &Value, code: &'static str, path: &str) {
+pub(super) fn assert_only(doc: &Value, code: &'static str, path: &str) {
     assert_eq!(problems(doc), vec![(code, path.to_owned())]);
 }
 
@@ -117,26 +117,47 @@ fn normalises_case_no_and_legacy_id() {
 }
 
 #[test]
-fn other_types_accept_a_free_body() {
-    let doc = json!({
-        "message_type": "assessment.request",
-        "document_no": "城公（刑）评字〔2024〕3号",
-        "case_no": "城公刑字〔2024〕17号",
-        "sender": "police.620102",
-        "recipients": ["corrections.620102"],
-        "issued_at": "2024-05-06T09:00:00+08:00",
-        "body": {"procedure": "expedited", "anything": [1, 2]}
-    });
-    let typed = validator()
-        .validate(&doc)
-        .unwrap_or_else(|e| panic!("{e:#?}"));
-    assert!(matches!(typed.body, Body::Other(_)));
+fn every_type_has_its_schema_and_they_can_be_served() {
+    let names = validator().schema_names();
+    assert_eq!(names.len(), 17, "{names:?}");
+    assert!(names.contains(&"envelope".to_owned()));
+    for t in MessageType::ALL {
+        assert!(validator().has_type_schema(*t), "{t}");
+        let schema = validator()
+            .schema(t.as_str())
+            .unwrap_or_else(|| panic!("{t}"));
+        let id = schema["$id"].as_str().unwrap_or_default();
+        assert!(id.ends_with(&format!("/{t}.schema.json")), "{id}");
+        assert_eq!(
+            schema["properties"]["message_type"]["const"],
+            json!(t.as_str())
+        );
+        // The schema's `required` and the model's decision are the same table.
+        let required = schema["required"].as_array().cloned().unwrap_or_default();
+        assert_eq!(
+            required.contains(&json!("subject")),
+            t.requires_subject(),
+            "{t}: subject"
+        );
+        assert_eq!(
+            required.contains(&json!("in_reply_to")),
+            t.requires_in_reply_to(),
+            "{t}: in_reply_to"
+        );
+        assert!(schema["description"].as_str().is_some_and(|d| d.len() > 40));
+        assert_eq!(
+            schema["properties"]["body"]["additionalProperties"],
+            json!(false)
+        );
+    }
+    assert!(validator().schema("envelope").is_some());
     assert_eq!(
-        typed.envelope.case_no.as_deref(),
-        Some("城公刑字〔2024〕17号")
+        validator().schema("envelope.schema.json"),
+        validator().schema("envelope")
     );
-    assert!(!validator().has_type_schema(MessageType::AssessmentRequest));
-    assert!(validator().has_type_schema(MessageType::HandoverNotice));
+    assert!(validator().schema("handover.notice.schema.json").is_some());
+    assert!(validator().schema("handover.noticed").is_none());
+    assert!(validator().schema("../Cargo.toml").is_none());
 }
 
 #[test]
@@ -378,6 +399,14 @@ fn codes_are_pinned() {
             "invalid_agency_id",
             "invalid_division_code",
             "invalid_decision_organ",
+            "nothing_to_correct",
+            "field_not_applicable",
+            "missing_attachment",
+            "event_after_issue",
+            "due_date_not_after_issue",
+            "revocation_kind_mismatch",
+            "invalid_proposed_measure",
+            "invalid_facility",
         ]
     );
 }
