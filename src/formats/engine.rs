@@ -17,8 +17,7 @@ use time::{Date, OffsetDateTime, PrimitiveDateTime};
 
 use super::charset;
 use super::mapping::{
-    DateTimeForm, DialectMapping, Kind, NativePath, Pointer, RepeatedRule, Rule, ScalarRule,
-    Syntax,
+    DateTimeForm, DialectMapping, Kind, NativePath, Pointer, RepeatedRule, Rule, ScalarRule, Syntax,
 };
 use super::xml::{is_xml_space, Element};
 use crate::violation::{Violation, Violations};
@@ -331,9 +330,11 @@ fn read(el: &Element, path: &NativePath, base: &str) -> Found {
         None => Some(target.text.as_str()),
     };
     match raw.map(|s| s.trim_matches(is_xml_space)) {
-        Some(s) if !s.is_empty() => {
-            Found::Value(s.to_owned(), display, target.literal && path.attribute.is_none())
-        }
+        Some(s) if !s.is_empty() => Found::Value(
+            s.to_owned(),
+            display,
+            target.literal && path.attribute.is_none(),
+        ),
         _ => Found::Absent(display),
     }
 }
@@ -645,11 +646,9 @@ fn canonical_to_native(
                 let native = match form {
                     DateTimeForm::Rfc3339 => t.format(&Rfc3339).ok(),
                     DateTimeForm::Local(f, tz) => t.to_offset(*tz).format(f).ok(),
-                    DateTimeForm::EpochMs(_) => {
-                        i64::try_from(t.unix_timestamp_nanos() / 1_000_000)
-                            .ok()
-                            .map(|ms| ms.to_string())
-                    }
+                    DateTimeForm::EpochMs(_) => i64::try_from(t.unix_timestamp_nanos() / 1_000_000)
+                        .ok()
+                        .map(|ms| ms.to_string()),
                 };
                 native
                     .filter(|n| parse_native_instant(n, form) == Some(t))

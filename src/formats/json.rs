@@ -194,7 +194,10 @@ mod tests {
             m.remove("z");
         }
         assert_eq!(from_tree(&tree), expected);
-        assert_eq!(code(to_tree(&serde_json::json!([1])).map(|_| Value::Null)), "wrong_type");
+        assert_eq!(
+            code(to_tree(&serde_json::json!([1])).map(|_| Value::Null)),
+            "wrong_type"
+        );
     }
 
     #[test]
