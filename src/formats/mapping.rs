@@ -8,8 +8,9 @@
 //!   `native = "canonical"` table per file (the file stem is its name).
 //!
 //! The format of a dialect file is documented at the top of
-//! `mappings/court.toml`. In short: `[dialect]` (syntax, charset, root,
-//! date/time forms, where the message type code is), `[codes.*]` code tables,
+//! `mappings/court.toml`. In short: `[dialect]` (syntax `xml` | `json` |
+//! `canonical`, charset, root, date/time forms incl. `epoch_ms`, where the
+//! message type code is), `[codes.*]` code tables,
 //! `[groups.*]` shared rule blocks, and `[messages."<type>"]` with the ordered
 //! list of field rules for each message type.
 //!

@@ -10,7 +10,8 @@
 //! engine.
 //!
 //! Layout: [`charset`] (which encodings, strict conversions) → [`xml`] /
-//! [`json`] (safe parsing and writing) → [`mapping`] (the files, compiled at
+//! [`json`] (safe parsing and writing; a JSON dialect is bridged to the same
+//! element tree as XML, so one engine serves both) → [`mapping`] (the files, compiled at
 //! start-up) → [`engine`] (rules applied both ways) → this file (dispatch).
 //!
 //! Owns: syntax, charset and shape of native documents. Must never: expand
