@@ -7,14 +7,17 @@
 //! bytes (that is `xml`/`json`), or judge content beyond its native form
 //! (ID check digits, 案号 syntax, bracket normalisation are `validate`'s).
 
+use std::collections::HashMap;
+
 use serde_json::{Map, Value};
 use time::format_description::well_known::Rfc3339;
+use time::format_description::OwnedFormatItem;
 use time::macros::format_description;
 use time::{Date, OffsetDateTime, PrimitiveDateTime};
 
 use super::charset;
 use super::mapping::{
-    DateTimeForm, DialectMapping, Kind, NativePath, Pointer, RepeatedRule, Rule, ScalarRule,
+    DateTimeForm, DialectMapping, Kind, NativePath, Pointer, RepeatedRule, Rule, ScalarRule, Syntax,
 };
 use super::xml::{is_xml_space, Element};
 use crate::violation::{Violation, Violations};
@@ -119,8 +122,14 @@ fn unrepresentable_character(path: String, charset: &str) -> Violation {
 
 /// Native tree → canonical document, or every problem found.
 pub(crate) fn decode(m: &DialectMapping, root: &Element) -> Result<Value, Violations> {
-    let base = format!("/{}", m.root);
-    if root.name != m.root || root.namespace != m.namespace {
+    let json = m.syntax == Syntax::Json;
+    // Violation paths: XPath-like below the root for XML, JSON pointers for JSON.
+    let base = if json {
+        String::new()
+    } else {
+        format!("/{}", m.root)
+    };
+    if !json && (root.name != m.root || root.namespace != m.namespace) {
         return Err(vec![Violation::new(
             "unexpected_root_element",
             format!("/{}", root.name),
@@ -143,9 +152,11 @@ pub(crate) fn decode(m: &DialectMapping, root: &Element) -> Result<Value, Violat
     // The message type decides which rules apply, so it is read first and
     // its absence or an unknown code stops decoding.
     let code = match read(root, &mt_rule.native, &base) {
-        Found::Value(text, _) => text,
+        Found::Value(_, path, true) => return Err(vec![wrong_type(path)]),
+        Found::Value(text, _, _) => text,
         Found::Absent(path) => return Err(vec![missing_field(path)]),
         Found::Duplicate(path) => return Err(vec![duplicate_field(path)]),
+        Found::WrongType(path) => return Err(vec![wrong_type(path)]),
     };
     let path = mt_rule.native.display(&base);
     let message_type = mt_rule
@@ -164,7 +175,8 @@ pub(crate) fn decode(m: &DialectMapping, root: &Element) -> Result<Value, Violat
         &mt_rule.canonical.0,
         Value::String(message_type.to_owned()),
     );
-    decode_rules(rules, root, &base, &mut doc, &mut problems);
+    let ctx = Decoder { json };
+    ctx.rules(rules, root, &base, &mut doc, &mut problems);
     if problems.is_empty() {
         Ok(doc)
     } else {
@@ -172,74 +184,108 @@ pub(crate) fn decode(m: &DialectMapping, root: &Element) -> Result<Value, Violat
     }
 }
 
-fn decode_rules(
-    rules: &[Rule],
-    el: &Element,
-    base: &str,
-    out: &mut Value,
-    problems: &mut Violations,
-) {
-    for rule in rules {
-        match rule {
-            Rule::Scalar(r) => match read(el, &r.native, base) {
-                Found::Value(text, path) => {
-                    if let Some(v) = native_to_canonical(r, &text, path, problems) {
-                        set(out, &r.canonical.0, v);
-                    }
-                }
-                Found::Absent(path) if r.required => problems.push(missing_field(path)),
-                Found::Absent(_) => {}
-                Found::Duplicate(path) => problems.push(duplicate_field(path)),
-            },
-            Rule::Repeated(r) => decode_repeated(r, el, base, out, problems),
-            Rule::Fixed(r) => set(out, &r.canonical.0, Value::String(r.value.clone())),
-        }
-    }
+struct Decoder {
+    json: bool,
 }
 
-fn decode_repeated(
-    r: &RepeatedRule,
-    el: &Element,
-    base: &str,
-    out: &mut Value,
-    problems: &mut Violations,
-) {
-    let (parents, last) = r
-        .native
-        .steps
-        .split_at(r.native.steps.len().saturating_sub(1));
-    let parent_path = NativePath {
-        steps: parents.to_vec(),
-        attribute: None,
-    };
-    let mut items = Vec::new();
-    match element_at(el, &parent_path, base) {
-        Ok(Some((parent, parent_base))) => {
-            let name = last.first().map(String::as_str).unwrap_or_default();
-            for (i, child) in parent.children_named(name).enumerate() {
-                let item_base = format!("{parent_base}/{name}[{}]", i + 1);
-                let mut item = Value::Null;
-                decode_rules(&r.items, child, &item_base, &mut item, problems);
-                if !item.is_null() {
-                    items.push(item);
-                }
+impl Decoder {
+    fn rules(
+        &self,
+        rules: &[Rule],
+        el: &Element,
+        base: &str,
+        out: &mut Value,
+        problems: &mut Violations,
+    ) {
+        for rule in rules {
+            match rule {
+                Rule::Scalar(r) if matches!(r.kind, Kind::AgencyName) => {}
+                Rule::Scalar(r) => match read(el, &r.native, base) {
+                    // JSON says what is a number or boolean; XML cannot.
+                    Found::Value(_, path, literal)
+                        if self.json && literal != r.native_is_literal() =>
+                    {
+                        problems.push(wrong_type(path))
+                    }
+                    Found::Value(text, path, _) => {
+                        if let Some(v) = native_to_canonical(r, &text, path, problems) {
+                            set(out, &r.canonical.0, v);
+                        }
+                    }
+                    Found::Absent(path) if r.required => problems.push(missing_field(path)),
+                    Found::Absent(_) => {}
+                    Found::Duplicate(path) => problems.push(duplicate_field(path)),
+                    Found::WrongType(path) => problems.push(wrong_type(path)),
+                },
+                Rule::Repeated(r) => self.repeated(r, el, base, out, problems),
+                Rule::Fixed(r) => set(out, &r.canonical.0, Value::String(r.value.clone())),
             }
         }
-        Ok(None) => {}
-        Err(path) => problems.push(duplicate_field(path)),
     }
-    if r.required && items.is_empty() {
-        problems.push(missing_field(r.native.display(base)));
+
+    fn repeated(
+        &self,
+        r: &RepeatedRule,
+        el: &Element,
+        base: &str,
+        out: &mut Value,
+        problems: &mut Violations,
+    ) {
+        let (parents, last) = r
+            .native
+            .steps
+            .split_at(r.native.steps.len().saturating_sub(1));
+        let parent_path = NativePath {
+            steps: parents.to_vec(),
+            attribute: None,
+        };
+        let mut items = Vec::new();
+        match element_at(el, &parent_path, base) {
+            Ok(Some((parent, parent_base))) => {
+                let name = last.first().map(String::as_str).unwrap_or_default();
+                for (i, child) in parent.children_named(name).enumerate() {
+                    let item_base = if self.json {
+                        format!("{parent_base}/{name}/{i}")
+                    } else {
+                        format!("{parent_base}/{name}[{}]", i + 1)
+                    };
+                    if self.json && !child.list_item {
+                        problems.push(wrong_type(format!("{parent_base}/{name}")));
+                        break;
+                    }
+                    if let Some((path, value)) = &r.select {
+                        match read(child, path, &item_base) {
+                            Found::Value(v, _, _) if v == *value => {}
+                            _ => continue,
+                        }
+                    }
+                    let mut item = Value::Null;
+                    self.rules(&r.items, child, &item_base, &mut item, problems);
+                    if !item.is_null() {
+                        items.push(item);
+                    }
+                }
+            }
+            Ok(None) => {}
+            Err(path) => problems.push(duplicate_field(path)),
+        }
+        if r.required && items.is_empty() {
+            problems.push(missing_field(r.native.display(base)));
+        }
+        // Lists are always present in the canonical document, even when empty:
+        // consumers iterate them without a presence check.
+        set(out, &r.canonical.0, Value::Array(items));
     }
-    // Lists are always present in the canonical document, even when empty:
-    // consumers iterate them without a presence check.
-    set(out, &r.canonical.0, Value::Array(items));
 }
 
 enum Found {
-    Value(String, String),
+    /// Text, its path, and whether JSON wrote it as a literal.
+    Value(String, String, bool),
     Absent(String),
     Duplicate(String),
+    /// A value was expected and an object/element with children (or a JSON
+    /// array) stands there.
+    WrongType(String),
 }
 
 /// The single element at `path`'s steps below `el` (`Ok(None)` if absent;
@@ -276,10 +322,19 @@ fn read(el: &Element, path: &NativePath, base: &str) -> Found {
     };
     let raw = match &path.attribute {
         Some(a) => target.attribute(a),
+        // A list item read as a value through a step is an array where one
+        // value belongs; the item itself (empty path) is a list's value.
+        None if !target.children.is_empty() || (target.list_item && !path.steps.is_empty()) => {
+            return Found::WrongType(display)
+        }
         None => Some(target.text.as_str()),
     };
     match raw.map(|s| s.trim_matches(is_xml_space)) {
-        Some(s) if !s.is_empty() => Found::Value(s.to_owned(), display),
+        Some(s) if !s.is_empty() => Found::Value(
+            s.to_owned(),
+            display,
+            target.literal && path.attribute.is_none(),
+        ),
         _ => Found::Absent(display),
     }
 }
@@ -287,7 +342,12 @@ fn read(el: &Element, path: &NativePath, base: &str) -> Found {
 // ------------------------------------------------------------------ encode
 
 /// Canonical document → native tree (root first, elements in rule order).
-pub(crate) fn encode(m: &DialectMapping, doc: &Value) -> Result<Element, Violations> {
+/// `names`: agency id → display name, for `agency_name` rules.
+pub(crate) fn encode(
+    m: &DialectMapping,
+    doc: &Value,
+    names: &HashMap<String, String>,
+) -> Result<Element, Violations> {
     if !doc.is_object() {
         return Err(vec![wrong_type(String::new())]);
     }
@@ -317,10 +377,12 @@ pub(crate) fn encode(m: &DialectMapping, doc: &Value) -> Result<Element, Violati
         &mut root,
         &mt_rule.native,
         code,
+        false,
         "/message_type",
         &mut problems,
     );
-    encode_rules(m, rules, doc, "", &mut root, &mut problems);
+    let ctx = Encoder { m, names };
+    ctx.rules(rules, doc, "", &mut root, &mut problems);
     if problems.is_empty() {
         Ok(root)
     } else {
@@ -328,91 +390,103 @@ pub(crate) fn encode(m: &DialectMapping, doc: &Value) -> Result<Element, Violati
     }
 }
 
-fn encode_rules(
-    m: &DialectMapping,
-    rules: &[Rule],
-    value: &Value,
-    base: &str,
-    el: &mut Element,
-    problems: &mut Violations,
-) {
-    for rule in rules {
-        match rule {
-            Rule::Scalar(r) => {
-                let path = r.canonical.display(base);
-                match get(value, &r.canonical) {
-                    None => {
+struct Encoder<'a> {
+    m: &'a DialectMapping,
+    names: &'a HashMap<String, String>,
+}
+
+impl Encoder<'_> {
+    fn rules(
+        &self,
+        rules: &[Rule],
+        value: &Value,
+        base: &str,
+        el: &mut Element,
+        problems: &mut Violations,
+    ) {
+        for rule in rules {
+            match rule {
+                Rule::Scalar(r) => {
+                    let path = r.canonical.display(base);
+                    let Some(v) = get(value, &r.canonical) else {
                         if r.required {
                             problems.push(missing_field(path));
                         }
-                    }
-                    Some(v) => {
-                        if let Some(text) = canonical_to_native(r, v, &path, problems) {
-                            if !charset::can_encode(&text, m.encoding) {
-                                problems.push(unrepresentable_character(path, m.encoding.name()));
-                            } else {
-                                write(el, &r.native, &text, &path, problems);
-                            }
-                        }
+                        continue;
+                    };
+                    let text = match (&r.kind, v) {
+                        (Kind::AgencyName, Value::String(id)) => self.names.get(id).cloned(),
+                        (Kind::AgencyName, _) => None,
+                        _ => canonical_to_native(r, v, &path, problems),
+                    };
+                    let Some(text) = text else { continue };
+                    if !charset::can_encode(&text, self.m.encoding) {
+                        problems.push(unrepresentable_character(path, self.m.encoding.name()));
+                    } else {
+                        let literal = r.native_is_literal();
+                        write(el, &r.native, &text, literal, &path, problems);
                     }
                 }
+                Rule::Repeated(r) => self.repeated(r, value, base, el, problems),
+                Rule::Fixed(r) => match get(value, &r.canonical) {
+                    Some(Value::String(s)) if *s == r.value => {}
+                    None => {}
+                    Some(_) => problems.push(unsupported_value(r.canonical.display(base))),
+                },
             }
-            Rule::Repeated(r) => encode_repeated(m, r, value, base, el, problems),
-            Rule::Fixed(r) => match get(value, &r.canonical) {
-                Some(Value::String(s)) if *s == r.value => {}
-                None => {}
-                Some(_) => problems.push(unsupported_value(r.canonical.display(base))),
-            },
         }
     }
-}
 
-fn encode_repeated(
-    m: &DialectMapping,
-    r: &RepeatedRule,
-    value: &Value,
-    base: &str,
-    el: &mut Element,
-    problems: &mut Violations,
-) {
-    let path = r.canonical.display(base);
-    let items = match get(value, &r.canonical) {
-        None => &[][..],
-        Some(Value::Array(items)) => items.as_slice(),
-        Some(_) => return problems.push(wrong_type(path)),
-    };
-    if items.is_empty() {
-        if r.required {
-            problems.push(missing_field(path));
+    fn repeated(
+        &self,
+        r: &RepeatedRule,
+        value: &Value,
+        base: &str,
+        el: &mut Element,
+        problems: &mut Violations,
+    ) {
+        let path = r.canonical.display(base);
+        let items = match get(value, &r.canonical) {
+            None => &[][..],
+            Some(Value::Array(items)) => items.as_slice(),
+            Some(_) => return problems.push(wrong_type(path)),
+        };
+        if items.is_empty() {
+            if r.required {
+                problems.push(missing_field(path));
+            }
+            return;
         }
-        return;
-    }
-    let (parents, last) = r
-        .native
-        .steps
-        .split_at(r.native.steps.len().saturating_sub(1));
-    let Some(name) = last.first() else { return };
-    let parent = element_mut(el, parents);
-    for (i, item) in items.iter().enumerate() {
-        let mut child = Element::new(name);
-        encode_rules(
-            m,
-            &r.items,
-            item,
-            &format!("{path}/{i}"),
-            &mut child,
-            problems,
-        );
-        parent.children.push(child);
+        let (parents, last) = r
+            .native
+            .steps
+            .split_at(r.native.steps.len().saturating_sub(1));
+        let Some(name) = last.first() else { return };
+        let parent = element_mut(el, parents);
+        for (i, item) in items.iter().enumerate() {
+            let item_path = format!("{path}/{i}");
+            let mut child = Element::new(name);
+            child.list_item = true;
+            self.rules(&r.items, item, &item_path, &mut child, problems);
+            if let Some((at, v)) = &r.select {
+                write(&mut child, at, v, false, &item_path, problems);
+            }
+            parent.children.push(child);
+        }
     }
 }
 
 /// The first element along `steps`, created (appended) where missing, so
-/// elements appear in the order the rules first mention them.
+/// elements appear in the order the rules first mention them. List items
+/// are never reused as a path step: they belong to their repeated rule.
 fn element_mut<'e>(el: &'e mut Element, steps: &[String]) -> &'e mut Element {
     let mut cur = el;
     for step in steps {
-        let idx = match cur.children.iter().position(|c| &c.name == step) {
+        let idx = match cur
+            .children
+            .iter()
+            .position(|c| &c.name == step && !c.list_item)
+        {
             Some(i) => i,
             None => {
                 cur.children.push(Element::new(step));
@@ -430,6 +504,7 @@ fn write(
     el: &mut Element,
     path: &NativePath,
     text: &str,
+    literal: bool,
     canonical_path: &str,
     problems: &mut Violations,
 ) {
@@ -443,7 +518,10 @@ fn write(
                 &mut target.attributes[last].1
             }
         },
-        None => &mut target.text,
+        None => {
+            target.literal = literal;
+            &mut target.text
+        }
     };
     if slot.is_empty() {
         text.clone_into(slot);
@@ -456,46 +534,71 @@ fn write(
 // Both directions of every conversion sit together so a reader can check
 // that one undoes the other.
 
+/// The canonical text of a boolean (also the default native text).
+fn bool_text(b: bool) -> &'static str {
+    if b {
+        "true"
+    } else {
+        "false"
+    }
+}
+
 fn native_to_canonical(
     r: &ScalarRule,
     text: &str,
     path: String,
     problems: &mut Violations,
 ) -> Option<Value> {
-    if let Some(table) = &r.codes {
-        return match table.to_canonical(text) {
-            Some(v) => Some(Value::String(v.to_owned())),
+    let text = match &r.codes {
+        Some(table) => match table.to_canonical(text) {
+            Some(v) => v,
             None => {
                 problems.push(bad_code_value(path, &table.name));
-                None
+                return None;
             }
-        };
-    }
+        },
+        None => text,
+    };
     let converted = match &r.kind {
-        Kind::Text => Ok(Value::String(text.to_owned())),
+        Kind::Text | Kind::AgencyName => Ok(Value::String(text.to_owned())),
+        Kind::Boolean => match text {
+            "true" => Ok(Value::Bool(true)),
+            "false" => Ok(Value::Bool(false)),
+            _ => Err(bad_code_value(path, "true/false")),
+        },
         Kind::Integer => text
             .parse::<u64>()
             .map(Value::from)
             .map_err(|_| invalid_number(path)),
-        Kind::Date(form) => Date::parse(text, form)
-            .ok()
+        Kind::Date(form) => parse_native_date(text, form)
             .and_then(|d| d.format(CANONICAL_DATE).ok())
             .map(Value::String)
             .ok_or_else(|| invalid_date(path)),
-        Kind::DateTime(form) => {
-            let instant = match form {
-                DateTimeForm::Rfc3339 => OffsetDateTime::parse(text, &Rfc3339).ok(),
-                DateTimeForm::Local(f, tz) => PrimitiveDateTime::parse(text, f)
-                    .ok()
-                    .map(|t| t.assume_offset(*tz)),
-            };
-            instant
-                .and_then(|t| t.format(&Rfc3339).ok())
-                .map(Value::String)
-                .ok_or_else(|| invalid_datetime(path))
-        }
+        Kind::DateTime(form) => parse_native_instant(text, form)
+            .and_then(|t| t.format(&Rfc3339).ok())
+            .map(Value::String)
+            .ok_or_else(|| invalid_datetime(path)),
     };
     converted.map_err(|v| problems.push(v)).ok()
+}
+
+fn parse_native_date(text: &str, form: &OwnedFormatItem) -> Option<Date> {
+    Date::parse(text, form).ok()
+}
+
+fn parse_native_instant(text: &str, form: &DateTimeForm) -> Option<OffsetDateTime> {
+    match form {
+        DateTimeForm::Rfc3339 => OffsetDateTime::parse(text, &Rfc3339).ok(),
+        DateTimeForm::Local(f, tz) => PrimitiveDateTime::parse(text, f)
+            .ok()
+            .map(|t| t.assume_offset(*tz)),
+        DateTimeForm::EpochMs(tz) => {
+            let ms = text.parse::<i64>().ok()?;
+            OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+                .ok()
+                .map(|t| t.to_offset(*tz))
+        }
+    }
 }
 
 fn canonical_to_native(
@@ -506,13 +609,14 @@ fn canonical_to_native(
 ) -> Option<String> {
     let path = || path.to_owned();
     let text = match (value, &r.kind) {
-        (Value::Number(n), Kind::Integer) => {
+        (Value::Number(n), Kind::Integer) if r.codes.is_none() => {
             return n.as_u64().map(|n| n.to_string()).or_else(|| {
                 problems.push(invalid_number(path()));
                 None
             })
         }
-        (Value::String(s), _) if r.kind_is_text_like() => s.as_str(),
+        (Value::Bool(b), Kind::Boolean) => bool_text(*b),
+        (Value::String(s), Kind::Text | Kind::Date(_) | Kind::DateTime(_)) => s.as_str(),
         _ => {
             problems.push(wrong_type(path()));
             return None;
@@ -524,27 +628,46 @@ fn canonical_to_native(
             None
         });
     }
+    // A form that cannot hold the value exactly (seconds in 时分, a
+    // sub-millisecond instant) must refuse it, not round it: reading the
+    // native text back has to give the same date or instant.
     let converted = match &r.kind {
-        Kind::Text | Kind::Integer => Ok(text.to_owned()),
         Kind::Date(form) => Date::parse(text, CANONICAL_DATE)
-            .ok()
-            .and_then(|d| d.format(form).ok())
-            .ok_or_else(|| invalid_date(path())),
+            .map_err(|_| invalid_date(path()))
+            .and_then(|d| {
+                d.format(form)
+                    .ok()
+                    .filter(|n| parse_native_date(n, form) == Some(d))
+                    .ok_or_else(|| unsupported_value(path()))
+            }),
         Kind::DateTime(form) => OffsetDateTime::parse(text, &Rfc3339)
-            .ok()
-            .and_then(|t| match form {
-                DateTimeForm::Rfc3339 => t.format(&Rfc3339).ok(),
-                DateTimeForm::Local(f, tz) => t.to_offset(*tz).format(f).ok(),
-            })
-            .ok_or_else(|| invalid_datetime(path())),
+            .map_err(|_| invalid_datetime(path()))
+            .and_then(|t| {
+                let native = match form {
+                    DateTimeForm::Rfc3339 => t.format(&Rfc3339).ok(),
+                    DateTimeForm::Local(f, tz) => t.to_offset(*tz).format(f).ok(),
+                    DateTimeForm::EpochMs(_) => i64::try_from(t.unix_timestamp_nanos() / 1_000_000)
+                        .ok()
+                        .map(|ms| ms.to_string()),
+                };
+                native
+                    .filter(|n| parse_native_instant(n, form) == Some(t))
+                    .ok_or_else(|| unsupported_value(path()))
+            }),
+        _ => Ok(text.to_owned()),
     };
     converted.map_err(|v| problems.push(v)).ok()
 }
 
 impl ScalarRule {
-    /// Kinds whose canonical form is a JSON string.
-    fn kind_is_text_like(&self) -> bool {
-        !matches!(self.kind, Kind::Integer)
+    /// Whether a JSON dialect writes this value as a literal (number or
+    /// boolean) rather than a string. A code table always yields text.
+    fn native_is_literal(&self) -> bool {
+        self.codes.is_none()
+            && matches!(
+                self.kind,
+                Kind::Integer | Kind::Boolean | Kind::DateTime(DateTimeForm::EpochMs(_))
+            )
     }
 }
 

@@ -8,8 +8,9 @@
 //!   `native = "canonical"` table per file (the file stem is its name).
 //!
 //! The format of a dialect file is documented at the top of
-//! `mappings/court.toml`. In short: `[dialect]` (syntax, charset, root,
-//! date/time forms, where the message type code is), `[codes.*]` code tables,
+//! `mappings/court.toml`. In short: `[dialect]` (syntax `xml` | `json` |
+//! `canonical`, charset, root, date/time forms incl. `epoch_ms`, where the
+//! message type code is), `[codes.*]` code tables,
 //! `[groups.*]` shared rule blocks, and `[messages."<type>"]` with the ordered
 //! list of field rules for each message type.
 //!
@@ -89,6 +90,19 @@ struct DialectSection {
 #[serde(deny_unknown_fields)]
 struct GroupSection {
     fields: Vec<RuleSpec>,
+    /// Messages only: an XML comment written after the prolog on encode
+    /// (partners' own documents carry one; decoding ignores comments).
+    #[serde(default)]
+    comment: Option<String>,
+}
+
+/// `select = { native = PATH, value = V }` on a repeated rule: only the
+/// native items whose PATH reads V belong to this rule; encoding writes V.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SelectSpec {
+    native: String,
+    value: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -112,16 +126,20 @@ struct RuleSpec {
     repeated: bool,
     #[serde(default)]
     fixed: Option<String>,
+    #[serde(default)]
+    select: Option<SelectSpec>,
 }
 
 #[derive(Debug, Clone, Copy, Default, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "snake_case")]
 enum KindSpec {
     #[default]
     String,
     Integer,
     Date,
     Datetime,
+    Boolean,
+    AgencyName,
 }
 
 /// How a dialect's documents are written.
@@ -130,6 +148,8 @@ enum KindSpec {
 pub(crate) enum Syntax {
     /// XML navigated by element paths.
     Xml,
+    /// A JSON object navigated by JSON-pointer paths (`/person/xm`).
+    Json,
     /// The canonical JSON document itself (the corrections platform).
     Canonical,
 }
@@ -141,6 +161,9 @@ pub(crate) enum Syntax {
 pub(crate) struct DialectMapping {
     pub syntax: Syntax,
     pub encoding: &'static Encoding,
+    /// The charset label as the mapping file spells it: written in the XML
+    /// prolog, so our output declares it the way the partner does.
+    pub charset_label: String,
     pub root: String,
     pub namespace: Option<String>,
     pub root_attributes: Vec<(String, String)>,
@@ -148,6 +171,8 @@ pub(crate) struct DialectMapping {
     pub message_type: Option<ScalarRule>,
     /// Ordered rules per canonical message type (empty for canonical syntax).
     pub messages: HashMap<String, Vec<Rule>>,
+    /// Comment written after the prolog, per message type (XML only).
+    pub comments: HashMap<String, String>,
 }
 
 impl DialectMapping {
@@ -188,6 +213,8 @@ pub(crate) struct RepeatedRule {
     pub canonical: Pointer,
     pub required: bool,
     pub items: Vec<Rule>,
+    /// Only items whose `.0` reads `.1` (and encoding writes `.1` there).
+    pub select: Option<(NativePath, String)>,
 }
 
 /// Element steps below the root, then optionally an attribute.
@@ -198,6 +225,14 @@ pub(crate) struct NativePath {
 }
 
 impl NativePath {
+    /// A JSON dialect's path: a JSON pointer (`/person/xm`), keys only.
+    fn parse_json(text: &str) -> Result<Self, String> {
+        Ok(NativePath {
+            steps: Pointer::parse(text)?.0,
+            attribute: None,
+        })
+    }
+
     fn parse(text: &str) -> Result<Self, String> {
         let mut path = NativePath::default();
         for part in text.split('/').filter(|p| !p.is_empty()) {
@@ -282,6 +317,12 @@ pub(crate) enum Kind {
     Integer,
     Date(OwnedFormatItem),
     DateTime(DateTimeForm),
+    /// Canonical `true`/`false`; native `true`/`false` or via a code table.
+    Boolean,
+    /// The display name of the agency whose id is the canonical value:
+    /// written on encode from the names given to `Formats`, never read
+    /// (the id is the content; a name is a courtesy to human readers).
+    AgencyName,
 }
 
 #[derive(Debug)]
@@ -289,6 +330,8 @@ pub(crate) enum DateTimeForm {
     Rfc3339,
     /// A local wall-clock form without offset, read in the dialect's zone.
     Local(OwnedFormatItem, UtcOffset),
+    /// Milliseconds since the Unix epoch, shown in the dialect's zone.
+    EpochMs(UtcOffset),
 }
 
 /// A one-to-one table between native codes and canonical values.
@@ -398,6 +441,7 @@ pub(crate) fn load_dialect(
 }
 
 struct Compiler<'a> {
+    syntax: Syntax,
     codes: HashMap<String, Arc<CodeTable>>,
     groups: &'a BTreeMap<String, GroupSection>,
     date_format: Option<String>,
@@ -427,11 +471,13 @@ fn compile(
         return Ok(DialectMapping {
             syntax: d.syntax,
             encoding,
+            charset_label: d.charset.trim().to_owned(),
             root: String::new(),
             namespace: None,
             root_attributes: Vec::new(),
             message_type: None,
             messages,
+            comments: HashMap::new(),
         });
     }
     let mut codes = shared.clone();
@@ -451,32 +497,48 @@ fn compile(
         .map_err(|e| format!("timezone `{tz}`: {e}"))?,
         None => UtcOffset::UTC,
     };
+    if d.syntax == Syntax::Json && encoding != encoding_rs::UTF_8 {
+        return Err("a json dialect is UTF-8 (RFC 8259 §8.1)".into());
+    }
     let compiler = Compiler {
+        syntax: d.syntax,
         codes,
         groups: &file.groups,
         date_format: d.date_format.clone(),
         datetime_format: d.datetime_format.clone(),
         timezone,
     };
-    let root = d.root.clone().ok_or("an xml dialect needs `root`")?;
+    let root = match d.syntax {
+        Syntax::Json => String::new(),
+        _ => d.root.clone().ok_or("an xml dialect needs `root`")?,
+    };
     let mt_spec = d
         .message_type
         .clone()
-        .ok_or("an xml dialect needs `message_type`")?;
+        .ok_or("a dialect needs `message_type`")?;
     let mt_codes = mt_spec
         .codes
         .as_deref()
         .ok_or("`message_type` needs a code table")?;
     let mt_table = compiler.table(mt_codes)?;
     let message_type = ScalarRule {
-        native: NativePath::parse(&mt_spec.native)?,
+        native: compiler.path(&mt_spec.native)?,
         canonical: Pointer(vec!["message_type".into()]),
         required: true,
         kind: Kind::Text,
         codes: Some(mt_table.clone()),
     };
     let mut messages = HashMap::new();
+    let mut comments = HashMap::new();
     for (name, section) in &file.messages {
+        if let Some(comment) = &section.comment {
+            if comment.contains("--") || comment.ends_with('-') || d.syntax != Syntax::Xml {
+                return Err(format!(
+                    "message `{name}`: a comment is XML only and may not contain `--`"
+                ));
+            }
+            comments.insert(name.clone(), comment.clone());
+        }
         if mt_table.to_native(name).is_none() {
             return Err(format!(
                 "message `{name}` has rules but no code in table `{mt_codes}`"
@@ -495,15 +557,24 @@ fn compile(
     Ok(DialectMapping {
         syntax: d.syntax,
         encoding,
+        charset_label: d.charset.trim().to_owned(),
         root,
         namespace: d.namespace,
         root_attributes: d.root_attributes.into_iter().collect(),
         message_type: Some(message_type),
         messages,
+        comments,
     })
 }
 
 impl Compiler<'_> {
+    fn path(&self, text: &str) -> Result<NativePath, String> {
+        match self.syntax {
+            Syntax::Json if !text.is_empty() => NativePath::parse_json(text),
+            _ => NativePath::parse(text),
+        }
+    }
+
     fn table(&self, name: &str) -> Result<Arc<CodeTable>, String> {
         self.codes
             .get(name)
@@ -523,8 +594,11 @@ impl Compiler<'_> {
         }
         let mut out = Vec::new();
         for spec in specs {
-            let n = native.join(&NativePath::parse(&spec.native)?)?;
+            let n = native.join(&self.path(&spec.native)?)?;
             let c = canonical.join(&Pointer::parse(&spec.canonical)?);
+            if spec.select.is_some() && !(spec.repeated && spec.group.is_some()) {
+                return Err(format!("`{}`: select needs a repeated group", spec.native));
+            }
             if let Some(value) = &spec.fixed {
                 if !spec.native.is_empty() || spec.group.is_some() || spec.codes.is_some() {
                     return Err(format!(
@@ -554,11 +628,16 @@ impl Compiler<'_> {
                             &Pointer::default(),
                             depth + 1,
                         )?;
+                        let select = match &spec.select {
+                            Some(s) => Some((self.path(&s.native)?, s.value.clone())),
+                            None => None,
+                        };
                         out.push(Rule::Repeated(RepeatedRule {
                             native: n,
                             canonical: c,
                             required: spec.required,
                             items,
+                            select,
                         }));
                     } else {
                         // A plain group is only a shared prefix: flatten it now so
@@ -592,6 +671,8 @@ impl Compiler<'_> {
         Ok(match spec.kind {
             KindSpec::String => Kind::Text,
             KindSpec::Integer => Kind::Integer,
+            KindSpec::Boolean => Kind::Boolean,
+            KindSpec::AgencyName => Kind::AgencyName,
             KindSpec::Date => {
                 let form = spec
                     .format
@@ -608,6 +689,8 @@ impl Compiler<'_> {
                     .ok_or("a datetime rule needs a datetime_format")?;
                 if form == "rfc3339" {
                     Kind::DateTime(DateTimeForm::Rfc3339)
+                } else if form == "epoch_ms" {
+                    Kind::DateTime(DateTimeForm::EpochMs(self.timezone))
                 } else {
                     Kind::DateTime(DateTimeForm::Local(describe(form)?, self.timezone))
                 }

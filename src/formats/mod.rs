@@ -10,7 +10,8 @@
 //! engine.
 //!
 //! Layout: [`charset`] (which encodings, strict conversions) → [`xml`] /
-//! [`json`] (safe parsing and writing) → [`mapping`] (the files, compiled at
+//! [`json`] (safe parsing and writing; a JSON dialect is bridged to the same
+//! element tree as XML, so one engine serves both) → [`mapping`] (the files, compiled at
 //! start-up) → [`engine`] (rules applied both ways) → this file (dispatch).
 //!
 //! Owns: syntax, charset and shape of native documents. Must never: expand
@@ -95,6 +96,9 @@ impl std::fmt::Display for Dialect {
 #[derive(Debug)]
 pub struct Formats {
     dialects: HashMap<Dialect, DialectMapping>,
+    /// Agency id → display name, for native fields that show an agency's
+    /// name next to its code (from the agency registry; empty by default).
+    agency_names: HashMap<String, String>,
 }
 
 impl Formats {
@@ -111,7 +115,25 @@ impl Formats {
                 dialects.insert(dialect, mapping::load_dialect(&path, &shared)?);
             }
         }
-        Ok(Self { dialects })
+        Ok(Self {
+            dialects,
+            agency_names: HashMap::new(),
+        })
+    }
+
+    /// Gives the encoder the agencies' display names (agency id → name,
+    /// normally every entry of the agency registry). Dialects that write a
+    /// name next to an agency code (`type = "agency_name"` rules) then write
+    /// it; without a name they leave it out. Decoding never reads names.
+    pub fn with_agency_names<I, K, V>(mut self, names: I) -> Self
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: Into<String>,
+        V: Into<String>,
+    {
+        self.agency_names
+            .extend(names.into_iter().map(|(k, v)| (k.into(), v.into())));
+        self
     }
 
     /// Decodes a native document into the canonical JSON document.
@@ -125,6 +147,7 @@ impl Formats {
         let m = self.mapping(dialect)?;
         match m.syntax {
             Syntax::Xml => engine::decode(m, &xml::parse(bytes, charset)?),
+            Syntax::Json => engine::decode(m, &json::to_tree(&json::parse(bytes, charset)?)?),
             Syntax::Canonical => {
                 let doc = json::parse(bytes, charset)?;
                 check_canonical(m, &doc)?;
@@ -138,12 +161,29 @@ impl Formats {
     pub fn encode(&self, dialect: Dialect, doc: &Value) -> Result<Vec<u8>, Violations> {
         let m = self.mapping(dialect)?;
         match m.syntax {
+            Syntax::Json => {
+                let root = engine::encode(m, doc, &self.agency_names)?;
+                serde_json::to_vec(&json::from_tree(&root)).map_err(|_| {
+                    vec![Violation::new(
+                        "wrong_type",
+                        "",
+                        "无法序列化",
+                        "cannot be serialised",
+                    )]
+                })
+            }
             Syntax::Xml => {
-                let root = engine::encode(m, doc)?;
+                let root = engine::encode(m, doc, &self.agency_names)?;
+                let comment = doc
+                    .get("message_type")
+                    .and_then(Value::as_str)
+                    .and_then(|t| m.comments.get(t))
+                    .map(String::as_str);
+                let text = xml::write(&root, &m.charset_label, comment);
                 // Every field was checked against the charset by name; markup
                 // is ASCII or from the mapping file, so this cannot fail in
                 // practice, and still must not substitute if it does.
-                charset::encode(&xml::write(&root, m.encoding), m.encoding).ok_or_else(|| {
+                charset::encode(&text, m.encoding).ok_or_else(|| {
                     vec![Violation::new(
                         "unrepresentable_character",
                         "",

@@ -167,9 +167,10 @@ fn corrections_dialect_is_the_canonical_document() {
 fn supports_reflects_the_mapping_files() {
     let f = formats();
     assert!(f.supports(Dialect::Court, "handover.notice"));
-    assert!(!f.supports(Dialect::Court, "assessment.opinion"));
+    assert!(f.supports(Dialect::Court, "assessment.opinion"));
+    assert!(!f.supports(Dialect::Court, "handover.sealed"));
     assert!(f.supports(Dialect::Prison, "handover.notice"));
-    assert!(!f.supports(Dialect::Police, "handover.notice"));
+    assert!(!f.supports(Dialect::Prison, "revocation.arrest_request"));
     assert!(f.supports(Dialect::Corrections, "revocation.committal"));
 }
 
@@ -306,7 +307,7 @@ fn encode_reports_every_problem_with_canonical_paths() {
 #[test]
 fn encode_refuses_unknown_message_type() {
     let mut doc = court_expected();
-    doc["message_type"] = json!("assessment.opinion");
+    doc["message_type"] = json!("handover.sealed");
     let got: Vec<_> = formats()
         .encode(Dialect::Court, &doc)
         .err()
@@ -321,6 +322,7 @@ fn encode_refuses_unknown_message_type() {
 fn unconfigured_dialect_is_a_violation_not_a_panic() {
     let f = Formats {
         dialects: HashMap::new(),
+        agency_names: HashMap::new(),
     };
     let got = codes_and_paths(f.decode(Dialect::Police, b"{}", None));
     assert_eq!(got, [("dialect_not_configured", String::new())]);
@@ -370,7 +372,7 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 fn prison_sample_decodes_from_gb18030() {
     let got = formats().decode(
         Dialect::Prison,
-        &fixture("prison/handover.notice.xml"),
+        &fixture("prison/handover.notice.medical_parole.xml"),
         Some("GB18030"),
     );
     assert_eq!(got, Ok(prison_expected()));
@@ -379,12 +381,12 @@ fn prison_sample_decodes_from_gb18030() {
 #[test]
 fn prison_round_trip_keeps_characters_outside_gbk_byte_exact() {
     let f = formats();
-    let sample = fixture("prison/handover.notice.xml");
+    let sample = fixture("prison/handover.notice.medical_parole.xml");
     let name = gb18030("<姓名>王𠮷祥</姓名>");
     assert!(contains(&sample, &name));
     let canonical = f.decode(Dialect::Prison, &sample, None).unwrap_or_default();
     let native = f.encode(Dialect::Prison, &canonical).unwrap_or_default();
-    assert!(native.starts_with(b"<?xml version=\"1.0\" encoding=\"gb18030\"?>"));
+    assert!(native.starts_with(b"<?xml version=\"1.0\" encoding=\"GB18030\"?>"));
     assert!(
         contains(&native, &name),
         "𠮷 must be the same four GB18030 bytes"
@@ -432,7 +434,7 @@ fn court_notice_translates_to_prison_and_back() {
 #[test]
 fn prison_words_and_dates_are_checked() {
     let text = encoding_rs::GB18030
-        .decode(&fixture("prison/handover.notice.xml"))
+        .decode(&fixture("prison/handover.notice.medical_parole.xml"))
         .0
         .replace("<性别>男</性别>", "<性别>M</性别>")
         .replace("1978年05月14日", "1978-05-14");

@@ -36,6 +36,12 @@ pub(crate) struct Element {
     /// Concatenated character data directly inside this element, untrimmed.
     pub text: String,
     pub children: Vec<Element>,
+    /// JSON dialects only: the value is a JSON literal (number, boolean),
+    /// not a string. Always false for XML.
+    pub literal: bool,
+    /// JSON dialects only: the element is one item of a JSON array. Always
+    /// false for XML, where repetition is just siblings with one name.
+    pub list_item: bool,
 }
 
 impl Element {
@@ -371,11 +377,17 @@ pub(crate) fn is_xml_space(c: char) -> bool {
     matches!(c, ' ' | '\t' | '\r' | '\n')
 }
 
-/// Serialises `root` with a prolog naming `encoding`. Indented by two spaces
-/// per level (partners read these by eye when a case goes wrong); text-only
-/// elements stay on one line so values carry no added whitespace.
-pub(crate) fn write(root: &Element, encoding: &'static Encoding) -> String {
-    let mut out = format!("<?xml version=\"1.0\" encoding=\"{}\"?>\n", encoding.name());
+/// Serialises `root` with a prolog declaring `charset_label` and an
+/// optional comment line. Indented by two spaces per level (partners read
+/// these by eye when a case goes wrong); text-only elements stay on one line
+/// so values carry no added whitespace.
+pub(crate) fn write(root: &Element, charset_label: &str, comment: Option<&str>) -> String {
+    let mut out = format!("<?xml version=\"1.0\" encoding=\"{charset_label}\"?>\n");
+    if let Some(c) = comment {
+        out.push_str("<!-- ");
+        out.push_str(c);
+        out.push_str(" -->\n");
+    }
     write_element(&mut out, root, 0);
     out
 }
@@ -552,7 +564,7 @@ mod tests {
         child.text = "a<b>&\"c\" 𠮷".into();
         child.attributes.push(("K".into(), "x\"y\n&z".into()));
         root.children.push(child);
-        let text = write(&root, UTF_8);
+        let text = write(&root, "UTF-8", Some("a comment"));
         let back = parse(text.as_bytes(), None).unwrap_or_default();
         assert_eq!(back.children, root.children);
     }
