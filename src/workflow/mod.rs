@@ -21,6 +21,8 @@
 //! or touch storage, HTTP or formats (it computes; other stages act).
 
 pub mod calendar;
+pub mod deadlines;
+pub mod flows;
 pub mod handover;
 pub mod period;
 pub mod routing;
