@@ -689,3 +689,384 @@ pub(crate) fn kind_zh(kind: AgencyKind) -> &'static str {
         AgencyKind::Corrections => "社区矫正机构",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::workflow::period::PeriodRules;
+
+    const FLOWS: [Flow; 3] = [Flow::Handover, Flow::Assessment, Flow::Revocation];
+    const VARIANTS: [Variant; 5] = [
+        Variant::Plain,
+        Variant::MedicalParole,
+        Variant::Expedited,
+        Variant::Reported,
+        Variant::NotReported,
+    ];
+
+    fn shipped_periods() -> PeriodRules {
+        PeriodRules::parse(include_str!("../../rules/periods.toml")).expect("periods load")
+    }
+
+    fn ev(message_type: MessageType, variant: Variant) -> Event {
+        Event {
+            message_type,
+            variant,
+        }
+    }
+
+    #[test]
+    fn tables_are_consistent() {
+        let periods = shipped_periods();
+        for flow in FLOWS {
+            for (i, r) in table(flow).iter().enumerate() {
+                let at = format!("{} row {i}", flow.as_str());
+                assert_eq!(r.on.flow(), flow, "{at}: message of another flow");
+                assert_eq!(r.to.flow(), flow, "{at}: target of another flow");
+                if let Some(from) = r.from {
+                    assert_eq!(from.flow(), flow, "{at}: source of another flow");
+                }
+                for s in r.starts {
+                    periods.period(s.period, None).expect(&at);
+                }
+                // No two rows for one (state, message, variant) and an overlapping side.
+                for other in &table(flow)[i + 1..] {
+                    let same = (other.from, other.on, other.variant) == (r.from, r.on, r.variant);
+                    let overlap = AgencyKind::ALL
+                        .iter()
+                        .any(|k| r.by.admits(*k) && other.by.admits(*k));
+                    assert!(!(same && overlap), "{at}: ambiguous with {other:?}");
+                }
+            }
+        }
+        crate::workflow::deadlines::check_periods(&periods).expect("every period is defined");
+    }
+
+    #[test]
+    fn every_state_is_reachable_and_states_codes_are_unique_per_flow() {
+        for flow in FLOWS {
+            let states: Vec<CaseState> = CaseState::ALL
+                .iter()
+                .copied()
+                .filter(|s| s.flow() == flow)
+                .collect();
+            let mut reached: Vec<CaseState> = table(flow)
+                .iter()
+                .filter(|r| r.from.is_none())
+                .map(|r| r.to)
+                .collect();
+            let mut grew = true;
+            while grew {
+                grew = false;
+                for r in table(flow) {
+                    if r.from.is_some_and(|f| reached.contains(&f)) && !reached.contains(&r.to) {
+                        reached.push(r.to);
+                        grew = true;
+                    }
+                }
+            }
+            for s in &states {
+                assert!(reached.contains(s), "{} {s} unreachable", flow.as_str());
+                assert_eq!(CaseState::parse(flow, s.as_str()), Some(*s));
+            }
+            // Exactly the ends of the law are terminal.
+            let terminal: Vec<&str> = states
+                .iter()
+                .filter(|s| s.is_terminal())
+                .map(|s| s.as_str())
+                .collect();
+            let expected: &[&str] = match flow {
+                Flow::Handover => &["complete"],
+                Flow::Assessment => &["concluded", "unable"],
+                Flow::Revocation => &["committed"],
+            };
+            assert_eq!(terminal, expected);
+        }
+    }
+
+    /// Every (state, message, variant, side) of every flow: accepted exactly
+    /// when the table has the row, refused otherwise with the right code and
+    /// the current state in the message.
+    #[test]
+    fn every_transition_is_allowed_or_refused_as_the_table_says() {
+        let senders = [
+            AgencyKind::Corrections,
+            AgencyKind::Court,
+            AgencyKind::Police,
+        ];
+        let mut allowed = 0;
+        let mut refused = 0;
+        for &state in CaseState::ALL {
+            let flow = state.flow();
+            for &t in MessageType::ALL {
+                for variant in VARIANTS {
+                    for kind in senders {
+                        let result = transition(flow, state.as_str(), ev(t, variant), kind);
+                        let rows: Vec<&Rule> = table(flow)
+                            .iter()
+                            .filter(|r| r.from == Some(state) && r.on == t && r.variant == variant)
+                            .collect();
+                        let row = rows.iter().find(|r| r.by.admits(kind));
+                        match (result, row) {
+                            (Ok(step), Some(row)) => {
+                                assert_eq!(step, *row);
+                                allowed += 1;
+                            }
+                            (Err(v), None) if rows.is_empty() => {
+                                assert_eq!(v.code, OUT_OF_ORDER_STEP, "{state} {t}");
+                                assert!(
+                                    v.message.en.contains(&format!("in state {state} ")),
+                                    "{}",
+                                    v.message.en
+                                );
+                                assert!(v.message.zh.contains(state.as_str()));
+                                refused += 1;
+                            }
+                            (Err(v), None) => {
+                                assert_eq!(v.code, MESSAGE_TYPE_NOT_PERMITTED, "{state} {t}");
+                                assert_eq!(v.path, "/sender");
+                                refused += 1;
+                            }
+                            (r, row) => panic!("{state} {t} {variant:?} {kind}: {r:?} vs {row:?}"),
+                        }
+                    }
+                }
+            }
+        }
+        // Each non-opening row admits at least one of the senders tried.
+        let rows = FLOWS
+            .iter()
+            .flat_map(|f| table(*f))
+            .filter(|r| r.from.is_some())
+            .count();
+        assert!(allowed >= rows, "{allowed} < {rows}");
+        assert!(refused > allowed);
+    }
+
+    #[test]
+    fn opening_documents_open_and_answers_do_not() {
+        let openers: Vec<MessageType> = MessageType::ALL
+            .iter()
+            .copied()
+            .filter(|t| opens_case(*t))
+            .collect();
+        assert_eq!(
+            openers,
+            [
+                MessageType::HandoverNotice,
+                MessageType::AssessmentRequest,
+                MessageType::RevocationProposal,
+                MessageType::RevocationArrestRequest
+            ]
+        );
+        let step = open(MessageType::HandoverNotice, AgencyKind::Court).unwrap();
+        assert_eq!(step.to, CaseState::HandoverNotified);
+        assert_eq!(step.to.as_str(), crate::workflow::handover::STATE_NOTIFIED);
+        let step = open(MessageType::AssessmentRequest, AgencyKind::Procuratorate).unwrap();
+        assert_eq!(step.to, CaseState::AssessmentRequested);
+        let step = open(
+            MessageType::RevocationArrestRequest,
+            AgencyKind::Corrections,
+        )
+        .unwrap();
+        assert_eq!(step.to, CaseState::RevocationArrestRequested);
+
+        let v = open(MessageType::HandoverReceipt, AgencyKind::Corrections).unwrap_err();
+        assert_eq!(
+            (v.code, v.path.as_str()),
+            (OUT_OF_ORDER_STEP, "/in_reply_to")
+        );
+        // The corrections agency cannot send a notice; a court cannot propose revocation.
+        let v = open(MessageType::HandoverNotice, AgencyKind::Corrections).unwrap_err();
+        assert_eq!(v.code, MESSAGE_TYPE_NOT_PERMITTED);
+        let v = open(MessageType::RevocationProposal, AgencyKind::Court).unwrap_err();
+        assert_eq!(v.code, MESSAGE_TYPE_NOT_PERMITTED);
+    }
+
+    fn walk(flow: Flow, steps: &[(MessageType, Variant, AgencyKind)]) -> Vec<&'static str> {
+        let (first, rest) = steps.split_first().expect("at least the opening step");
+        let mut state = open(ev(first.0, first.1), first.2).unwrap().to;
+        let mut seen = vec![state.as_str()];
+        for &(t, v, k) in rest {
+            state = transition(flow, state.as_str(), ev(t, v), k)
+                .unwrap_or_else(|e| panic!("{e}"))
+                .to;
+            seen.push(state.as_str());
+        }
+        seen
+    }
+
+    use AgencyKind::{Corrections as C, Court as Ct, Police as Po};
+    use MessageType as M;
+    use Variant::{Expedited, NotReported, Plain, Reported};
+
+    #[test]
+    fn handover_paths() {
+        // notice → receipt → reported: complete.
+        assert_eq!(
+            walk(
+                Flow::Handover,
+                &[
+                    (M::HandoverNotice, Plain, Ct),
+                    (M::HandoverReceipt, Plain, C),
+                    (M::HandoverReportStatus, NotReported, C),
+                    (M::HandoverReportStatus, Reported, C),
+                ]
+            ),
+            ["notified", "received", "received", "complete"]
+        );
+        // Documents missing twice, offender reports in between.
+        assert_eq!(
+            walk(
+                Flow::Handover,
+                &[
+                    (M::HandoverNotice, Plain, Ct),
+                    (M::HandoverCorrectionRequest, Plain, C),
+                    (M::HandoverCorrection, Plain, Ct),
+                    (M::HandoverCorrectionRequest, Plain, C),
+                    (M::HandoverReportStatus, Reported, C),
+                    (M::HandoverCorrection, Plain, Ct),
+                    (M::HandoverReceipt, Plain, C),
+                ]
+            ),
+            [
+                "notified",
+                "correction_requested",
+                "notified",
+                "correction_requested",
+                "reported_correction_requested",
+                "reported",
+                "complete"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_duplicate_receipt_is_out_of_order_and_names_the_state() {
+        let v = transition(Flow::Handover, "received", M::HandoverReceipt, C).unwrap_err();
+        assert_eq!(v.code, OUT_OF_ORDER_STEP);
+        assert_eq!(v.path, "/message_type");
+        assert_eq!(
+            v.message.en,
+            "handover.receipt is out of order or a duplicate: the case is in state received \
+             (documents complete and receipt sent; awaiting the offender's report); it accepts: \
+             handover.report_status (reported), handover.report_status (not_reported)"
+        );
+        assert!(
+            v.message.zh.contains("当前状态为 received"),
+            "{}",
+            v.message.zh
+        );
+        // A closed case accepts nothing.
+        let v = transition(Flow::Handover, "complete", M::HandoverReportStatus, C).unwrap_err();
+        assert!(
+            v.message.en.contains("the case is closed"),
+            "{}",
+            v.message.en
+        );
+        // A message of another flow.
+        let v = transition(Flow::Handover, "notified", M::AssessmentOpinion, C).unwrap_err();
+        assert_eq!(v.code, OUT_OF_ORDER_STEP);
+        assert!(v
+            .message
+            .en
+            .contains("does not belong to the handover flow"));
+        // A state the table does not know.
+        let v = transition(Flow::Handover, "requested", M::HandoverReceipt, C).unwrap_err();
+        assert_eq!(v.code, UNKNOWN_CASE_STATE);
+    }
+
+    #[test]
+    fn assessment_paths() {
+        assert_eq!(
+            walk(
+                Flow::Assessment,
+                &[
+                    (M::AssessmentRequest, Expedited, Ct),
+                    (M::AssessmentSupplementRequest, Plain, C),
+                    (M::AssessmentExtension, Plain, Ct),
+                    (M::AssessmentSupplement, Plain, Ct),
+                    (M::AssessmentExtension, Plain, C),
+                    (M::AssessmentSupplementRequest, Plain, C),
+                    (M::AssessmentSupplement, Plain, Ct),
+                    (M::AssessmentOpinion, Plain, C),
+                ]
+            ),
+            [
+                "requested",
+                "supplement_requested",
+                "supplement_requested",
+                "requested",
+                "requested",
+                "supplement_requested",
+                "requested",
+                "concluded"
+            ]
+        );
+        let expedited = open(ev(M::AssessmentRequest, Expedited), Ct).unwrap();
+        assert_eq!(expedited.starts[0].deadline, "assessment.opinion");
+        assert_eq!(expedited.starts[0].period, "assessment.opinion_expedited");
+        // The opinion cannot come from the requester, nor twice.
+        let v = transition(Flow::Assessment, "requested", M::AssessmentOpinion, Ct).unwrap_err();
+        assert_eq!(v.code, MESSAGE_TYPE_NOT_PERMITTED);
+        let v = transition(Flow::Assessment, "concluded", M::AssessmentOpinion, C).unwrap_err();
+        assert_eq!(v.code, OUT_OF_ORDER_STEP);
+        // A supplement nobody asked for.
+        let v = transition(Flow::Assessment, "requested", M::AssessmentSupplement, Ct).unwrap_err();
+        assert_eq!(v.code, OUT_OF_ORDER_STEP);
+        assert!(v.message.en.contains("in state requested"));
+    }
+
+    #[test]
+    fn revocation_paths() {
+        assert_eq!(
+            walk(
+                Flow::Revocation,
+                &[
+                    (M::RevocationProposal, Plain, C),
+                    (M::RevocationArrestRequest, Plain, C),
+                    (M::RevocationArrestDecision, Plain, Ct),
+                    (M::RevocationRuling, Plain, Ct),
+                    (M::RevocationCommittal, Plain, Po),
+                ]
+            ),
+            [
+                "proposed",
+                "proposed_arrest_requested",
+                "proposed_arrest_decided",
+                "ruled",
+                "committed"
+            ]
+        );
+        assert_eq!(
+            walk(
+                Flow::Revocation,
+                &[
+                    (M::RevocationArrestRequest, Plain, C),
+                    (M::RevocationProposal, Plain, C),
+                    (M::RevocationRuling, Plain, Ct),
+                ]
+            ),
+            ["arrest_requested", "proposed_arrest_requested", "ruled"]
+        );
+        let ruling = transition(
+            Flow::Revocation,
+            "proposed_arrest_requested",
+            M::RevocationRuling,
+            Ct,
+        )
+        .unwrap();
+        assert_eq!(ruling.closes, ["revocation.arrest_decision"]);
+        // No committal before the ruling, no second arrest request.
+        let v = transition(Flow::Revocation, "proposed", M::RevocationCommittal, Po).unwrap_err();
+        assert_eq!(v.code, OUT_OF_ORDER_STEP);
+        let v = transition(
+            Flow::Revocation,
+            "proposed_arrest_decided",
+            M::RevocationArrestRequest,
+            C,
+        )
+        .unwrap_err();
+        assert_eq!(v.code, OUT_OF_ORDER_STEP);
+    }
+}
