@@ -379,3 +379,263 @@ fn permission_message(message: MessageType, kind: AgencyKind, allowed: &[AgencyK
         format!("a {kind} agency may not send {message}; only {en} may"),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{json, Value};
+
+    fn registry() -> Registry {
+        Registry::parse(include_str!("../../rules/agencies.demo.toml")).expect("demo registry")
+    }
+
+    fn rules() -> &'static RoutingRules {
+        RoutingRules::shipped().expect("shipped routing rules load")
+    }
+
+    /// A minimal canonical document (free body) of `t` from `sender` to `recipients`.
+    fn doc(t: &str, sender: &str, recipients: &[&str]) -> CanonicalDocument {
+        let mut v = json!({
+            "message_type": t,
+            "document_no": "X-1",
+            "sender": sender,
+            "recipients": recipients,
+            "issued_at": "2024-09-27T10:00:00+08:00",
+            "body": {}
+        });
+        if t == "handover.notice" {
+            v = serde_json::from_str(include_str!(
+                "../../tests/fixtures/canonical/handover.notice.json"
+            ))
+            .expect("fixture");
+            v["sender"] = Value::from(sender);
+            v["recipients"] = json!(recipients);
+        }
+        CanonicalDocument::from_json(&v).unwrap_or_else(|e| panic!("{t}: {e:?}"))
+    }
+
+    fn routed(t: &str, sender: &str, recipients: &[&str]) -> Route {
+        rules()
+            .route(&doc(t, sender, recipients), &registry())
+            .unwrap_or_else(|e| panic!("{t}: {e:?}"))
+    }
+
+    fn codes(t: &str, sender: &str, recipients: &[&str]) -> Vec<(&'static str, String)> {
+        rules()
+            .route(&doc(t, sender, recipients), &registry())
+            .expect_err("refused")
+            .into_iter()
+            .map(|v| (v.code, v.path))
+            .collect()
+    }
+
+    const CORR: &str = "corrections.620102";
+    const COURT: &str = "court.620102";
+    const PROC: &str = "procuratorate.620102";
+    const POLICE: &str = "police.620102";
+
+    #[test]
+    fn every_message_type_routes_from_the_data_file() {
+        // (type, sender, named recipients, expected recipients, expected copies)
+        let cases: &[(&str, &str, &[&str], &[&str], &[&str])] = &[
+            ("handover.notice", COURT, &[CORR], &[CORR], &[PROC, POLICE]),
+            (
+                "handover.notice",
+                "prison_admin.620000",
+                &[CORR],
+                &[CORR],
+                &[PROC, POLICE],
+            ),
+            ("handover.receipt", CORR, &[COURT], &[COURT], &[]),
+            ("handover.correction_request", CORR, &[COURT], &[COURT], &[]),
+            ("handover.correction", COURT, &[CORR], &[CORR], &[]),
+            ("handover.report_status", CORR, &[COURT], &[COURT], &[PROC]),
+            ("assessment.request", PROC, &[CORR], &[CORR], &[]),
+            ("assessment.supplement_request", CORR, &[PROC], &[PROC], &[]),
+            ("assessment.supplement", PROC, &[CORR], &[CORR], &[]),
+            // The requester is the procuratorate itself: no copy to itself.
+            ("assessment.opinion", CORR, &[PROC], &[PROC], &[]),
+            ("assessment.opinion", CORR, &[COURT], &[COURT], &[PROC]),
+            ("assessment.extension", CORR, &[COURT], &[COURT], &[]),
+            ("assessment.extension", COURT, &[CORR], &[CORR], &[]),
+            ("assessment.unable", CORR, &[COURT], &[COURT], &[]),
+            ("revocation.proposal", CORR, &[COURT], &[COURT], &[PROC]),
+            (
+                "revocation.proposal",
+                CORR,
+                &["prison_admin.620000"],
+                &["prison_admin.620000"],
+                &[PROC],
+            ),
+            (
+                "revocation.arrest_request",
+                CORR,
+                &[COURT],
+                &[COURT],
+                &[PROC],
+            ),
+            // The police that executes the arrest is added when the court leaves it out.
+            (
+                "revocation.arrest_decision",
+                COURT,
+                &[CORR],
+                &[CORR, POLICE],
+                &[PROC],
+            ),
+            (
+                "revocation.arrest_decision",
+                COURT,
+                &[CORR, POLICE],
+                &[CORR, POLICE],
+                &[PROC],
+            ),
+            (
+                "revocation.ruling",
+                COURT,
+                &[CORR],
+                &[CORR, POLICE],
+                &[PROC],
+            ),
+            (
+                "revocation.committal",
+                POLICE,
+                &[CORR, COURT],
+                &[CORR, COURT],
+                &[PROC],
+            ),
+            (
+                "revocation.committal",
+                "prison.620000.3",
+                &[CORR, COURT],
+                &[CORR, COURT],
+                &[PROC],
+            ),
+        ];
+        for &(t, sender, named, recipients, copies) in cases {
+            let r = routed(t, sender, named);
+            assert_eq!(r.recipients, recipients, "{t} from {sender}");
+            assert_eq!(r.copies, copies, "{t} from {sender}");
+        }
+        // Every message type is exercised.
+        for t in MessageType::ALL {
+            assert!(cases.iter().any(|c| c.0 == t.as_str()), "{t} untested");
+        }
+    }
+
+    #[test]
+    fn sender_kinds_not_in_the_data_file_are_refused() {
+        let refused: &[(&str, &str, &[&str])] = &[
+            ("handover.notice", CORR, &[CORR]),
+            ("handover.notice", PROC, &[CORR]),
+            ("handover.receipt", COURT, &[CORR]),
+            ("handover.report_status", POLICE, &[COURT]),
+            ("assessment.request", CORR, &[CORR]),
+            ("assessment.opinion", COURT, &[CORR]),
+            ("revocation.proposal", PROC, &[COURT]),
+            ("revocation.arrest_decision", POLICE, &[CORR]),
+            ("revocation.committal", COURT, &[CORR]),
+        ];
+        for &(t, sender, named) in refused {
+            assert_eq!(
+                codes(t, sender, named),
+                [("message_type_not_permitted", "/sender".to_owned())],
+                "{t} from {sender}"
+            );
+        }
+        let v = rules()
+            .route(&doc("handover.notice", CORR, &[CORR]), &registry())
+            .unwrap_err();
+        assert_eq!(
+            v[0].message.en,
+            "a corrections agency may not send handover.notice; only court, prison, prison_admin, police may"
+        );
+    }
+
+    #[test]
+    fn recipient_kinds_and_registration_are_checked() {
+        // A notice must go to the corrections agency (法 第20条).
+        assert_eq!(
+            codes("handover.notice", COURT, &[PROC]),
+            [("recipient_not_permitted", "/recipients/0".to_owned())]
+        );
+        assert_eq!(
+            codes("assessment.opinion", CORR, &[CORR]),
+            [("recipient_not_permitted", "/recipients/0".to_owned())]
+        );
+        assert_eq!(
+            codes("handover.receipt", CORR, &["court.620103"]),
+            [("unknown_recipient", "/recipients/0".to_owned())]
+        );
+        let mut d = doc("handover.receipt", CORR, &[COURT]);
+        d.envelope.copies =
+            vec![crate::model::AgencyId::parse("procuratorate.620103", "/copies/0").unwrap()];
+        let v = rules().route(&d, &registry()).unwrap_err();
+        assert_eq!(
+            (v[0].code, v[0].path.as_str()),
+            ("unknown_copy_recipient", "/copies/0")
+        );
+        // A required recipient the registry cannot resolve in the executing place.
+        let v = rules()
+            .route(
+                &doc("revocation.arrest_decision", "court.620103", &["corrections.620103"]),
+                &Registry::parse(
+                    "[[agency]]\nid='corrections.620103'\nname='x'\ndialect='corrections'\ndelivery='pull'\n",
+                )
+                .unwrap(),
+            )
+            .unwrap_err();
+        assert_eq!(
+            (v[0].code, v[0].path.as_str()),
+            ("unknown_recipient", "/recipients")
+        );
+    }
+
+    #[test]
+    fn named_copies_are_kept_once_and_the_sender_is_never_copied() {
+        let mut d = doc("handover.notice", COURT, &[CORR]);
+        d.envelope.copies = vec![
+            crate::model::AgencyId::parse("police.620102.2", "/copies/0").unwrap(),
+            crate::model::AgencyId::parse(PROC, "/copies/1").unwrap(),
+        ];
+        let r = rules().route(&d, &registry()).unwrap();
+        assert_eq!(r.copies, ["police.620102.2", PROC, POLICE]);
+        // The compatibility entry point uses the same shipped rules.
+        assert_eq!(route(&d, &registry()).unwrap(), r);
+    }
+
+    #[test]
+    fn malformed_rules_are_refused_at_load_time() {
+        let err = |text: &str| RoutingRules::parse(text).unwrap_err().to_string();
+        let one = |extra: &str| {
+            let mut s = String::new();
+            for t in MessageType::ALL {
+                s += &format!("[[route]]\nmessage='{t}'\nfrom=['court']\nto=['corrections']\n");
+            }
+            s + extra
+        };
+        assert!(RoutingRules::parse(&one("")).is_ok());
+        assert!(err("route = []").contains("has no route"));
+        assert!(err(&one(
+            "[[route]]\nmessage='handover.notice'\nfrom=['court']\nto=['corrections']\n"
+        ))
+        .contains("sender kind court already has a route"));
+        assert!(err(&one(
+            "[[route]]\nmessage='handover.notices'\nfrom=['court']\nto=['corrections']\n"
+        ))
+        .contains("unknown message type"));
+        assert!(err(&one(
+            "[[route]]\nmessage='handover.notice'\nfrom=['judge']\nto=['corrections']\n"
+        ))
+        .contains("unknown agency kind \"judge\""));
+        assert!(err(&one(
+            "[[route]]\nmessage='handover.notice'\nfrom=['police']\nto=['corrections']\nrequired=['court']\n"
+        ))
+        .contains("required kind court is not in `to`"));
+        let e = RoutingRules::parse("[[route]\n").unwrap_err();
+        assert_eq!(e.code(), "routing_rules_invalid");
+        let e = RoutingRules::load(Path::new("/nonexistent/routing.toml")).unwrap_err();
+        assert_eq!(e.code(), "routing_rules_unreadable");
+        let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join(DEFAULT_PATH);
+        assert!(RoutingRules::load(&shipped).is_ok());
+    }
+}
