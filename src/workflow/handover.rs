@@ -252,3 +252,154 @@ pub fn missing_documents(notice: &CanonicalDocument) -> Vec<String> {
         .map(|d| d.missing(notice, &[]))
         .unwrap_or_default()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{json, Value};
+
+    fn notice(correction_type: &str, kinds: &[&str]) -> CanonicalDocument {
+        let mut v: Value = serde_json::from_str(include_str!(
+            "../../tests/fixtures/canonical/handover.notice.json"
+        ))
+        .unwrap();
+        v["body"]["correction_type"] = json!(correction_type);
+        if correction_type == "medical_parole" {
+            v["sender"] = json!("prison_admin.620000");
+            v["body"]["decision_organ"] = json!("prison_admin.620000");
+            v["body"]["transfer_date"] = json!("2024-06-05");
+            v["body"]["reason"] = json!("x");
+        }
+        let template = v["attachments"][0].clone();
+        v["attachments"] = kinds
+            .iter()
+            .map(|k| {
+                let mut a = template.clone();
+                a["kind"] = json!(k);
+                a
+            })
+            .collect();
+        CanonicalDocument::from_json(&v).unwrap_or_else(|e| panic!("{e:?}"))
+    }
+
+    #[test]
+    fn shipped_lists_load_from_disk_and_cover_every_correction_type() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(DOCUMENTS_PATH);
+        let docs = HandoverDocuments::load(&path).unwrap();
+        assert_eq!(
+            docs.required(CorrectionType::Probation),
+            ["judgment", "execution_notice", "closing_form"]
+        );
+        for t in CorrectionType::ALL {
+            assert!(!docs.required(t).is_empty(), "{}", t.as_str());
+        }
+        assert_eq!(docs.name_zh("closing_form"), Some("结案登记表"));
+    }
+
+    #[test]
+    fn the_fixture_notice_is_complete() {
+        let n = notice(
+            "probation",
+            &["judgment", "execution_notice", "closing_form"],
+        );
+        assert!(missing_documents(&n).is_empty());
+        let docs = HandoverDocuments::shipped().unwrap();
+        assert_eq!(docs.suggest_correction(&n, &[]), None);
+    }
+
+    #[test]
+    fn missing_documents_lead_to_a_suggested_correction_request() {
+        let n = notice("probation", &["judgment", "notification"]);
+        assert_eq!(missing_documents(&n), ["execution_notice", "closing_form"]);
+        let s = HandoverDocuments::shipped()
+            .unwrap()
+            .suggest_correction(&n, &[])
+            .unwrap();
+        assert_eq!(s.message_type, MessageType::HandoverCorrectionRequest);
+        assert_eq!(s.to, "court.620102");
+        assert_eq!(
+            s.missing,
+            [
+                MissingDocument {
+                    kind: "execution_notice".into(),
+                    name_zh: "执行通知书".into()
+                },
+                MissingDocument {
+                    kind: "closing_form".into(),
+                    name_zh: "结案登记表".into()
+                },
+            ]
+        );
+        assert_eq!(
+            s.reason.zh,
+            "法律文书不齐全，请于五日内补齐：执行通知书、结案登记表"
+        );
+        // Parole needs the ruling; medical parole the decision and the diagnosis.
+        assert_eq!(
+            missing_documents(&notice("parole", &["judgment", "execution_notice"])),
+            ["ruling"]
+        );
+        assert_eq!(
+            missing_documents(&notice("medical_parole", &["judgment"])),
+            ["decision", "medical_report"]
+        );
+        // What an earlier correction delivered counts.
+        let docs = HandoverDocuments::shipped().unwrap();
+        assert_eq!(
+            docs.missing(&n, &["execution_notice".to_owned()]),
+            ["closing_form"]
+        );
+    }
+
+    #[test]
+    fn malformed_lists_are_refused() {
+        let err = |t: &str| HandoverDocuments::parse(t).unwrap_err().to_string();
+        let all = "control=['judgment']\nprobation=['judgment']\nparole=['judgment']\nmedical_parole=['judgment']\n";
+        assert!(HandoverDocuments::parse(&format!(
+            "[kinds]\njudgment='判决书'\n[required]\n{all}"
+        ))
+        .is_ok());
+        assert!(err(&format!("[kinds]\n[required]\n{all}")).contains("not listed in [kinds]"));
+        assert!(
+            err("[kinds]\njudgment='判决书'\n[required]\ncontrol=['judgment']\n")
+                .contains("has no list")
+        );
+        assert!(err("[kinds]\n[required]\nhouse_arrest=[]\n").contains("unknown correction type"));
+    }
+
+    #[test]
+    fn open_case_keeps_its_shape_for_the_pipeline() {
+        let n = notice(
+            "probation",
+            &["judgment", "execution_notice", "closing_form"],
+        );
+        let registry =
+            crate::registry::Registry::parse(include_str!("../../rules/agencies.demo.toml"))
+                .unwrap();
+        let route = crate::workflow::routing::route(&n, &registry).unwrap();
+        let cal =
+            Calendar::parse(include_str!("../../rules/calendar/cn-official-days.tsv")).unwrap();
+        let periods = PeriodRules::parse(include_str!("../../rules/periods.toml")).unwrap();
+        let at = time::macros::datetime!(2024-06-03 10:20 +08:00);
+        let case = open_case("c1".into(), &n, &route, at, &cal, &periods);
+        assert_eq!(
+            (case.flow.as_str(), case.state.as_str()),
+            ("handover", STATE_NOTIFIED)
+        );
+        assert_eq!(case.corrections_agency, "corrections.620102");
+        let steps: Vec<(&str, &str)> = case
+            .deadlines
+            .iter()
+            .map(|d| (d.step.as_str(), d.status.as_str()))
+            .collect();
+        assert_eq!(
+            steps,
+            [
+                ("handover.notify", "met"),
+                ("handover.documents", "met"),
+                ("handover.receipt", "due"),
+                ("handover.report", "due"),
+            ]
+        );
+    }
+}
