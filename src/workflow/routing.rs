@@ -437,7 +437,14 @@ mod tests {
     #[test]
     fn every_message_type_routes_from_the_data_file() {
         // (type, sender, named recipients, expected recipients, expected copies)
-        let cases: &[(&str, &str, &[&str], &[&str], &[&str])] = &[
+        type Case<'a> = (
+            &'a str,
+            &'a str,
+            &'a [&'a str],
+            &'a [&'a str],
+            &'a [&'a str],
+        );
+        let cases: &[Case] = &[
             ("handover.notice", COURT, &[CORR], &[CORR], &[PROC, POLICE]),
             (
                 "handover.notice",
