@@ -12,15 +12,26 @@
 //!   (`rules/periods.toml`, with province overrides) and how a period turns
 //!   into a due instant (刑事诉讼法 第105条).
 //!
-//! Routing and the per-flow state machines live here too, in their own
-//! submodules, and take their periods from
-//! [`PeriodRules`](crate::workflow::period::PeriodRules).
+//! - [`flows`](crate::workflow::flows): the three flows as state machines,
+//!   one table per flow with the law article of each row.
+//! - [`deadlines`](crate::workflow::deadlines): what a step does to a
+//!   case's deadlines (start, meet, close, extend), due / met / overdue, and
+//!   the overdue scan of the background job.
+//! - [`routing`](crate::workflow::routing): sender permissions, recipients
+//!   and mandatory copies, from `rules/routing.toml`.
+//! - [`handover`](crate::workflow::handover): the legal documents each
+//!   correction type requires (`rules/handover_documents.toml`).
+//! - [`cases`](crate::workflow::cases): what the pipeline calls to open or
+//!   advance a case.
 //!
 //! What this module must never do: hard-code a period or a holiday (both are
 //! data a maintainer edits), guess about a year the calendar does not cover,
 //! or touch storage, HTTP or formats (it computes; other stages act).
 
 pub mod calendar;
+pub mod cases;
+pub mod deadlines;
+pub mod flows;
 pub mod handover;
 pub mod period;
 pub mod routing;
