@@ -365,6 +365,12 @@ async fn check_signer(
     }))
 }
 
+/// A body once read: a plain document, or a multipart body on disk.
+enum Arrived {
+    Document(bytes::Bytes),
+    Spooled(attachments::TempBlob, attachments::multipart::MultipartType),
+}
+
 /// The document and attachment parts of a submission, once read.
 struct Contents {
     document: bytes::Bytes,
@@ -402,8 +408,8 @@ async fn run(
     } = signed;
     let agency = verified.signer.agency.clone();
     // receive: a multipart body is spooled and its digest checked before use
-    let spooled = match (body, &multipart) {
-        (Body::Document(bytes), _) => Ok(bytes),
+    let received = match (body, &multipart) {
+        (Body::Document(bytes), _) => Arrived::Document(bytes),
         (Body::Multipart(stream), Some(m)) => {
             let limit = gw.settings.max_multipart_bytes;
             let temp = match attachments::spool(&gw.blobs, stream, limit).await {
@@ -418,7 +424,7 @@ async fn run(
             if let Err(e) = verify_content_digest_of(header, &digests) {
                 return Ok(Err(Rejection::security(&e)));
             }
-            Err((temp, m.clone()))
+            Arrived::Spooled(temp, m.clone())
         }
         (Body::Multipart(_), None) => {
             return Ok(Err(Rejection::multipart_malformed("no boundary")));
@@ -431,15 +437,15 @@ async fn run(
             receipt,
         }));
     }
-    let contents = match spooled {
-        Ok(document) => Contents {
+    let contents = match received {
+        Arrived::Document(document) => Contents {
             document,
             content_type: parts.content_type.clone().unwrap_or_default(),
             charset,
             parts: Vec::new(),
             envelope: None,
         },
-        Err((temp, m)) => match split_multipart(gw, temp, &m, &parts, dialect).await? {
+        Arrived::Spooled(temp, m) => match split_multipart(gw, temp, &m, &parts, dialect).await? {
             Ok(contents) => contents,
             Err(rejection) => return Ok(Err(rejection)),
         },
