@@ -550,13 +550,10 @@ fn push_scan(out: &mut Vec<u8>, seed: u8, len: usize, from: usize, max: usize) {
     const HEAD: &[u8] = b"%PDF-1.7\n";
     let total = HEAD.len() + len;
     let end = total.min(from + max);
-    for i in from..end {
-        out.push(if i < HEAD.len() {
-            HEAD[i]
-        } else {
-            ((i - HEAD.len()) as u8).wrapping_mul(31).wrapping_add(seed)
-        });
-    }
+    out.extend((from..end).map(|i| match HEAD.get(i) {
+        Some(b) => *b,
+        None => ((i - HEAD.len()) as u8).wrapping_mul(31).wrapping_add(seed),
+    }));
 }
 
 fn vm_hwm_kib() -> Option<u64> {

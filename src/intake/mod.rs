@@ -368,7 +368,10 @@ async fn check_signer(
 /// A body once read: a plain document, or a multipart body on disk.
 enum Arrived {
     Document(bytes::Bytes),
-    Spooled(attachments::TempBlob, attachments::multipart::MultipartType),
+    Spooled(
+        Box<attachments::TempBlob>,
+        attachments::multipart::MultipartType,
+    ),
 }
 
 /// The document and attachment parts of a submission, once read.
@@ -424,7 +427,7 @@ async fn run(
             if let Err(e) = verify_content_digest_of(header, &digests) {
                 return Ok(Err(Rejection::security(&e)));
             }
-            Arrived::Spooled(temp, m.clone())
+            Arrived::Spooled(Box::new(temp), m.clone())
         }
         (Body::Multipart(_), None) => {
             return Ok(Err(Rejection::multipart_malformed("no boundary")));
@@ -445,7 +448,7 @@ async fn run(
             parts: Vec::new(),
             envelope: None,
         },
-        Arrived::Spooled(temp, m) => match split_multipart(gw, temp, &m, &parts, dialect).await? {
+        Arrived::Spooled(temp, m) => match split_multipart(gw, *temp, &m, &parts, dialect).await? {
             Ok(contents) => contents,
             Err(rejection) => return Ok(Err(rejection)),
         },
