@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 
+use crate::attachments::BlobStore;
 use crate::config::Settings;
 use crate::formats::Formats;
 use crate::registry::Registry;
@@ -29,6 +30,8 @@ pub struct Gateway {
     pub periods: PeriodRules,
     /// The gateway's own key and certificate: signs receipts and responses.
     pub identity: GatewayIdentity,
+    /// Attachment bytes, content-addressed under `DIR/blobs`.
+    pub blobs: BlobStore,
 }
 
 impl Gateway {
@@ -72,6 +75,12 @@ impl Gateway {
         )
         .await
         .context("opening the database")?;
+        let blobs = BlobStore::open(&settings.blobs_dir()).with_context(|| {
+            format!(
+                "opening the attachment store {}",
+                settings.blobs_dir().display()
+            )
+        })?;
         Ok(Gateway {
             settings,
             store,
@@ -82,6 +91,7 @@ impl Gateway {
             calendar,
             periods,
             identity,
+            blobs,
         })
     }
 }

@@ -31,6 +31,14 @@ pub struct Settings {
     pub trust_roots: Vec<PathBuf>,
     /// Largest accepted request body; a larger one gets 413 before it is read in full.
     pub max_body_bytes: usize,
+    /// Largest attachment (one `PUT /api/v1/attachments/{sha256}` body, or one
+    /// attachment part of a multipart submission); larger gets 413.
+    pub max_attachment_bytes: u64,
+    /// Largest `multipart/related` submission body (document plus attachments).
+    pub max_multipart_bytes: u64,
+    /// Whether every attachment a document references must be present (uploaded
+    /// earlier by the sender or carried in the multipart body) for it to be accepted.
+    pub require_attachments: bool,
     /// How far a signature's `created` may be from the gateway's clock (RFC 9421 §7.2.4).
     pub signature_window_secs: i64,
     /// HTTP worker threads; 0 means one per core.
@@ -49,6 +57,9 @@ impl Default for Settings {
             registry: PathBuf::new(),
             trust_roots: Vec::new(),
             max_body_bytes: 10 * 1024 * 1024,
+            max_attachment_bytes: 50 * 1024 * 1024,
+            max_multipart_bytes: 200 * 1024 * 1024,
+            require_attachments: true,
             signature_window_secs: 300,
             workers: 0,
             max_connections: 8,
@@ -137,6 +148,12 @@ impl Settings {
         if self.max_body_bytes < 1024 {
             anyhow::bail!("max_body_bytes must be at least 1024");
         }
+        if self.max_attachment_bytes < 1024 {
+            anyhow::bail!("max_attachment_bytes must be at least 1024");
+        }
+        if self.max_multipart_bytes < self.max_body_bytes as u64 {
+            anyhow::bail!("max_multipart_bytes must be at least max_body_bytes");
+        }
         if !(1..=3600).contains(&self.signature_window_secs) {
             anyhow::bail!("signature_window_secs must be between 1 and 3600");
         }
@@ -154,6 +171,10 @@ impl Settings {
     /// The dev PKI written by `init-dev`.
     pub fn pki_dir(&self) -> PathBuf {
         self.dir.join("pki")
+    }
+    /// The content-addressed attachment store (`blobs/<aa>/<bb>/<sha256>`).
+    pub fn blobs_dir(&self) -> PathBuf {
+        self.dir.join("blobs")
     }
     pub fn schemas_dir(&self) -> PathBuf {
         self.resources.join("schemas")

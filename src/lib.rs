@@ -3,14 +3,17 @@
 //! A document's path through the crate, one module per stage:
 //!
 //! receive (`api`) → verify (`security`) → decode (`formats`) → validate
-//! (`validate`, `model`) → route (`workflow`, `registry`) → commit (`store`)
-//! → deliver (`delivery`) → log (`xlog`). `intake` runs the stages in that
+//! (`validate`, `model`) → check attachments (`attachments`) → route
+//! (`workflow`, `registry`) → commit (`store`) → deliver (`delivery`) → log
+//! (`xlog`). `intake` runs the stages in that
 //! order for one submission; everything else is a stage or its data.
 
 /// Partner HTTP endpoints (documents, cases) and the one place errors become problem+json.
 pub mod api;
 /// Wiring: loads configuration and data, builds the shared state, runs the HTTP server.
 pub mod app;
+/// Attachments: content-addressed blob store, uploads, multipart/related, reference checks.
+pub mod attachments;
 /// Load-benchmark command: simulated partners over real HTTP, with the crypto-only ceiling.
 pub mod bench;
 /// All settings, loaded once from a file plus `GATEWAY_*` environment variables.

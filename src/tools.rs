@@ -153,7 +153,9 @@ mod tests {
             Some(Dialect::Court)
         );
         assert_eq!(
-            detect_dialect(&read(&samples.join("prison/handover.notice.xml")).unwrap()),
+            detect_dialect(
+                &read(&samples.join("prison/handover.notice.medical_parole.xml")).unwrap()
+            ),
             Some(Dialect::Prison)
         );
         assert_eq!(

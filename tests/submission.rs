@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{court_notice, court_sample, edit, TestGateway};
+use common::{court_notice, court_sample, edit, lenient_attachments, TestGateway};
 use corrections_gateway::security::alg::Algorithm;
 use corrections_gateway::security::digest::sha256_hex;
 use serde_json::Value;
@@ -65,7 +65,7 @@ async fn a_court_notice_signed_with_each_algorithm_is_stored_and_receipted() {
 
 #[actix_web::test]
 async fn the_shared_court_sample_is_accepted_and_its_late_documents_show_as_overdue() {
-    let gw = TestGateway::start().await;
+    let gw = TestGateway::start_with(lenient_attachments).await;
     let partner = gw.partner(COURT, Algorithm::Sm2Sm3);
     let answer = partner
         .submit(&court_sample(), "application/xml; charset=utf-8")
@@ -481,7 +481,7 @@ async fn a_revoked_certificate_is_refused_after_restart() {
 
 #[actix_web::test]
 async fn no_personal_data_reaches_the_exchange_log() {
-    let gw = TestGateway::start().await;
+    let gw = TestGateway::start_with(lenient_attachments).await;
     let court = gw.partner(COURT, Algorithm::EcdsaP256Sha256);
     let sample = court_sample();
     let receipt = court

@@ -1,4 +1,5 @@
-//! `POST /api/v1/documents` (submit) and `GET /api/v1/documents/{id}[/canonical]` (read).
+//! `POST /api/v1/documents` (submit: a native document, or `multipart/related`
+//! with its attachments) and `GET /api/v1/documents/{id}[/canonical]` (read).
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
@@ -6,7 +7,8 @@ use futures_util::StreamExt;
 use super::problem::{signed, Problem};
 use super::{authenticate_read, request_parts};
 use crate::app::Gateway;
-use crate::intake::{self, Submission};
+use crate::intake::{self, Body, Submission};
+use crate::store::StoredDocument;
 use crate::xlog::{self, LogEvent};
 
 /// Submits one signed native document; answers with the signed receipt.
@@ -15,9 +17,28 @@ pub async fn submit(
     req: HttpRequest,
     payload: web::Payload,
 ) -> HttpResponse {
-    let body = match read_limited(&req, payload, gw.settings.max_body_bytes).await {
-        Ok(body) => body,
-        Err(problem) => return problem.response(&gw.identity),
+    let multipart = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(';')
+                .next()
+                .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("multipart/related"))
+        });
+    let body = if multipart {
+        // Streamed by intake after the signature checks out; only the declared
+        // length can be refused up front.
+        let limit = gw.settings.max_multipart_bytes;
+        if declared_length(&req).is_some_and(|n| n > limit) {
+            return Problem::body_too_large(limit as usize).response(&gw.identity);
+        }
+        Body::Multipart(body_stream(payload))
+    } else {
+        match read_limited(&req, payload, gw.settings.max_body_bytes).await {
+            Ok(body) => Body::Document(body),
+            Err(problem) => return problem.response(&gw.identity),
+        }
     };
     let submission = Submission {
         parts: request_parts(&req),
@@ -67,24 +88,37 @@ enum View {
 
 /// Only the sender, the recipients and the copies may read a document; any
 /// other agency gets the same 404 as for a missing id, so ids leak nothing.
-/// Each read is written to the exchange log before the bytes leave.
-async fn read(gw: &Gateway, req: &HttpRequest, id: &str, view: View) -> HttpResponse {
+/// Returns the document and the reading agency, or the refusal to send.
+pub(super) async fn authorize_read(
+    gw: &Gateway,
+    req: &HttpRequest,
+    id: &str,
+) -> Result<(StoredDocument, String), HttpResponse> {
     let reader = match authenticate_read(gw, req) {
         Ok(verified) => verified.signer.agency,
-        Err(e) => return Problem::security(&e).response(&gw.identity),
+        Err(e) => return Err(Problem::security(&e).response(&gw.identity)),
     };
     let doc = match gw.store.document(id).await {
         Ok(Some(doc)) => doc,
-        Ok(None) => return Problem::not_found().response(&gw.identity),
+        Ok(None) => return Err(Problem::not_found().response(&gw.identity)),
         Err(e) => {
             tracing::error!(error = %e, "reading a document failed");
-            return Problem::unavailable().response(&gw.identity);
+            return Err(Problem::unavailable().response(&gw.identity));
         }
     };
     let allowed = doc.sender == reader || doc.parties.iter().any(|(agency, _)| *agency == reader);
     if !allowed {
-        return Problem::not_found().response(&gw.identity);
+        return Err(Problem::not_found().response(&gw.identity));
     }
+    Ok((doc, reader))
+}
+
+/// Each read is written to the exchange log before the bytes leave.
+async fn read(gw: &Gateway, req: &HttpRequest, id: &str, view: View) -> HttpResponse {
+    let (doc, reader) = match authorize_read(gw, req, id).await {
+        Ok(found) => found,
+        Err(refusal) => return refusal,
+    };
     let view_name = match view {
         View::Original => "original",
         View::Canonical => "canonical",
@@ -113,6 +147,19 @@ async fn read(gw: &Gateway, req: &HttpRequest, id: &str, view: View) -> HttpResp
     }
 }
 
+/// The declared `Content-Length`, if any.
+pub(super) fn declared_length(req: &HttpRequest) -> Option<u64> {
+    req.headers()
+        .get(actix_web::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+}
+
+/// The request body as a stream of chunks, for bodies that must not be buffered.
+pub(super) fn body_stream(payload: web::Payload) -> crate::attachments::BodyStream {
+    Box::pin(payload.map(|chunk| chunk.map_err(|e| std::io::Error::other(e.to_string()))))
+}
+
 /// Reads the body, refusing with 413 as soon as the limit is passed — before
 /// buffering when Content-Length already says so.
 async fn read_limited(
@@ -120,11 +167,7 @@ async fn read_limited(
     mut payload: web::Payload,
     limit: usize,
 ) -> Result<bytes::Bytes, Problem> {
-    let declared = req
-        .headers()
-        .get(actix_web::http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
+    let declared = declared_length(req);
     if declared.is_some_and(|n| n > limit as u64) {
         return Err(Problem::body_too_large(limit));
     }

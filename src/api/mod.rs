@@ -3,6 +3,7 @@
 //! place ([`problem`]), and every response to a partner is signed by the
 //! gateway (RFC 9421, covering `@status`, `content-type`, `content-digest`).
 
+pub mod attachments;
 pub mod cases;
 pub mod documents;
 pub mod problem;
@@ -24,6 +25,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 "/documents/{id}/canonical",
                 web::get().to(documents::canonical),
             )
+            .route(
+                "/documents/{id}/attachments/{sha256}",
+                web::get().to(attachments::read),
+            )
+            .route("/attachments/{sha256}", web::put().to(attachments::upload))
             .route("/cases/{id}", web::get().to(cases::get)),
     )
     .route(

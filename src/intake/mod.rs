@@ -8,28 +8,59 @@
 //! rejection writes one digest-only entry to the exchange log and nothing
 //! else; an acceptance writes everything in one transaction
 //! (`Store::commit_document`) and only then returns the receipt.
+//!
+//! A `multipart/related` submission (document + attachments) follows the same
+//! order: its signature is verified from the headers *before* the body is read,
+//! the body is then spooled to disk while hashed and checked against
+//! `Content-Digest`, and only then split into the document part (processed
+//! exactly like a plain body) and attachment parts (temporary blobs). Every
+//! attachment the document references must be backed by bytes its sender
+//! brought (`attachments::check_references`); blobs are moved into the store
+//! just before the commit and removed again if the commit does not reference them.
 
 use serde::Serialize;
 use time::OffsetDateTime;
 
 use crate::app::Gateway;
+use crate::attachments::{self, BodyStream, PartSummary, Received, SplitError, SpoolError};
 use crate::formats::Dialect;
 use crate::model::{CanonicalDocument, MessageType};
-use crate::security::digest::sha256_hex;
+use crate::security::digest::{sha256_hex, verify_content_digest_of};
 use crate::security::httpsig::REQUEST_COMPONENTS;
 use crate::security::request::{verify_request, RequestParts, VerifiedRequest};
 use crate::security::SecurityError;
-use crate::store::{Committed, NewDocument, SignatureEvidence};
+use crate::store::{
+    Committed, NewAttachment, NewDocument, NewEnvelope, SignatureEvidence, StoreError,
+};
 use crate::timefmt::{self, unix_ms};
 use crate::violation::{Bilingual, Violation, Violations};
 use crate::workflow::{handover, routing};
 use crate::xlog::{self, LogEvent, LogPosition};
 
 /// A request to submit one document, as captured by the HTTP layer.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Submission {
     pub parts: RequestParts,
-    pub body: bytes::Bytes,
+    pub body: Body,
+}
+
+/// The body of a submission.
+pub enum Body {
+    /// A native document (`application/xml` / `application/json`), read whole
+    /// within `max_body_bytes`.
+    Document(bytes::Bytes),
+    /// A `multipart/related` body, still on the wire: it is read only after
+    /// the signature checks out, and never held whole in memory.
+    Multipart(BodyStream),
+}
+
+impl std::fmt::Debug for Body {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Body::Document(b) => write!(f, "Document({} bytes)", b.len()),
+            Body::Multipart(_) => f.write_str("Multipart(..)"),
+        }
+    }
 }
 
 /// A document that was accepted now (201) or earlier (200, idempotent resubmission).
@@ -50,7 +81,7 @@ pub struct Rejection {
 }
 
 impl Rejection {
-    fn security(e: &SecurityError) -> Rejection {
+    pub(crate) fn security(e: &SecurityError) -> Rejection {
         Rejection {
             status: e.http_status(),
             code: e.code(),
@@ -59,7 +90,7 @@ impl Rejection {
         }
     }
 
-    fn invalid(problems: Violations) -> Rejection {
+    pub(crate) fn invalid(problems: Violations) -> Rejection {
         Rejection {
             status: 422,
             code: "invalid_document",
@@ -71,13 +102,73 @@ impl Rejection {
         }
     }
 
-    fn with(status: u16, problem: Violation) -> Rejection {
+    pub(crate) fn with(status: u16, problem: Violation) -> Rejection {
         Rejection {
             status,
             code: problem.code,
             title: problem.message.clone(),
             problems: vec![problem],
         }
+    }
+
+    pub(crate) fn agency_not_registered() -> Rejection {
+        Rejection::with(
+            403,
+            Violation::new(
+                "agency_not_registered",
+                "",
+                "签名机构未在机构名录中登记",
+                "the signing agency is not registered with the gateway",
+            ),
+        )
+    }
+
+    pub(crate) fn body_too_large(limit: u64) -> Rejection {
+        Rejection::with(
+            413,
+            Violation::new(
+                "body_too_large",
+                "",
+                format!("请求体超过上限 {limit} 字节"),
+                format!("the request body exceeds the limit of {limit} bytes"),
+            ),
+        )
+    }
+
+    pub(crate) fn attachment_too_large(limit: u64) -> Rejection {
+        Rejection::with(
+            413,
+            Violation::new(
+                "attachment_too_large",
+                "",
+                format!("附件超过上限 {limit} 字节"),
+                format!("an attachment exceeds the limit of {limit} bytes"),
+            ),
+        )
+    }
+
+    pub(crate) fn body_unreadable() -> Rejection {
+        Rejection::with(
+            400,
+            Violation::new(
+                "body_unreadable",
+                "",
+                "请求体读取失败",
+                "the request body could not be read",
+            ),
+        )
+    }
+
+    fn multipart_malformed(detail: &str) -> Rejection {
+        Rejection::with(
+            400,
+            Violation::new(
+                "multipart_malformed",
+                "",
+                "multipart/related 请求体格式有误",
+                format!("the multipart/related body is malformed: {detail}"),
+            ),
+        )
     }
 
     /// Every code, top-level first, for the exchange log.
@@ -96,7 +187,7 @@ impl Rejection {
 /// an [`Unavailable`], never a receipt.
 #[derive(Debug, thiserror::Error)]
 #[error("storage unavailable: {0}")]
-pub struct Unavailable(#[from] pub crate::store::StoreError);
+pub struct Unavailable(#[from] pub StoreError);
 
 /// The receipt (回执) body, as signed and sent to the submitter (protocol.md).
 #[derive(Debug, Serialize)]
@@ -112,6 +203,9 @@ struct Receipt<'a> {
     copies: &'a [String],
     case_id: Option<&'a str>,
     deadlines: Vec<ReceiptDeadline<'a>>,
+    /// The attachments received with or before the document (digests only).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    attachments: Vec<ReceiptAttachment<'a>>,
     log_index: i64,
     leaf_hash: String,
     signer: ReceiptSigner<'a>,
@@ -126,10 +220,27 @@ struct ReceiptDeadline<'a> {
 }
 
 #[derive(Debug, Serialize)]
+struct ReceiptAttachment<'a> {
+    sha256: &'a str,
+    size: Option<u64>,
+}
+
+#[derive(Debug, Serialize)]
 struct ReceiptSigner<'a> {
     keyid: &'a str,
     alg: &'a str,
     agency: &'a str,
+}
+
+/// What the exchange log may say about a refusal: filled in as the pipeline
+/// gets that far.
+#[derive(Debug, Default)]
+struct Trace {
+    keyid: Option<String>,
+    signer: Option<String>,
+    /// `None` only when the body could not be read in full (413, a broken
+    /// connection): such refusals are not logged, as before attachments.
+    body_sha256: Option<String>,
 }
 
 /// Runs one submission. `Ok(Err(rejection))` is a refusal already written to
@@ -139,15 +250,16 @@ pub async fn submit(
     sub: Submission,
 ) -> Result<Result<Accepted, Rejection>, Unavailable> {
     let now = OffsetDateTime::now_utc();
-    let body_sha256 = sha256_hex(&sub.body);
-    let mut keyid = None;
-    let mut signer = None;
-    let outcome = run(gw, &sub, now, &body_sha256, &mut keyid, &mut signer).await?;
-    if let Err(rejection) = &outcome {
+    let mut trace = Trace::default();
+    if let Body::Document(body) = &sub.body {
+        trace.body_sha256 = Some(sha256_hex(body));
+    }
+    let outcome = run(gw, sub, now, &mut trace).await?;
+    if let (Err(rejection), Some(body_sha256)) = (&outcome, trace.body_sha256) {
         let event = LogEvent::SubmissionRejected {
             body_sha256,
-            signer,
-            keyid,
+            signer: trace.signer,
+            keyid: trace.keyid,
             status: rejection.status,
             codes: rejection.codes(),
         };
@@ -156,18 +268,38 @@ pub async fn submit(
     Ok(outcome)
 }
 
-async fn run(
+/// What the signer check found out about a request, before its body is used.
+struct Signed {
+    verified: VerifiedRequest,
+    dialect: Dialect,
+    /// Plain body: the `charset` parameter. Multipart: unused.
+    charset: Option<String>,
+    multipart: Option<attachments::multipart::MultipartType>,
+}
+
+/// Verify, from the headers (and for a plain body, the body digest): the
+/// signature, replay, registration and media type. Nothing here reads a
+/// multipart body.
+async fn check_signer(
     gw: &Gateway,
-    sub: &Submission,
+    parts: &RequestParts,
+    body: &Body,
     now: OffsetDateTime,
-    body_sha256: &str,
-    keyid_seen: &mut Option<String>,
-    signer_seen: &mut Option<String>,
-) -> Result<Result<Accepted, Rejection>, Unavailable> {
-    // verify
+    trace: &mut Trace,
+) -> Result<Result<Signed, Rejection>, Unavailable> {
+    let digest_checked = match body {
+        Body::Document(bytes) => Some(bytes.as_ref()),
+        Body::Multipart(_) if parts.content_digest.is_none() => {
+            return Ok(Err(Rejection::security(
+                &SecurityError::MissingContentDigest,
+            )))
+        }
+        // The digest is checked once the body is spooled.
+        Body::Multipart(_) => None,
+    };
     let verified = match verify_request(
-        &sub.parts,
-        Some(&sub.body),
+        parts,
+        digest_checked,
         &REQUEST_COMPONENTS,
         &gw.trust,
         gw.settings.signature_window_secs,
@@ -175,10 +307,10 @@ async fn run(
     ) {
         Ok(v) => v,
         Err(e) => {
-            if let Some(input) = &sub.parts.signature_input {
-                *keyid_seen = crate::security::httpsig::parse_signature(
+            if let Some(input) = &parts.signature_input {
+                trace.keyid = crate::security::httpsig::parse_signature(
                     input,
-                    sub.parts.signature.as_deref().unwrap_or(""),
+                    parts.signature.as_deref().unwrap_or(""),
                 )
                 .ok()
                 .map(|(p, _)| p.keyid);
@@ -186,8 +318,8 @@ async fn run(
             return Ok(Err(Rejection::security(&e)));
         }
     };
-    *keyid_seen = Some(verified.params.keyid.clone());
-    *signer_seen = Some(verified.signer.agency.clone());
+    trace.keyid = Some(verified.params.keyid.clone());
+    trace.signer = Some(verified.signer.agency.clone());
     if gw
         .store
         .signature_seen(&verified.params.keyid, &verified.signature_sha256)
@@ -195,34 +327,141 @@ async fn run(
     {
         return Ok(Err(Rejection::security(&SecurityError::ReplayedSignature)));
     }
-    let agency = verified.signer.agency.as_str();
-    let Some(registered) = gw.registry.get(agency) else {
-        return Ok(Err(Rejection::with(
-            403,
-            Violation::new(
-                "agency_not_registered",
-                "",
-                "签名机构未在机构名录中登记",
-                "the signing agency is not registered with the gateway",
-            ),
-        )));
+    let Some(registered) = gw.registry.get(verified.signer.agency.as_str()) else {
+        return Ok(Err(Rejection::agency_not_registered()));
     };
     let dialect = registered.dialect;
-    let charset = match media_type_for(dialect, sub.parts.content_type.as_deref()) {
-        Ok(charset) => charset,
-        Err(problem) => return Ok(Err(Rejection::with(415, problem))),
+    let (charset, multipart) = match body {
+        Body::Document(_) => match media_type_for(dialect, parts.content_type.as_deref()) {
+            Ok(charset) => (charset, None),
+            Err(problem) => return Ok(Err(Rejection::with(415, problem))),
+        },
+        Body::Multipart(_) => {
+            let content_type = parts.content_type.as_deref().unwrap_or("");
+            match attachments::multipart::parse_content_type(content_type) {
+                Some(Ok(m)) => {
+                    // The root part's declared type must suit the dialect too.
+                    if let Some(root) = &m.root_type {
+                        if let Err(problem) = media_type_for(dialect, Some(root)) {
+                            return Ok(Err(Rejection::with(415, problem)));
+                        }
+                    }
+                    (None, Some(m))
+                }
+                Some(Err(detail)) => return Ok(Err(Rejection::multipart_malformed(detail))),
+                None => {
+                    return Ok(Err(Rejection::multipart_malformed(
+                        "the Content-Type is not multipart/related",
+                    )))
+                }
+            }
+        }
     };
-    if let Some(receipt) = gw.store.receipt_for(agency, body_sha256).await? {
+    Ok(Ok(Signed {
+        verified,
+        dialect,
+        charset,
+        multipart,
+    }))
+}
+
+/// A body once read: a plain document, or a multipart body on disk.
+enum Arrived {
+    Document(bytes::Bytes),
+    Spooled(
+        Box<attachments::TempBlob>,
+        attachments::multipart::MultipartType,
+    ),
+}
+
+/// The document and attachment parts of a submission, once read.
+struct Contents {
+    document: bytes::Bytes,
+    content_type: String,
+    charset: Option<String>,
+    parts: Vec<attachments::ReceivedPart>,
+    /// Multipart only: the spooled signed body and its Content-Type.
+    envelope: Option<(attachments::TempBlob, NewEnvelope)>,
+}
+
+async fn run(
+    gw: &Gateway,
+    sub: Submission,
+    now: OffsetDateTime,
+    trace: &mut Trace,
+) -> Result<Result<Accepted, Rejection>, Unavailable> {
+    let Submission { parts, body } = sub;
+    // verify
+    let signed = match check_signer(gw, &parts, &body, now, trace).await? {
+        Ok(signed) => signed,
+        Err(rejection) => {
+            if let Body::Multipart(stream) = body {
+                // Read (not stored) only so the log can name the body's digest.
+                trace.body_sha256 =
+                    attachments::drain_digest(stream, gw.settings.max_multipart_bytes).await;
+            }
+            return Ok(Err(rejection));
+        }
+    };
+    let Signed {
+        verified,
+        dialect,
+        charset,
+        multipart,
+    } = signed;
+    let agency = verified.signer.agency.clone();
+    // receive: a multipart body is spooled and its digest checked before use
+    let received = match (body, &multipart) {
+        (Body::Document(bytes), _) => Arrived::Document(bytes),
+        (Body::Multipart(stream), Some(m)) => {
+            let limit = gw.settings.max_multipart_bytes;
+            let temp = match attachments::spool(&gw.blobs, stream, limit).await {
+                Ok(temp) => temp,
+                Err(SpoolError::TooLarge) => return Ok(Err(Rejection::body_too_large(limit))),
+                Err(SpoolError::Unreadable) => return Ok(Err(Rejection::body_unreadable())),
+                Err(SpoolError::Io(e)) => return Err(Unavailable(StoreError::Blobs(e))),
+            };
+            let digests = temp.digests();
+            trace.body_sha256 = Some(digests.sha256_hex());
+            let header = parts.content_digest.as_deref().unwrap_or("");
+            if let Err(e) = verify_content_digest_of(header, &digests) {
+                return Ok(Err(Rejection::security(&e)));
+            }
+            Arrived::Spooled(Box::new(temp), m.clone())
+        }
+        (Body::Multipart(_), None) => {
+            return Ok(Err(Rejection::multipart_malformed("no boundary")));
+        }
+    };
+    let body_sha256 = trace.body_sha256.clone().unwrap_or_default();
+    if let Some(receipt) = gw.store.receipt_for(&agency, &body_sha256).await? {
         return Ok(Ok(Accepted {
             status: 200,
             receipt,
         }));
     }
-    // decode → validate
-    let canonical = match gw.formats.decode(dialect, &sub.body, charset.as_deref()) {
-        Ok(value) => value,
-        Err(problems) => return Ok(Err(Rejection::invalid(problems))),
+    let contents = match received {
+        Arrived::Document(document) => Contents {
+            document,
+            content_type: parts.content_type.clone().unwrap_or_default(),
+            charset,
+            parts: Vec::new(),
+            envelope: None,
+        },
+        Arrived::Spooled(temp, m) => match split_multipart(gw, *temp, &m, &parts, dialect).await? {
+            Ok(contents) => contents,
+            Err(rejection) => return Ok(Err(rejection)),
+        },
     };
+    // decode → validate
+    let canonical =
+        match gw
+            .formats
+            .decode(dialect, &contents.document, contents.charset.as_deref())
+        {
+            Ok(value) => value,
+            Err(problems) => return Ok(Err(Rejection::invalid(problems))),
+        };
     let doc = match gw.validator.validate(&canonical) {
         Ok(doc) => doc,
         Err(problems) => return Ok(Err(Rejection::invalid(problems))),
@@ -238,6 +477,24 @@ async fn run(
             ),
         )));
     }
+    // attachments: every reference backed by bytes the sender brought
+    let references = &doc.envelope.attachments;
+    let uploaded = if references.is_empty() {
+        Vec::new()
+    } else {
+        let shas: Vec<&str> = references.iter().map(|a| a.sha256.as_str()).collect();
+        gw.store.uploads_by(&agency, &shas).await?
+    };
+    let summaries: Vec<PartSummary> = contents.parts.iter().map(PartSummary::from).collect();
+    let attachment_rows = match attachments::check_references(
+        references,
+        &uploaded,
+        &summaries,
+        gw.settings.require_attachments,
+    ) {
+        Ok(rows) => rows,
+        Err(problems) => return Ok(Err(Rejection::invalid(problems))),
+    };
     // route
     let route = match routing::route(&doc, &gw.registry) {
         Ok(route) => route,
@@ -257,13 +514,39 @@ async fn run(
         }
     };
     // commit
-    let record = build_record(gw, sub, &verified, &doc, &route, dialect, body_sha256, now);
+    let Contents {
+        document,
+        content_type,
+        parts: received,
+        envelope,
+        ..
+    } = contents;
+    let (spool, envelope) = match envelope {
+        Some((spool, envelope)) => (Some(spool), Some(envelope)),
+        None => (None, None),
+    };
+    let record = build_record(
+        gw,
+        Original {
+            parts: &parts,
+            document,
+            content_type,
+            body_sha256: &body_sha256,
+            attachments: attachment_rows,
+            envelope,
+        },
+        &verified,
+        &doc,
+        &route,
+        dialect,
+        now,
+    );
     let event = LogEvent::DocumentAccepted {
         document_id: record.id.clone(),
         receipt_id: record.receipt_id.clone(),
         sender: record.sender.clone(),
         message_type: record.message_type.clone(),
-        body_sha256: body_sha256.to_string(),
+        body_sha256: body_sha256.clone(),
         keyid: verified.params.keyid.clone(),
         alg: verified.params.alg.as_str().to_string(),
         recipients: route.recipients.clone(),
@@ -271,13 +554,41 @@ async fn run(
         case_id: record.case.as_ref().map(|c| c.id.clone()),
     };
     let leaf = xlog::prepare(&event, now);
-    let committed = gw
-        .store
-        .commit_document(&record, &leaf, |position| {
-            receipt_body(&record, &verified, position)
-        })
-        .await?;
-    Ok(match committed {
+    // Blobs move to their content address under the shared removal lock, which
+    // is held until the rows naming them are committed.
+    let shared = gw.blobs.gc.read().await;
+    let mut created = Vec::new();
+    let mut blobs: Vec<(attachments::TempBlob, String)> =
+        received.into_iter().map(|p| (p.temp, p.sha256)).collect();
+    if let Some(spool) = spool {
+        blobs.push((spool, body_sha256.clone()));
+    }
+    let mut promoted = Ok(());
+    for (temp, sha) in blobs {
+        match gw.blobs.promote(temp, &sha).await {
+            Ok(true) => created.push(sha),
+            Ok(false) => {}
+            Err(e) => {
+                promoted = Err(e);
+                break;
+            }
+        }
+    }
+    let committed = match promoted {
+        Ok(()) => {
+            gw.store
+                .commit_document(&record, &leaf, |position| {
+                    receipt_body(&record, &verified, position)
+                })
+                .await
+        }
+        Err(e) => Err(StoreError::Blobs(e)),
+    };
+    drop(shared);
+    if !matches!(committed, Ok(Committed::New { .. })) {
+        attachments::remove_orphans(gw, &created).await;
+    }
+    Ok(match committed? {
         Committed::New { receipt, .. } => Ok(Accepted {
             status: 201,
             receipt,
@@ -290,17 +601,95 @@ async fn run(
     })
 }
 
-#[allow(clippy::too_many_arguments)]
+/// Splits a spooled multipart body (off the async executor) into the
+/// document part, checked against the dialect's media type, and attachment
+/// parts in temporary blobs.
+async fn split_multipart(
+    gw: &Gateway,
+    spool: attachments::TempBlob,
+    m: &attachments::multipart::MultipartType,
+    parts: &RequestParts,
+    dialect: Dialect,
+) -> Result<Result<Contents, Rejection>, Unavailable> {
+    let tmp_dir = gw.blobs.tmp_dir();
+    let spool_path = spool.path().to_path_buf();
+    let boundary = m.boundary.clone();
+    let root_type = m.root_type.clone();
+    let max_document = gw.settings.max_body_bytes;
+    let max_attachment = gw.settings.max_attachment_bytes;
+    let split = tokio::task::spawn_blocking(move || {
+        attachments::split(
+            &tmp_dir,
+            &spool_path,
+            &boundary,
+            root_type.as_deref(),
+            max_document,
+            max_attachment,
+        )
+    })
+    .await
+    .map_err(|e| Unavailable(StoreError::Blobs(std::io::Error::other(e))))?;
+    let Received {
+        document,
+        document_content_type,
+        parts: received,
+    } = match split {
+        Ok(received) => received,
+        Err(SplitError::Malformed(detail)) => {
+            return Ok(Err(Rejection::multipart_malformed(detail)))
+        }
+        Err(SplitError::DocumentTooLarge) => {
+            return Ok(Err(Rejection::body_too_large(max_document as u64)))
+        }
+        Err(SplitError::AttachmentTooLarge(_)) => {
+            return Ok(Err(Rejection::attachment_too_large(max_attachment)))
+        }
+        Err(SplitError::Io(e)) => return Err(Unavailable(StoreError::Blobs(e))),
+    };
+    let charset = match media_type_for(dialect, document_content_type.as_deref()) {
+        Ok(charset) => charset,
+        Err(problem) => return Ok(Err(Rejection::with(415, problem))),
+    };
+    let size = spool.size();
+    let body_sha256 = spool.digests().sha256_hex();
+    Ok(Ok(Contents {
+        document,
+        content_type: document_content_type.unwrap_or_default(),
+        charset,
+        parts: received,
+        envelope: Some((
+            spool,
+            NewEnvelope {
+                content_type: parts.content_type.clone().unwrap_or_default(),
+                body_sha256,
+                size,
+            },
+        )),
+    }))
+}
+
+/// The bytes of an accepted document as they are kept.
+struct Original<'a> {
+    parts: &'a RequestParts,
+    /// The native document (the whole body, or the multipart's first part).
+    document: bytes::Bytes,
+    content_type: String,
+    /// Digest of the signed request body.
+    body_sha256: &'a str,
+    attachments: Vec<NewAttachment>,
+    envelope: Option<NewEnvelope>,
+}
+
 fn build_record(
     gw: &Gateway,
-    sub: &Submission,
+    original: Original<'_>,
     verified: &VerifiedRequest,
     doc: &CanonicalDocument,
     route: &routing::Route,
     dialect: Dialect,
-    body_sha256: &str,
     now: OffsetDateTime,
 ) -> NewDocument {
+    let sub = original.parts;
     let id = uuid::Uuid::now_v7().to_string();
     let case = (doc.envelope.message_type == MessageType::HandoverNotice).then(|| {
         handover::open_case(
@@ -319,9 +708,9 @@ fn build_record(
         sender: doc.envelope.sender.as_str().to_string(),
         message_type: doc.envelope.message_type.as_str().to_string(),
         dialect: dialect.as_str().to_string(),
-        content_type: sub.parts.content_type.clone().unwrap_or_default(),
-        body_sha256: body_sha256.to_string(),
-        original: sub.body.to_vec(),
+        content_type: original.content_type,
+        body_sha256: original.body_sha256.to_string(),
+        original: original.document.to_vec(),
         canonical,
         document_no: doc.envelope.document_no.clone(),
         received_at_ms: unix_ms(now),
@@ -330,8 +719,8 @@ fn build_record(
         signature: SignatureEvidence {
             keyid: verified.params.keyid.clone(),
             alg: verified.params.alg.as_str().to_string(),
-            signature_input: sub.parts.signature_input.clone().unwrap_or_default(),
-            signature: sub.parts.signature.clone().unwrap_or_default(),
+            signature_input: sub.signature_input.clone().unwrap_or_default(),
+            signature: sub.signature.clone().unwrap_or_default(),
             signature_base: verified.signature_base.clone(),
             signature_sha256: verified.signature_sha256.clone(),
             signer_agency: verified.signer.agency.clone(),
@@ -339,6 +728,8 @@ fn build_record(
             verified_at_ms: unix_ms(now),
         },
         case,
+        attachments: original.attachments,
+        envelope: original.envelope,
     }
 }
 
@@ -367,6 +758,14 @@ fn receipt_body(
                 period: &d.period,
                 due_at: d.due_at_ms.map(timefmt::beijing_ms),
                 status: &d.status,
+            })
+            .collect(),
+        attachments: record
+            .attachments
+            .iter()
+            .map(|a| ReceiptAttachment {
+                sha256: &a.sha256,
+                size: a.size,
             })
             .collect(),
         log_index: position.index,

@@ -27,14 +27,102 @@ pub fn content_digest(body: &[u8]) -> String {
 /// body. Unknown algorithms are ignored (RFC 9530 §2), but at least one of
 /// `sha-256` / `sha-512` must be present, and every one present must match.
 pub fn verify_content_digest(header: &str, body: &[u8]) -> Result<(), SecurityError> {
+    check_content_digest(header, |alg| match alg {
+        "sha-256" => Some(sha256(body).to_vec()),
+        "sha-512" => Some(openssl::sha::sha512(body).to_vec()),
+        _ => None,
+    })
+}
+
+/// The digests of a body that streamed past (to disk) instead of being held
+/// in memory, computed by [`StreamDigester`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BodyDigests {
+    pub sha256: [u8; 32],
+    pub sha512: [u8; 64],
+    pub size: u64,
+}
+
+impl BodyDigests {
+    pub fn sha256_hex(&self) -> String {
+        hex::encode(self.sha256)
+    }
+}
+
+/// Hashes a body chunk by chunk with both algorithms `Content-Digest` may name.
+#[derive(Clone)]
+pub struct StreamDigester {
+    sha256: openssl::sha::Sha256,
+    sha512: openssl::sha::Sha512,
+    size: u64,
+}
+
+impl Default for StreamDigester {
+    fn default() -> Self {
+        StreamDigester {
+            sha256: openssl::sha::Sha256::new(),
+            sha512: openssl::sha::Sha512::new(),
+            size: 0,
+        }
+    }
+}
+
+impl std::fmt::Debug for StreamDigester {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StreamDigester")
+            .field("size", &self.size)
+            .finish_non_exhaustive()
+    }
+}
+
+impl StreamDigester {
+    pub fn update(&mut self, chunk: &[u8]) {
+        self.sha256.update(chunk);
+        self.sha512.update(chunk);
+        self.size += chunk.len() as u64;
+    }
+
+    /// Bytes hashed so far.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    pub fn finish(self) -> BodyDigests {
+        BodyDigests {
+            sha256: self.sha256.finish(),
+            sha512: self.sha512.finish(),
+            size: self.size,
+        }
+    }
+}
+
+/// [`verify_content_digest`] for a body known only by its digests.
+pub fn verify_content_digest_of(header: &str, body: &BodyDigests) -> Result<(), SecurityError> {
+    check_content_digest(header, |alg| match alg {
+        "sha-256" => Some(body.sha256.to_vec()),
+        "sha-512" => Some(body.sha512.to_vec()),
+        _ => None,
+    })
+}
+
+/// `sha-256=:<base64>:` for a body known by its SHA-256.
+pub fn content_digest_of_sha256(sha256: &[u8; 32]) -> String {
+    format!(
+        "sha-256=:{}:",
+        base64::engine::general_purpose::STANDARD.encode(sha256)
+    )
+}
+
+fn check_content_digest(
+    header: &str,
+    expected_for: impl Fn(&str) -> Option<Vec<u8>>,
+) -> Result<(), SecurityError> {
     let dict = Parser::parse_dictionary(header.as_bytes())
         .map_err(|_| SecurityError::MalformedContentDigest)?;
     let mut checked = 0;
     for (alg, entry) in &dict {
-        let expected: Vec<u8> = match alg.as_str() {
-            "sha-256" => sha256(body).to_vec(),
-            "sha-512" => openssl::sha::sha512(body).to_vec(),
-            _ => continue,
+        let Some(expected) = expected_for(alg.as_str()) else {
+            continue;
         };
         let ListEntry::Item(item) = entry else {
             return Err(SecurityError::MalformedContentDigest);
@@ -88,6 +176,28 @@ mod tests {
         assert_eq!(
             verify_content_digest("((", body),
             Err(SecurityError::MalformedContentDigest)
+        );
+    }
+
+    #[test]
+    fn streamed_digests_check_like_the_whole_body() {
+        let body = b"{\"hello\": \"world\"}\n";
+        let mut d = StreamDigester::default();
+        d.update(&body[..5]);
+        d.update(&body[5..]);
+        let digests = d.finish();
+        assert_eq!(digests.size, body.len() as u64);
+        assert_eq!(
+            content_digest_of_sha256(&digests.sha256),
+            content_digest(body)
+        );
+        assert_eq!(
+            verify_content_digest_of(&content_digest(body), &digests),
+            Ok(())
+        );
+        assert_eq!(
+            verify_content_digest_of(&content_digest(b"other"), &digests),
+            Err(SecurityError::ContentDigestMismatch)
         );
     }
 }

@@ -34,10 +34,21 @@ pub fn sign_response(
     content_type: &str,
     body: &[u8],
 ) -> Result<Vec<(&'static str, String)>, SecurityError> {
+    sign_response_digest(identity, status, content_type, digest::content_digest(body))
+}
+
+/// [`sign_response`] for a body streamed from disk, known by its
+/// `Content-Digest` header value (attachments: the blob's name is its SHA-256).
+pub fn sign_response_digest(
+    identity: &GatewayIdentity,
+    status: u16,
+    content_type: &str,
+    content_digest: String,
+) -> Result<Vec<(&'static str, String)>, SecurityError> {
     let parts = ResponseParts {
         status,
         content_type: Some(content_type.to_string()),
-        content_digest: Some(digest::content_digest(body)),
+        content_digest: Some(content_digest),
     };
     let created = time::OffsetDateTime::now_utc().unix_timestamp();
     let params = SignatureParams::new(

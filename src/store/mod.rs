@@ -29,6 +29,9 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("unsupported database URL (expected sqlite:// or postgres://)")]
     UnsupportedUrl,
+    /// The attachment blob store (files under `DIR/blobs`) failed.
+    #[error("blob store error: {0}")]
+    Blobs(std::io::Error),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,6 +106,61 @@ pub struct NewDocument {
     pub copies: Vec<String>,
     pub signature: SignatureEvidence,
     pub case: Option<NewCase>,
+    /// The attachments the document references, in document order.
+    pub attachments: Vec<NewAttachment>,
+    /// Set when the document came as `multipart/related`: the signed body is a blob.
+    pub envelope: Option<NewEnvelope>,
+}
+
+/// One attachment reference of an accepted document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewAttachment {
+    pub sha256: String,
+    pub kind: String,
+    pub file_name: String,
+    pub media_type: String,
+    /// The stored blob's size (`None` only for an accepted reference without bytes).
+    pub size: Option<u64>,
+}
+
+/// The signed `multipart/related` body of a document, kept whole as a blob.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewEnvelope {
+    pub content_type: String,
+    pub body_sha256: String,
+    pub size: u64,
+}
+
+/// An attachment uploaded on its own, as recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Upload {
+    pub sha256: String,
+    pub uploader: String,
+    pub size: u64,
+    pub media_type: String,
+    pub keyid: String,
+    pub signature_sha256: String,
+    pub uploaded_at_ms: i64,
+}
+
+/// What [`Store::record_upload`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Uploaded {
+    /// First upload of these bytes by this agency; logged at `position`.
+    New { position: LogPosition },
+    /// The agency had uploaded these bytes before: nothing was written but the
+    /// replay record; here is the earlier media type.
+    Existing { media_type: String },
+    /// This exact signature was already used: nothing was written.
+    Replayed,
+}
+
+/// A document's attachment as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredAttachment {
+    pub sha256: String,
+    pub media_type: String,
+    pub size: Option<u64>,
 }
 
 /// What [`Store::commit_document`] did.
@@ -344,6 +402,32 @@ impl Store {
         if let Some(case) = &doc.case {
             insert_case(&mut tx, case, doc.received_at_ms).await?;
         }
+        for (position, a) in doc.attachments.iter().enumerate() {
+            sqlx::query(
+                "INSERT INTO document_attachments (document_id, position, sha256, kind, file_name, media_type, size) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(&doc.id)
+            .bind(position as i64)
+            .bind(&a.sha256)
+            .bind(&a.kind)
+            .bind(&a.file_name)
+            .bind(&a.media_type)
+            .bind(a.size.map(|n| n as i64))
+            .execute(&mut *tx)
+            .await?;
+        }
+        if let Some(env) = &doc.envelope {
+            sqlx::query(
+                "INSERT INTO document_envelopes (document_id, content_type, body_sha256, size) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(&doc.id)
+            .bind(&env.content_type)
+            .bind(&env.body_sha256)
+            .bind(env.size as i64)
+            .execute(&mut *tx)
+            .await?;
+        }
         let position = append_log(&mut tx, leaf).await?;
         let receipt_body = receipt(&position);
         sqlx::query(
@@ -360,6 +444,116 @@ impl Store {
             position,
             receipt: receipt_body,
         })
+    }
+
+    /// Records an attachment upload, its replay record and (for a first
+    /// upload) its exchange-log entry in one transaction.
+    pub async fn record_upload(
+        &self,
+        upload: &Upload,
+        leaf: &PreparedLeaf,
+    ) -> Result<Uploaded, StoreError> {
+        let mut conn = self.writer.acquire().await?;
+        let mut tx = conn.begin().await?;
+        let seen = sqlx::query(
+            "INSERT INTO seen_signatures (keyid, signature_sha256, seen_at) VALUES ($1, $2, $3)",
+        )
+        .bind(&upload.keyid)
+        .bind(&upload.signature_sha256)
+        .bind(upload.uploaded_at_ms)
+        .execute(&mut *tx)
+        .await;
+        if is_unique_violation(&seen) {
+            tx.rollback().await?;
+            return Ok(Uploaded::Replayed);
+        }
+        seen?;
+        let earlier = sqlx::query(
+            "SELECT media_type FROM attachment_uploads WHERE sha256 = $1 AND uploader = $2",
+        )
+        .bind(&upload.sha256)
+        .bind(&upload.uploader)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some(row) = earlier {
+            tx.commit().await?;
+            return Ok(Uploaded::Existing {
+                media_type: row.get(0),
+            });
+        }
+        sqlx::query(
+            "INSERT INTO attachment_uploads (sha256, uploader, size, media_type, keyid, uploaded_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&upload.sha256)
+        .bind(&upload.uploader)
+        .bind(upload.size as i64)
+        .bind(&upload.media_type)
+        .bind(&upload.keyid)
+        .bind(upload.uploaded_at_ms)
+        .execute(&mut *tx)
+        .await?;
+        let position = append_log(&mut tx, leaf).await?;
+        tx.commit().await?;
+        Ok(Uploaded::New { position })
+    }
+
+    /// The sizes of those of `sha256s` that `uploader` uploaded earlier.
+    pub async fn uploads_by(
+        &self,
+        uploader: &str,
+        sha256s: &[&str],
+    ) -> Result<Vec<(String, u64)>, StoreError> {
+        let mut found = Vec::new();
+        for sha in sha256s {
+            let row = sqlx::query(
+                "SELECT size FROM attachment_uploads WHERE sha256 = $1 AND uploader = $2",
+            )
+            .bind(*sha)
+            .bind(uploader)
+            .fetch_optional(&self.reader)
+            .await?;
+            if let Some(row) = row {
+                found.push((sha.to_string(), row.get::<i64, _>(0).max(0) as u64));
+            }
+        }
+        Ok(found)
+    }
+
+    /// Whether any row names this blob (an upload, a document's attachment or
+    /// a multipart envelope); a blob nothing names is an orphan. Reads through
+    /// the writer so it sees every committed transaction.
+    pub async fn blob_referenced(&self, sha256: &str) -> Result<bool, StoreError> {
+        let row = sqlx::query(
+            "SELECT 1 FROM attachment_uploads WHERE sha256 = $1 \
+             UNION ALL SELECT 1 FROM document_attachments WHERE sha256 = $1 \
+             UNION ALL SELECT 1 FROM document_envelopes WHERE body_sha256 = $1 LIMIT 1",
+        )
+        .bind(sha256)
+        .fetch_optional(&self.writer)
+        .await?;
+        Ok(row.is_some())
+    }
+
+    /// A document's attachment with this digest, if the document references it.
+    pub async fn document_attachment(
+        &self,
+        document_id: &str,
+        sha256: &str,
+    ) -> Result<Option<StoredAttachment>, StoreError> {
+        let row = sqlx::query(
+            "SELECT sha256, media_type, size FROM document_attachments \
+             WHERE document_id = $1 AND sha256 = $2 ORDER BY position LIMIT 1",
+        )
+        .bind(document_id)
+        .bind(sha256)
+        .fetch_optional(&self.reader)
+        .await?;
+        Ok(row.map(|r| StoredAttachment {
+            sha256: r.get(0),
+            media_type: r.get(1),
+            size: r.get::<Option<i64>, _>(2).map(|n| n.max(0) as u64),
+        }))
     }
 
     /// Appends one entry to the exchange log in its own transaction (rejections, reads).
@@ -479,7 +673,7 @@ impl Store {
     /// Number of rows in a table (tests and the benchmark use it to show that
     /// a rejection stored nothing).
     pub async fn count(&self, table: &str) -> Result<i64, StoreError> {
-        const TABLES: [&str; 9] = [
+        const TABLES: [&str; 12] = [
             "documents",
             "document_parties",
             "signatures",
@@ -489,6 +683,9 @@ impl Store {
             "case_parties",
             "deadlines",
             "exchange_log",
+            "attachment_uploads",
+            "document_attachments",
+            "document_envelopes",
         ];
         let table = TABLES
             .iter()

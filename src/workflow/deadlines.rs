@@ -168,15 +168,8 @@ impl<'a> Context<'a> {
                 ctx.effective_date = Some(n.effective_date);
                 ctx.report_by = n.report_by;
             }
-            Body::Other(v) => {
-                if let Some(value) = v.get("new_due_date") {
-                    let path = "/body/new_due_date";
-                    let text = value
-                        .as_str()
-                        .ok_or_else(|| crate::model::codes::wrong_type(path, "string"))?;
-                    ctx.new_due_date = Some(crate::model::date::parse_date(text, path)?);
-                }
-            }
+            Body::AssessmentExtension(e) => ctx.new_due_date = Some(e.new_due_date),
+            _ => {}
         }
         Ok(ctx)
     }

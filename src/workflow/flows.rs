@@ -26,9 +26,9 @@
 
 use std::fmt;
 
-use serde_json::Value;
-
-use crate::model::{AgencyKind, Body, CanonicalDocument, CorrectionType, Flow, MessageType};
+use crate::model::{
+    AgencyKind, Body, CanonicalDocument, CorrectionType, Flow, MessageType, Procedure, ReportStatus,
+};
 use crate::violation::{Bilingual, Violation};
 
 /// Code of a step the case's current state does not accept (HTTP 409).
@@ -236,28 +236,13 @@ impl Event {
     ///   `"not_reported"` (`missing_field` / `bad_code_value` otherwise).
     pub fn of(doc: &CanonicalDocument) -> Result<Self, Violation> {
         let message_type = doc.envelope.message_type;
-        let field = |name: &str| match &doc.body {
-            Body::Other(Value::Object(o)) => o.get(name),
-            _ => None,
-        };
-        let variant = match (message_type, &doc.body) {
-            (MessageType::HandoverNotice, Body::HandoverNotice(n))
-                if n.correction_type == CorrectionType::MedicalParole =>
-            {
+        let variant = match &doc.body {
+            Body::HandoverNotice(n) if n.correction_type == CorrectionType::MedicalParole => {
                 Variant::MedicalParole
             }
-            (MessageType::AssessmentRequest, _) => match field("procedure") {
-                None => Variant::Plain,
-                Some(Value::String(s)) if s == "ordinary" => Variant::Plain,
-                Some(Value::String(s)) if s == "expedited" => Variant::Expedited,
-                Some(_) => return Err(crate::model::codes::bad_code_value("/body/procedure")),
-            },
-            (MessageType::HandoverReportStatus, _) => match field("status") {
-                None => return Err(crate::model::codes::missing_field("/body", "status")),
-                Some(Value::String(s)) if s == "reported" => Variant::Reported,
-                Some(Value::String(s)) if s == "not_reported" => Variant::NotReported,
-                Some(_) => return Err(crate::model::codes::bad_code_value("/body/status")),
-            },
+            Body::AssessmentRequest(r) if r.procedure == Procedure::Expedited => Variant::Expedited,
+            Body::HandoverReportStatus(ReportStatus::Reported { .. }) => Variant::Reported,
+            Body::HandoverReportStatus(ReportStatus::NotReported { .. }) => Variant::NotReported,
             _ => Variant::Plain,
         };
         Ok(Self {

@@ -35,3 +35,45 @@ pub mod flows;
 pub mod handover;
 pub mod period;
 pub mod routing;
+
+/// Test documents: the canonical fixture of a message type, re-addressed.
+#[cfg(test)]
+pub(crate) mod test_docs {
+    use serde_json::Value;
+
+    use crate::model::CanonicalDocument;
+    use crate::violation::Violations;
+
+    /// The fixture `tests/fixtures/canonical/<t>.json` from `sender` to
+    /// `recipients` (no copies), with `body` fields merged over the fixture's.
+    pub fn json(t: &str, sender: &str, recipients: &[&str], body: Value) -> Value {
+        let path = format!(
+            "{}/tests/fixtures/canonical/{t}.json",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        let mut v: Value = serde_json::from_str(&text).expect("fixture is JSON");
+        v["sender"] = Value::from(sender);
+        v["recipients"] = serde_json::json!(recipients);
+        v["copies"] = serde_json::json!([]);
+        if let Value::Object(extra) = body {
+            for (k, val) in extra {
+                v["body"][k] = val;
+            }
+        }
+        v
+    }
+
+    pub fn try_doc(
+        t: &str,
+        sender: &str,
+        recipients: &[&str],
+        body: Value,
+    ) -> Result<CanonicalDocument, Violations> {
+        CanonicalDocument::from_json(&json(t, sender, recipients, body))
+    }
+
+    pub fn doc(t: &str, sender: &str, recipients: &[&str], body: Value) -> CanonicalDocument {
+        try_doc(t, sender, recipients, body).unwrap_or_else(|e| panic!("{t}: {e:?}"))
+    }
+}

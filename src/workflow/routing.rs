@@ -383,7 +383,7 @@ fn permission_message(message: MessageType, kind: AgencyKind, allowed: &[AgencyK
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::{json, Value};
+    use serde_json::json;
 
     fn registry() -> Registry {
         Registry::parse(include_str!("../../rules/agencies.demo.toml")).expect("demo registry")
@@ -393,25 +393,9 @@ mod tests {
         RoutingRules::shipped().expect("shipped routing rules load")
     }
 
-    /// A minimal canonical document (free body) of `t` from `sender` to `recipients`.
+    /// The canonical fixture of `t`, from `sender` to `recipients`.
     fn doc(t: &str, sender: &str, recipients: &[&str]) -> CanonicalDocument {
-        let mut v = json!({
-            "message_type": t,
-            "document_no": "X-1",
-            "sender": sender,
-            "recipients": recipients,
-            "issued_at": "2024-09-27T10:00:00+08:00",
-            "body": {}
-        });
-        if t == "handover.notice" {
-            v = serde_json::from_str(include_str!(
-                "../../tests/fixtures/canonical/handover.notice.json"
-            ))
-            .expect("fixture");
-            v["sender"] = Value::from(sender);
-            v["recipients"] = json!(recipients);
-        }
-        CanonicalDocument::from_json(&v).unwrap_or_else(|e| panic!("{t}: {e:?}"))
+        crate::workflow::test_docs::doc(t, sender, recipients, json!({}))
     }
 
     fn routed(t: &str, sender: &str, recipients: &[&str]) -> Route {

@@ -53,6 +53,32 @@ pub enum LogEvent {
         reader: String,
         view: String,
     },
+    /// An agency uploaded an attachment on its own (first upload of these
+    /// bytes by that agency). File names are never logged: they may name the person.
+    #[serde(rename = "attachment.uploaded")]
+    AttachmentUploaded {
+        sha256: String,
+        uploader: String,
+        keyid: String,
+        size: u64,
+    },
+    /// An attachment upload was refused; only the digest it claimed and the reasons are kept.
+    #[serde(rename = "attachment.rejected")]
+    AttachmentRejected {
+        /// The SHA-256 named in the request path.
+        sha256: String,
+        signer: Option<String>,
+        keyid: Option<String>,
+        status: u16,
+        codes: Vec<String>,
+    },
+    /// An attachment of a document was handed to an agency.
+    #[serde(rename = "attachment.read")]
+    AttachmentRead {
+        document_id: String,
+        sha256: String,
+        reader: String,
+    },
 }
 
 /// The leaf as stored and hashed: the event plus its version and time.

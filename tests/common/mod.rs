@@ -15,26 +15,46 @@ pub struct TestGateway {
     pub dir: tempfile::TempDir,
     pub running: Running,
     pub base_url: String,
+    /// Changes to the default settings, kept for restarts.
+    pub adjust: fn(&mut Settings),
+}
+
+/// For tests that submit the shared court sample: it references three PDFs
+/// by digest whose bytes nobody has, so it can only be accepted when
+/// references without bytes are (production default: they are not).
+pub fn lenient_attachments(settings: &mut Settings) {
+    settings.require_attachments = false;
 }
 
 impl TestGateway {
-    /// A gateway on a fresh data directory.
+    /// A gateway on a fresh data directory, with the production defaults.
     pub async fn start() -> TestGateway {
+        Self::start_with(|_| {}).await
+    }
+
+    /// A gateway on a fresh data directory with some settings changed.
+    pub async fn start_with(adjust: fn(&mut Settings)) -> TestGateway {
         let dir = tempfile::tempdir().expect("temp dir");
-        let running = Self::run_on(dir.path()).await;
+        let running = Self::run_on_with(dir.path(), adjust).await;
         let base_url = format!("http://{}", running.addr);
         TestGateway {
             dir,
             running,
             base_url,
+            adjust,
         }
     }
 
     /// Starts a gateway on an existing data directory (after a restart, a revocation …).
     pub async fn run_on(dir: &Path) -> Running {
+        Self::run_on_with(dir, |_| {}).await
+    }
+
+    pub async fn run_on_with(dir: &Path, adjust: fn(&mut Settings)) -> Running {
         let mut settings = Settings::for_dir(dir);
         settings.listen = "127.0.0.1:0".into();
         settings.workers = 2;
+        adjust(&mut settings);
         app::init_dev(&settings).expect("init-dev");
         let gateway = Gateway::load(settings).await.expect("gateway loads");
         app::start(gateway).expect("gateway starts")
@@ -42,7 +62,7 @@ impl TestGateway {
 
     pub async fn restart(&mut self) {
         self.running.handle.stop(true).await;
-        self.running = Self::run_on(self.dir.path()).await;
+        self.running = Self::run_on_with(self.dir.path(), self.adjust).await;
         self.base_url = format!("http://{}", self.running.addr);
     }
 
