@@ -51,12 +51,19 @@ impl Gateway {
                 settings.pki_dir().display()
             )
         })?;
-        let formats = Formats::load(&settings.mappings_dir()).map_err(|e| {
-            anyhow::anyhow!(
-                "loading mappings from {}: {e}",
-                settings.mappings_dir().display()
-            )
-        })?;
+        let formats = Formats::load(&settings.mappings_dir())
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "loading mappings from {}: {e}",
+                    settings.mappings_dir().display()
+                )
+            })?
+            // Native formats name agencies as well as coding them.
+            .with_agency_names(
+                registry
+                    .iter()
+                    .map(|a| (a.id.as_str().to_string(), a.name.clone())),
+            );
         let validator = Validator::load(&settings.schemas_dir()).map_err(|e| {
             anyhow::anyhow!(
                 "loading schemas from {}: {e}",

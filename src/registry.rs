@@ -138,6 +138,13 @@ impl Registry {
         self.agencies.values()
     }
 
+    /// (agency id, official name) of every agency: what native formats print.
+    pub fn names(&self) -> impl Iterator<Item = (String, String)> + '_ {
+        self.agencies
+            .values()
+            .map(|a| (a.id.as_str().to_string(), a.name.clone()))
+    }
+
     /// The agency of `kind` for an administrative division, preferring the
     /// main agency (no `.n` suffix), e.g. the county procuratorate of an
     /// executing place.

@@ -10,6 +10,7 @@ use time::{Date, OffsetDateTime, PrimitiveDateTime, Time};
 
 use crate::config::Settings;
 use crate::formats::{Dialect, Formats};
+use crate::registry::Registry;
 use crate::timefmt::{self, BEIJING};
 use crate::validate::Validator;
 use crate::violation::Violations;
@@ -24,8 +25,19 @@ pub struct Engines {
 
 impl Engines {
     pub fn load(settings: &Settings) -> anyhow::Result<Engines> {
+        // Agency names for the native formats: the gateway's registry when the
+        // data directory has one, else the demo registry.
+        let registry_file = Some(settings.registry.clone())
+            .filter(|p| p.exists())
+            .unwrap_or_else(|| settings.rules_dir().join("agencies.demo.toml"));
+        let registry = Registry::load(&registry_file)?;
         let formats = Formats::load(&settings.mappings_dir())
-            .map_err(|e| anyhow::anyhow!("loading mappings: {e}"))?;
+            .map_err(|e| anyhow::anyhow!("loading mappings: {e}"))?
+            .with_agency_names(
+                registry
+                    .iter()
+                    .map(|a| (a.id.as_str().to_string(), a.name.clone())),
+            );
         let validator = Validator::load(&settings.schemas_dir())
             .map_err(|e| anyhow::anyhow!("loading schemas: {e}"))?;
         Ok(Engines { formats, validator })

@@ -233,6 +233,17 @@ fn validate_prints_every_problem_and_translate_converts_between_dialects() {
     assert_eq!(canonical["case_no"], "（2024）甘0102刑初123号");
     assert_eq!(canonical["subject"]["name"], "阿依古丽·买买提");
 
+    // Into another partner's format, agencies named as that format names them.
+    let out = run(&["translate", "--from", "court", "--to", "police", court]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let police: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(police["fromUnit"]["code"], "court.620102");
+    assert_eq!(police["fromUnit"]["name"], "兰州市城关区人民法院");
+
     let out = run(&["translate", "--from", "court", "--to", "klingon", court]);
     assert!(!out.status.success());
 }

@@ -514,3 +514,55 @@ async fn no_personal_data_reaches_the_exchange_log() {
     }
     assert_eq!(gw.count("exchange_log").await, 3);
 }
+
+#[actix_web::test]
+async fn the_canonical_schemas_are_served_as_the_validator_uses_them() {
+    let gw = TestGateway::start().await;
+    let http = reqwest::Client::new();
+    let list: Value = http
+        .get(format!("{}/api/v1/schemas", gw.base_url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let names: Vec<&str> = list["schemas"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        names.contains(&"envelope")
+            && names.contains(&"handover.notice")
+            && names.contains(&"revocation.ruling")
+    );
+    assert_eq!(
+        names.len(),
+        17,
+        "the envelope and one schema per message type: {names:?}"
+    );
+    let answer = http
+        .get(format!("{}/api/v1/schemas/handover.notice", gw.base_url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    let schema: Value = answer.json().await.unwrap();
+    let on_disk: Value = serde_json::from_slice(
+        &std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/schemas/handover.notice.schema.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(schema, on_disk);
+    let missing = http
+        .get(format!("{}/api/v1/schemas/nope", gw.base_url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404);
+}

@@ -7,6 +7,7 @@ pub mod attachments;
 pub mod cases;
 pub mod documents;
 pub mod problem;
+pub mod schemas;
 
 use actix_web::{web, HttpRequest, HttpResponse};
 
@@ -30,7 +31,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 web::get().to(attachments::read),
             )
             .route("/attachments/{sha256}", web::put().to(attachments::upload))
-            .route("/cases/{id}", web::get().to(cases::get)),
+            .route("/cases/{id}", web::get().to(cases::get))
+            .route("/schemas", web::get().to(schemas::list))
+            .route("/schemas/{name}", web::get().to(schemas::get)),
     )
     .route(
         "/healthz",
