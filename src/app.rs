@@ -59,11 +59,7 @@ impl Gateway {
                 )
             })?
             // Native formats name agencies as well as coding them.
-            .with_agency_names(
-                registry
-                    .iter()
-                    .map(|a| (a.id.as_str().to_string(), a.name.clone())),
-            );
+            .with_agency_names(registry.names());
         let validator = Validator::load(&settings.schemas_dir()).map_err(|e| {
             anyhow::anyhow!(
                 "loading schemas from {}: {e}",

@@ -33,11 +33,7 @@ impl Engines {
         let registry = Registry::load(&registry_file)?;
         let formats = Formats::load(&settings.mappings_dir())
             .map_err(|e| anyhow::anyhow!("loading mappings: {e}"))?
-            .with_agency_names(
-                registry
-                    .iter()
-                    .map(|a| (a.id.as_str().to_string(), a.name.clone())),
-            );
+            .with_agency_names(registry.names());
         let validator = Validator::load(&settings.schemas_dir())
             .map_err(|e| anyhow::anyhow!("loading schemas: {e}"))?;
         Ok(Engines { formats, validator })
