@@ -9,12 +9,20 @@ fn main() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let formats = Formats::load(&root.join("mappings")).expect("mappings");
     let validator = Validator::load(&root.join("schemas")).expect("schemas");
-    let bytes = std::fs::read(root.join("tests/fixtures/native/court/handover.notice.xml")).expect("fixture");
-    let n: u32 = std::env::var("N").ok().and_then(|v| v.parse().ok()).unwrap_or(5000);
-    let canonical = formats.decode(Dialect::Court, &bytes, None).expect("decode");
+    let bytes = std::fs::read(root.join("tests/fixtures/native/court/handover.notice.xml"))
+        .expect("fixture");
+    let n: u32 = std::env::var("N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5000);
+    let canonical = formats
+        .decode(Dialect::Court, &bytes, None)
+        .expect("decode");
     let t = Instant::now();
     for _ in 0..n {
-        formats.decode(Dialect::Court, &bytes, None).expect("decode");
+        formats
+            .decode(Dialect::Court, &bytes, None)
+            .expect("decode");
     }
     println!("decode   {:>8.1?}", t.elapsed() / n);
     let t = Instant::now();

@@ -24,17 +24,24 @@ use time::OffsetDateTime;
 use crate::app::Gateway;
 use crate::attachments::{self, BodyStream, PartSummary, Received, SplitError, SpoolError};
 use crate::formats::Dialect;
-use crate::model::{CanonicalDocument, MessageType};
+use crate::model::{CanonicalDocument, Flow};
 use crate::security::digest::{sha256_hex, verify_content_digest_of};
 use crate::security::httpsig::REQUEST_COMPONENTS;
 use crate::security::request::{verify_request, RequestParts, VerifiedRequest};
 use crate::security::SecurityError;
 use crate::store::{
-    Committed, NewAttachment, NewDocument, NewEnvelope, SignatureEvidence, StoreError,
+    CaseUpdate, CaseWrite, Committed, NewAttachment, NewDocument, NewEnvelope, SignatureEvidence,
+    StoreError,
 };
 use crate::timefmt::{self, unix_ms};
 use crate::violation::{Bilingual, Violation, Violations};
-use crate::workflow::{handover, routing};
+use crate::workflow::cases::{self, CaseRef, NOT_CASE_PARTY};
+use crate::workflow::deadlines::{Deadline, DeadlineEvent};
+use crate::workflow::flows::{self, OUT_OF_ORDER_STEP};
+use crate::workflow::routing;
+
+/// `in_reply_to` names a document the gateway does not have, or one outside any case.
+pub const UNKNOWN_IN_REPLY_TO: &str = "unknown_in_reply_to";
 use crate::xlog::{self, LogEvent, LogPosition};
 
 /// A request to submit one document, as captured by the HTTP layer.
@@ -513,6 +520,11 @@ async fn run(
             }));
         }
     };
+    // the case: opened by this document, or moved on by it
+    let case = match plan_case(gw, &doc, &route, now).await? {
+        Ok(case) => case,
+        Err(rejection) => return Ok(Err(rejection)),
+    };
     // commit
     let Contents {
         document,
@@ -525,8 +537,11 @@ async fn run(
         Some((spool, envelope)) => (Some(spool), Some(envelope)),
         None => (None, None),
     };
+    let (case, case_state, deadline_events) = match case {
+        Some(planned) => (Some(planned.write), Some(planned.state), planned.events),
+        None => (None, None, Vec::new()),
+    };
     let record = build_record(
-        gw,
         Original {
             parts: &parts,
             document,
@@ -535,6 +550,7 @@ async fn run(
             attachments: attachment_rows,
             envelope,
         },
+        case,
         &verified,
         &doc,
         &route,
@@ -551,7 +567,9 @@ async fn run(
         alg: verified.params.alg.as_str().to_string(),
         recipients: route.recipients.clone(),
         copies: route.copies.clone(),
-        case_id: record.case.as_ref().map(|c| c.id.clone()),
+        case_id: record.case.as_ref().map(|c| c.id().to_string()),
+        case_state,
+        deadline_events,
     };
     let leaf = xlog::prepare(&event, now);
     // Blobs move to their content address under the shared removal lock, which
@@ -598,7 +616,122 @@ async fn run(
             receipt,
         }),
         Committed::Replayed => Err(Rejection::security(&SecurityError::ReplayedSignature)),
+        Committed::CaseMoved => Err(Rejection::with(
+            409,
+            Violation::new(
+                OUT_OF_ORDER_STEP,
+                "/in_reply_to",
+                "案件状态刚被另一份文书改变，请重新签名后再次提交",
+                "another document moved the case first; re-sign and submit again",
+            ),
+        )),
     })
+}
+
+/// What the document does to its case.
+struct PlannedCase {
+    write: CaseWrite,
+    state: String,
+    events: Vec<String>,
+}
+
+/// Finds the case a document opens or answers and runs the flow's state
+/// machine on it (src/workflow/flows.rs). An answer names the document it
+/// answers in `in_reply_to`; an opening document opens a new case. A
+/// non-opening document without `in_reply_to` (a committal answered by
+/// ruling number only) is accepted without a case.
+async fn plan_case(
+    gw: &Gateway,
+    doc: &CanonicalDocument,
+    route: &routing::Route,
+    now: OffsetDateTime,
+) -> Result<Result<Option<PlannedCase>, Rejection>, Unavailable> {
+    let refused = |v: Violation| {
+        let status = match v.code {
+            OUT_OF_ORDER_STEP => 409,
+            NOT_CASE_PARTY | "message_type_not_permitted" => 403,
+            _ => 422,
+        };
+        Err(Rejection::with(status, v))
+    };
+    let Some(answered) = &doc.envelope.in_reply_to else {
+        if !flows::opens_case(doc.envelope.message_type) {
+            return Ok(Ok(None));
+        }
+        let opened = match cases::open(
+            uuid::Uuid::now_v7().to_string(),
+            doc,
+            route,
+            now,
+            &gw.calendar,
+            &gw.periods,
+        ) {
+            Ok(opened) => opened,
+            Err(v) => return Ok(refused(v)),
+        };
+        let state = opened.case.state.clone();
+        return Ok(Ok(Some(PlannedCase {
+            events: describe(&opened.events),
+            state,
+            write: CaseWrite::Open(opened.case),
+        })));
+    };
+    let Some(case) = gw.store.case_of_document(answered).await? else {
+        return Ok(refused(Violation::new(
+            UNKNOWN_IN_REPLY_TO,
+            "/in_reply_to",
+            "所答复的文书不存在或不属于任何案件",
+            "the document answered is unknown to the gateway or belongs to no case",
+        )));
+    };
+    let flow = [Flow::Handover, Flow::Assessment, Flow::Revocation]
+        .into_iter()
+        .find(|f| f.as_str() == case.flow);
+    let Some(flow) = flow else {
+        return Ok(refused(Violation::new(
+            "unknown_case_state",
+            "/in_reply_to",
+            "案件的流程类型无法识别",
+            "the case's flow is not one the gateway knows",
+        )));
+    };
+    let mut deadlines: Vec<Deadline> = case.deadlines.iter().map(Deadline::from_row).collect();
+    let case_ref = CaseRef {
+        flow,
+        state: &case.state,
+        corrections_agency: &case.corrections_agency,
+        parties: &case.parties,
+    };
+    let advanced = match cases::advance(
+        &case_ref,
+        &mut deadlines,
+        doc,
+        now,
+        &gw.calendar,
+        &gw.periods,
+    ) {
+        Ok(advanced) => advanced,
+        Err(v) => return Ok(refused(v)),
+    };
+    let mut parties = vec![doc.envelope.sender.as_str().to_string()];
+    parties.extend(route.recipients.iter().cloned());
+    parties.extend(route.copies.iter().cloned());
+    Ok(Ok(Some(PlannedCase {
+        events: describe(&advanced.events),
+        state: advanced.state.to_string(),
+        write: CaseWrite::Advance(CaseUpdate {
+            id: case.id,
+            from_state: case.state,
+            to_state: advanced.state.to_string(),
+            parties,
+            deadlines: deadlines.iter().map(|d| d.to_row(now)).collect(),
+        }),
+    })))
+}
+
+/// Deadline events as the exchange log records them (`name:what`).
+fn describe(events: &[DeadlineEvent]) -> Vec<String> {
+    events.iter().map(DeadlineEvent::log_label).collect()
 }
 
 /// Splits a spooled multipart body (off the async executor) into the
@@ -681,8 +814,8 @@ struct Original<'a> {
 }
 
 fn build_record(
-    gw: &Gateway,
     original: Original<'_>,
+    case: Option<CaseWrite>,
     verified: &VerifiedRequest,
     doc: &CanonicalDocument,
     route: &routing::Route,
@@ -691,16 +824,6 @@ fn build_record(
 ) -> NewDocument {
     let sub = original.parts;
     let id = uuid::Uuid::now_v7().to_string();
-    let case = (doc.envelope.message_type == MessageType::HandoverNotice).then(|| {
-        handover::open_case(
-            uuid::Uuid::now_v7().to_string(),
-            doc,
-            route,
-            now,
-            &gw.calendar,
-            &gw.periods,
-        )
-    });
     let canonical = serde_json_canonicalizer::to_string(&doc.to_json()).unwrap_or_default();
     NewDocument {
         id,
@@ -748,11 +871,11 @@ fn receipt_body(
         received_at: timefmt::beijing_ms(record.received_at_ms),
         recipients: &record.recipients,
         copies: &record.copies,
-        case_id: record.case.as_ref().map(|c| c.id.as_str()),
+        case_id: record.case.as_ref().map(|c| c.id()),
         deadlines: record
             .case
             .iter()
-            .flat_map(|c| c.deadlines.iter())
+            .flat_map(|c| c.deadlines().iter())
             .map(|d| ReceiptDeadline {
                 step: &d.step,
                 period: &d.period,

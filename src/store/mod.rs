@@ -71,8 +71,47 @@ pub struct NewDeadline {
     pub period: String,
     pub starts_at_ms: i64,
     pub due_at_ms: Option<i64>,
+    pub met_at_ms: Option<i64>,
+    pub closed_at_ms: Option<i64>,
     pub status: String,
     pub note: Option<String>,
+}
+
+/// How the document being committed changes its case.
+#[derive(Debug, Clone)]
+pub enum CaseWrite {
+    /// The document opens a case.
+    Open(NewCase),
+    /// The document answers within a case: the state moves from `from_state`
+    /// to `to_state` (refused if another commit moved it first) and the
+    /// deadlines are replaced by `deadlines`.
+    Advance(CaseUpdate),
+}
+
+#[derive(Debug, Clone)]
+pub struct CaseUpdate {
+    pub id: String,
+    pub from_state: String,
+    pub to_state: String,
+    /// Agencies that become party to the case (sender, recipients, copies).
+    pub parties: Vec<String>,
+    pub deadlines: Vec<NewDeadline>,
+}
+
+impl CaseWrite {
+    pub fn id(&self) -> &str {
+        match self {
+            CaseWrite::Open(c) => &c.id,
+            CaseWrite::Advance(u) => &u.id,
+        }
+    }
+
+    pub fn deadlines(&self) -> &[NewDeadline] {
+        match self {
+            CaseWrite::Open(c) => &c.deadlines,
+            CaseWrite::Advance(u) => &u.deadlines,
+        }
+    }
 }
 
 /// A case opened by the document being committed.
@@ -105,7 +144,7 @@ pub struct NewDocument {
     pub recipients: Vec<String>,
     pub copies: Vec<String>,
     pub signature: SignatureEvidence,
-    pub case: Option<NewCase>,
+    pub case: Option<CaseWrite>,
     /// The attachments the document references, in document order.
     pub attachments: Vec<NewAttachment>,
     /// Set when the document came as `multipart/related`: the signed body is a blob.
@@ -176,6 +215,9 @@ pub enum Committed {
     Duplicate { receipt: Vec<u8> },
     /// This exact signature was already used: nothing was written.
     Replayed,
+    /// Another document moved the case first: nothing was written; the
+    /// submitter may send again and will be checked against the new state.
+    CaseMoved,
 }
 
 /// A stored document as read back.
@@ -357,7 +399,7 @@ impl Store {
         .bind(&doc.original)
         .bind(&doc.canonical)
         .bind(&doc.document_no)
-        .bind(doc.case.as_ref().map(|c| c.id.clone()))
+        .bind(doc.case.as_ref().map(|c| c.id().to_string()))
         .bind(doc.received_at_ms)
         .execute(&mut *tx)
         .await;
@@ -399,8 +441,19 @@ impl Store {
         .bind(sig.verified_at_ms)
         .execute(&mut *tx)
         .await?;
-        if let Some(case) = &doc.case {
-            insert_case(&mut tx, case, doc.received_at_ms).await?;
+        let case_written = match &doc.case {
+            Some(CaseWrite::Open(case)) => {
+                insert_case(&mut tx, case, doc.received_at_ms).await?;
+                true
+            }
+            Some(CaseWrite::Advance(update)) => {
+                advance_case(&mut tx, update, doc.received_at_ms).await?
+            }
+            None => true,
+        };
+        if !case_written {
+            tx.rollback().await?;
+            return Ok(Committed::CaseMoved);
         }
         for (position, a) in doc.attachments.iter().enumerate() {
             sqlx::query(
@@ -615,7 +668,8 @@ impl Store {
                 .map(|r| r.get::<String, _>(0))
                 .collect();
         let deadlines = sqlx::query(
-            "SELECT step, period, starts_at, due_at, status, note FROM deadlines WHERE case_id = $1 ORDER BY due_at, step",
+            "SELECT step, period, starts_at, due_at, met_at, closed_at, status, note FROM deadlines \
+             WHERE case_id = $1 ORDER BY seq",
         )
         .bind(id)
         .fetch_all(&self.reader)
@@ -626,8 +680,10 @@ impl Store {
             period: r.get(1),
             starts_at_ms: r.get(2),
             due_at_ms: r.get(3),
-            status: r.get(4),
-            note: r.get(5),
+            met_at_ms: r.get(4),
+            closed_at_ms: r.get(5),
+            status: r.get(6),
+            note: r.get(7),
         })
         .collect();
         let documents = sqlx::query("SELECT id, message_type, received_at FROM documents WHERE case_id = $1 ORDER BY received_at")
@@ -650,6 +706,21 @@ impl Store {
             deadlines,
             documents,
         }))
+    }
+
+    /// The case a stored document belongs to, if any.
+    pub async fn case_of_document(
+        &self,
+        document_id: &str,
+    ) -> Result<Option<CaseRecord>, StoreError> {
+        let row = sqlx::query("SELECT case_id FROM documents WHERE id = $1")
+            .bind(document_id)
+            .fetch_optional(&self.reader)
+            .await?;
+        match row.and_then(|r| r.get::<Option<String>, _>(0)) {
+            Some(case_id) => self.case(&case_id).await,
+            None => Ok(None),
+        }
     }
 
     /// Log entries from `from` (inclusive), at most `limit`.
@@ -725,22 +796,74 @@ async fn insert_case(tx: &mut AnyConnection, case: &NewCase, at_ms: i64) -> Resu
             .execute(&mut *tx)
             .await?;
     }
-    for d in &case.deadlines {
+    insert_deadlines(tx, &case.id, &case.deadlines).await
+}
+
+async fn insert_deadlines(
+    tx: &mut AnyConnection,
+    case_id: &str,
+    deadlines: &[NewDeadline],
+) -> Result<(), StoreError> {
+    for (seq, d) in deadlines.iter().enumerate() {
         sqlx::query(
-            "INSERT INTO deadlines (case_id, step, period, starts_at, due_at, status, note) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            "INSERT INTO deadlines (case_id, seq, step, period, starts_at, due_at, met_at, closed_at, status, note) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         )
-        .bind(&case.id)
+        .bind(case_id)
+        .bind(seq as i64)
         .bind(&d.step)
         .bind(&d.period)
         .bind(d.starts_at_ms)
         .bind(d.due_at_ms)
+        .bind(d.met_at_ms)
+        .bind(d.closed_at_ms)
         .bind(&d.status)
         .bind(&d.note)
         .execute(&mut *tx)
         .await?;
     }
     Ok(())
+}
+
+/// Moves a case to its next state if no one moved it first (optimistic: the
+/// state read before the transaction must still be the state now); returns
+/// false when it had moved.
+async fn advance_case(
+    tx: &mut AnyConnection,
+    update: &CaseUpdate,
+    at_ms: i64,
+) -> Result<bool, StoreError> {
+    let moved =
+        sqlx::query("UPDATE cases SET state = $1, updated_at = $2 WHERE id = $3 AND state = $4")
+            .bind(&update.to_state)
+            .bind(at_ms)
+            .bind(&update.id)
+            .bind(&update.from_state)
+            .execute(&mut *tx)
+            .await?;
+    if moved.rows_affected() != 1 {
+        return Ok(false);
+    }
+    for party in &update.parties {
+        let known = sqlx::query("SELECT 1 FROM case_parties WHERE case_id = $1 AND agency_id = $2")
+            .bind(&update.id)
+            .bind(party)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if known.is_none() {
+            sqlx::query("INSERT INTO case_parties (case_id, agency_id) VALUES ($1, $2)")
+                .bind(&update.id)
+                .bind(party)
+                .execute(&mut *tx)
+                .await?;
+        }
+    }
+    sqlx::query("DELETE FROM deadlines WHERE case_id = $1")
+        .bind(&update.id)
+        .execute(&mut *tx)
+        .await?;
+    insert_deadlines(tx, &update.id, &update.deadlines).await?;
+    Ok(true)
 }
 
 /// Appends inside the caller's transaction. On SQLite the single writer

@@ -22,7 +22,7 @@ use super::flows::{Start, Step, Trigger, OUT_OF_ORDER_STEP};
 use super::period::{self, PeriodRules, BEIJING};
 use crate::model::{Body, CanonicalDocument};
 use crate::store::NewDeadline;
-use crate::timefmt::unix_ms;
+use crate::timefmt::{from_unix_ms, unix_ms};
 use crate::violation::Violation;
 
 /// Code of an agreed extension whose new due date is not later than both
@@ -109,12 +109,27 @@ impl Deadline {
 
     /// The store's row for this deadline, its status evaluated at `now`.
     /// (`met_at` and `closed_at` need their own columns; see the workflow docs.)
+    /// A deadline as stored, back into the engine's form.
+    pub fn from_row(row: &NewDeadline) -> Deadline {
+        Deadline {
+            name: row.step.clone(),
+            period: row.period.clone(),
+            starts_at: from_unix_ms(row.starts_at_ms),
+            due: row.due_at_ms.map(from_unix_ms),
+            met_at: row.met_at_ms.map(from_unix_ms),
+            closed_at: row.closed_at_ms.map(from_unix_ms),
+            note: row.note.clone(),
+        }
+    }
+
     pub fn to_row(&self, now: OffsetDateTime) -> NewDeadline {
         NewDeadline {
             step: self.name.clone(),
             period: self.period.clone(),
             starts_at_ms: unix_ms(self.starts_at),
             due_at_ms: self.due.map(unix_ms),
+            met_at_ms: self.met_at.map(unix_ms),
+            closed_at_ms: self.closed_at.map(unix_ms),
             status: self.status(now).as_str().to_owned(),
             note: self.note.clone(),
         }
@@ -195,6 +210,19 @@ pub enum DeadlineEvent {
         from: Option<OffsetDateTime>,
         to: OffsetDateTime,
     },
+}
+
+impl DeadlineEvent {
+    /// `name:what`, as the exchange log records it (no personal data).
+    pub fn log_label(&self) -> String {
+        match self {
+            DeadlineEvent::Started { name, .. } => format!("{name}:started"),
+            DeadlineEvent::Met { name, late: false } => format!("{name}:met"),
+            DeadlineEvent::Met { name, late: true } => format!("{name}:met_late"),
+            DeadlineEvent::Closed { name } => format!("{name}:closed"),
+            DeadlineEvent::Extended { name, .. } => format!("{name}:extended"),
+        }
+    }
 }
 
 /// Applies a step to a case's deadlines: meets, closes, moves (agreed

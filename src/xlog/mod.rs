@@ -34,6 +34,13 @@ pub enum LogEvent {
         recipients: Vec<String>,
         copies: Vec<String>,
         case_id: Option<String>,
+        /// The case's state after this document (opened or moved on).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        case_state: Option<String>,
+        /// What the document did to the case's periods: `name:started`,
+        /// `name:met`, `name:met_late`, `name:closed`, `name:extended`.
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        deadline_events: Vec<String>,
     },
     /// A submission was refused; only its digest and the reasons are kept.
     #[serde(rename = "submission.rejected")]

@@ -1,0 +1,192 @@
+//! A handover case runs like the law says, over real HTTP with real
+//! signatures: the court's notice opens it, the corrections agency's receipt
+//! (naming the notice in `in_reply_to`) moves it on and meets the receipt
+//! period, a second receipt is out of order, the report completes it.
+
+mod common;
+
+use common::{court_notice, TestGateway};
+use corrections_gateway::security::alg::Algorithm;
+use serde_json::Value;
+
+const COURT: &str = "court.620102";
+const CORRECTIONS: &str = "corrections.620102";
+
+/// The corrections agency's answer (canonical JSON, its own dialect) to `notice_id`.
+fn answer(fixture: &str, notice_id: &str, document_no: &str, body: Option<Value>) -> Vec<u8> {
+    let path = format!(
+        "{}/tests/fixtures/canonical/{fixture}.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let mut doc: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    doc["in_reply_to"] = Value::from(notice_id);
+    doc["document_no"] = Value::from(document_no);
+    doc["sender"] = Value::from(CORRECTIONS);
+    doc["recipients"] = serde_json::json!([COURT]);
+    doc["copies"] = serde_json::json!([]);
+    doc["attachments"] = serde_json::json!([]);
+    doc["issued_at"] = Value::from("2026-11-20T16:00:00+08:00");
+    if let Some(body) = body {
+        doc["body"] = body;
+    }
+    serde_json::to_vec(&doc).unwrap()
+}
+
+fn deadline<'a>(case: &'a Value, step: &str) -> &'a Value {
+    case["deadlines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .rev()
+        .find(|d| d["step"] == step)
+        .unwrap()
+}
+
+#[actix_web::test]
+async fn a_handover_case_moves_from_notice_to_receipt_to_report() {
+    let gw = TestGateway::start().await;
+    let court = gw.partner(COURT, Algorithm::EcdsaP256Sha256);
+    let corrections = gw.partner(CORRECTIONS, Algorithm::Sm2Sm3);
+
+    let notice = court
+        .submit(&court_notice(1), "application/xml")
+        .await
+        .unwrap();
+    assert_eq!(
+        notice.status,
+        201,
+        "{}",
+        String::from_utf8_lossy(&notice.body)
+    );
+    let notice = notice.json().unwrap();
+    let notice_id = notice["document_id"].as_str().unwrap();
+    let case_id = notice["case_id"].as_str().unwrap();
+
+    // An answer to a document the gateway does not know.
+    let stray = corrections
+        .submit(
+            &answer(
+                "handover.receipt",
+                "01900000-0000-7000-8000-000000000000",
+                "城矫接〔2026〕1号",
+                Some(serde_json::json!({})),
+            ),
+            "application/json",
+        )
+        .await
+        .unwrap();
+    let problem = stray.json().unwrap();
+    assert_eq!(
+        (stray.status, problem["code"].as_str().unwrap()),
+        (422, "unknown_in_reply_to"),
+        "{problem}"
+    );
+
+    let receipt = corrections
+        .submit(
+            &answer(
+                "handover.receipt",
+                notice_id,
+                "城矫接〔2026〕2号",
+                Some(serde_json::json!({})),
+            ),
+            "application/json",
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        receipt.status,
+        201,
+        "{}",
+        String::from_utf8_lossy(&receipt.body)
+    );
+    let receipt = receipt.json().unwrap();
+    assert_eq!(
+        receipt["case_id"].as_str(),
+        Some(case_id),
+        "the receipt joins the notice's case"
+    );
+
+    let case = court
+        .get(&format!("/api/v1/cases/{case_id}"))
+        .await
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(case["state"], "received");
+    assert_eq!(deadline(&case, "handover.receipt")["status"], "met");
+    assert_eq!(case["documents"].as_array().unwrap().len(), 2);
+
+    // The same step again is out of order, and says where the case stands.
+    let again = corrections
+        .submit(
+            &answer(
+                "handover.receipt",
+                notice_id,
+                "城矫接〔2026〕3号",
+                Some(serde_json::json!({})),
+            ),
+            "application/json",
+        )
+        .await
+        .unwrap();
+    let problem = again.json().unwrap();
+    assert_eq!(
+        (again.status, problem["code"].as_str().unwrap()),
+        (409, "out_of_order_step"),
+        "{problem}"
+    );
+    assert!(
+        problem["message"]["en"]
+            .as_str()
+            .unwrap()
+            .contains("received"),
+        "{problem}"
+    );
+
+    let report = corrections
+        .submit(
+            &answer(
+                "handover.report_status",
+                notice_id,
+                "城矫报〔2026〕4号",
+                None,
+            ),
+            "application/json",
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        report.status,
+        201,
+        "{}",
+        String::from_utf8_lossy(&report.body)
+    );
+    let case = corrections
+        .get(&format!("/api/v1/cases/{case_id}"))
+        .await
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(case["state"], "complete");
+    assert_eq!(deadline(&case, "handover.report")["status"], "met");
+
+    // Every step is in the exchange log with the case's new state and what it did to the periods.
+    let accepted: Vec<Value> = gw
+        .leaves()
+        .await
+        .iter()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|l| l["event"] == "document.accepted")
+        .collect();
+    let states: Vec<&str> = accepted
+        .iter()
+        .map(|l| l["case_state"].as_str().unwrap())
+        .collect();
+    assert_eq!(states, ["notified", "received", "complete"]);
+    assert!(accepted[1]["deadline_events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e == "handover.receipt:met"));
+}
