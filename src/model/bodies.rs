@@ -139,8 +139,9 @@ pub struct HandoverReceipt {
 pub struct CorrectionItems {
     /// Document kinds missing (request) or supplied herewith as attachments (correction).
     pub missing: Vec<String>,
-    /// Fields (JSON pointers into the notice, e.g. `/subject/id_number`) or
-    /// document kinds that are wrong (request) or corrected (correction).
+    /// Fields (JSON pointers into the notice, e.g. `/subject/id_number`)
+    /// that are wrong (request) or corrected (correction); a wrong document
+    /// is asked for again in `missing`, so document kinds stay in one list.
     pub errors: Vec<String>,
 }
 

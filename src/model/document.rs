@@ -32,7 +32,9 @@ use crate::violation::{Violation, Violations};
 #[derive(Debug, Clone, PartialEq)]
 pub struct CanonicalDocument {
     pub envelope: Envelope,
-    /// 矫正对象 / 被告人: the person the document is about, when there is one.
+    /// 矫正对象 / 被告人: the person the document is about. Every message type
+    /// requires it (`MessageType::requires_subject`), so a parsed document
+    /// always has one; the `Option` remains for callers written before that.
     pub subject: Option<Subject>,
     pub body: Body,
 }
