@@ -464,7 +464,11 @@ fn a_gbk_only_dialect_refuses_characters_outside_gbk_by_field() {
         &prison.replace("charset = \"GB18030\"", "charset = \"GBK\""),
     );
     std::fs::create_dir(dir.path().join("codes")).unwrap_or_else(|e| panic!("{e}"));
-    for table in ["gender_zh.toml", "ethnicity_zh.toml"] {
+    for table in [
+        "gender_zh.toml",
+        "ethnicity_zh.toml",
+        "document_kind_zh.toml",
+    ] {
         let text = std::fs::read_to_string(mappings.join("codes").join(table)).unwrap_or_default();
         copy(&format!("codes/{table}"), &text);
     }

@@ -139,8 +139,9 @@ pub struct HandoverReceipt {
 pub struct CorrectionItems {
     /// Document kinds missing (request) or supplied herewith as attachments (correction).
     pub missing: Vec<String>,
-    /// Fields (JSON pointers into the notice, e.g. `/subject/id_number`) or
-    /// document kinds that are wrong (request) or corrected (correction).
+    /// Fields (JSON pointers into the notice, e.g. `/subject/id_number`)
+    /// that are wrong (request) or corrected (correction); a wrong document
+    /// is asked for again in `missing`, so document kinds stay in one list.
     pub errors: Vec<String>,
 }
 
@@ -169,6 +170,10 @@ pub struct Materials {
     /// Document kinds asked for (request) or attached (supplement).
     pub materials: Vec<String>,
     pub reasons: Option<String>,
+    /// Request only: the date by which the requester should supplement
+    /// (formats.md lists `new_due_date` for every supplement_*; the schema
+    /// of `assessment.supplement` does not allow it).
+    pub new_due_date: Option<Date>,
 }
 
 /// 调查评估意见书.
@@ -327,7 +332,9 @@ fn not_applicable(r: &mut Reader, parent: &str, key: &str, zh: &str, en: &str) {
         .push(Violation::new(codes::FIELD_NOT_APPLICABLE, f, zh, en));
 }
 
-/// `reported: true` needs `reported_at` and forbids `search_started`;
+/// `reported: true` needs `reported_at`, and a search cannot have started
+/// for a person who reported (`search_started: true` is contradictory;
+/// `search_started: false` is merely redundant and dropped);
 /// `reported: false` needs `search_started` and forbids `reported_at`
 /// (实施办法 第16条: a person who does not report is searched for).
 pub(super) fn parse_report_status(
@@ -337,17 +344,20 @@ pub(super) fn parse_report_status(
 ) -> Option<ReportStatus> {
     let reported = r.req_bool(o, p, "reported")?;
     if reported {
-        if o.contains_key("search_started") {
+        let searched = o
+            .get("search_started")
+            .is_some_and(|v| v != &Value::Bool(false));
+        if searched {
             not_applicable(
                 r,
                 p,
                 "search_started",
-                "已报到时不应填写“search_started”",
-                "`search_started` does not apply when the person reported",
+                "已报到时不能已启动查找（search_started 只能为 false 或不填）",
+                "`search_started` cannot be true when the person reported",
             );
         }
         let at = r.req_instant(o, p, "reported_at")?;
-        (!o.contains_key("search_started")).then_some(ReportStatus::Reported { reported_at: at })
+        (!searched).then_some(ReportStatus::Reported { reported_at: at })
     } else {
         if o.contains_key("reported_at") {
             not_applicable(
@@ -393,9 +403,14 @@ pub(super) fn parse_materials(
         .required(o, p, "materials")
         .and_then(|(v, mp)| r.strings(v, &mp));
     let reasons = opt_text(r, o, p, "reasons");
+    let new_due_date = match o.get("new_due_date") {
+        None => Some(None),
+        Some(_) => r.opt_date(o, p, "new_due_date").map(Some),
+    };
     Some(Materials {
         materials: materials?,
         reasons: reasons?,
+        new_due_date: new_due_date?,
     })
 }
 
@@ -623,6 +638,7 @@ pub(super) fn materials_json(b: &Materials) -> Value {
     Out::default()
         .put("materials", b.materials.clone())
         .opt("reasons", b.reasons.clone())
+        .opt("new_due_date", b.new_due_date.map(format_date))
         .done()
 }
 

@@ -32,7 +32,9 @@ use crate::violation::{Violation, Violations};
 #[derive(Debug, Clone, PartialEq)]
 pub struct CanonicalDocument {
     pub envelope: Envelope,
-    /// 矫正对象 / 被告人: the person the document is about, when there is one.
+    /// 矫正对象 / 被告人: the person the document is about. Every message type
+    /// requires it (`MessageType::requires_subject`), so a parsed document
+    /// always has one; the `Option` remains for callers written before that.
     pub subject: Option<Subject>,
     pub body: Body,
 }
@@ -78,10 +80,11 @@ pub struct Subject {
     /// 姓名, byte-exact (may contain `·` and characters outside GBK such as 𠮷).
     pub name: String,
     pub gender: Gender,
-    pub ethnicity: Ethnicity,
+    /// 民族; required only where `MessageType::requires_full_subject`.
+    pub ethnicity: Option<Ethnicity>,
     pub id_number: IdNumber,
-    /// 居住地 / 执行地.
-    pub residence: Residence,
+    /// 居住地 / 执行地; required only where `MessageType::requires_full_subject`.
+    pub residence: Option<Residence>,
 }
 
 impl Subject {
@@ -532,13 +535,14 @@ impl CanonicalDocument {
             Some(v) => parse_attachments(&mut r, v, "/attachments"),
             None => Some(Vec::new()),
         };
-        // Opening documents name the person; answers name what they answer
+        // Every document names the person; answers name what they answer
         // (see `MessageType::requires_subject`, and the table in validate::rules).
         if message_type.is_some_and(MessageType::requires_in_reply_to) && in_reply_to.is_none() {
             r.errs.push(codes::missing_field("", "in_reply_to"));
         }
+        let full = message_type.is_some_and(MessageType::requires_full_subject);
         let subject = match o.get("subject") {
-            Some(v) => parse_subject(&mut r, v, "/subject").map(Some),
+            Some(v) => parse_subject(&mut r, v, "/subject", full).map(Some),
             None if message_type.is_some_and(MessageType::requires_subject) => {
                 r.errs.push(codes::missing_field("", "subject"));
                 None
@@ -627,20 +631,21 @@ impl CanonicalDocument {
             .collect();
         o.insert("attachments".into(), attachments.into());
         if let Some(s) = &self.subject {
-            o.insert(
-                "subject".into(),
-                json!({
-                    "name": s.name,
-                    "gender": s.gender.as_str(),
-                    "ethnicity": s.ethnicity.as_string(),
-                    "birth_date": format_date(s.birth_date()),
-                    "id_number": s.id_number.as_str(),
-                    "residence": {
-                        "division": s.residence.division.as_str(),
-                        "address": s.residence.address,
-                    },
-                }),
-            );
+            let mut m = Map::new();
+            m.insert("name".into(), s.name.as_str().into());
+            m.insert("gender".into(), s.gender.as_str().into());
+            if let Some(e) = &s.ethnicity {
+                m.insert("ethnicity".into(), e.as_string().into());
+            }
+            m.insert("birth_date".into(), format_date(s.birth_date()).into());
+            m.insert("id_number".into(), s.id_number.as_str().into());
+            if let Some(r) = &s.residence {
+                m.insert(
+                    "residence".into(),
+                    json!({"division": r.division.as_str(), "address": r.address}),
+                );
+            }
+            o.insert("subject".into(), Value::Object(m));
         }
         o.insert("body".into(), self.body.to_json());
         Value::Object(o)
@@ -727,15 +732,22 @@ fn parse_attachments(r: &mut Reader, v: &Value, path: &str) -> Option<Vec<Attach
     parsed.into_iter().collect()
 }
 
-fn parse_subject(r: &mut Reader, v: &Value, path: &str) -> Option<Subject> {
+/// `full`: `ethnicity` and `residence` are required (see
+/// `MessageType::requires_full_subject`); otherwise each is optional.
+fn parse_subject(r: &mut Reader, v: &Value, path: &str, full: bool) -> Option<Subject> {
     let o = r.object(v, path)?;
     let name = r.req_str(o, path, "name").map(|(s, _)| s.to_owned());
     let gender = r
         .req_str(o, path, "gender")
         .and_then(|(s, p)| r.one(Gender::parse(s, &p)));
-    let ethnicity = r
-        .req_str(o, path, "ethnicity")
-        .and_then(|(s, p)| r.one(Ethnicity::parse(s, &p)));
+    // `Some(None)` = absent (and allowed), `None` = missing or wrong.
+    let ethnicity = match o.get("ethnicity") {
+        None if !full => Some(None),
+        _ => r
+            .req_str(o, path, "ethnicity")
+            .and_then(|(s, p)| r.one(Ethnicity::parse(s, &p)))
+            .map(Some),
+    };
     let birth_date = r.req_date(o, path, "birth_date");
     let id_number = r
         .req_str(o, path, "id_number")
@@ -750,17 +762,20 @@ fn parse_subject(r: &mut Reader, v: &Value, path: &str) -> Option<Subject> {
             ));
         }
     }
-    let residence = r.required(o, path, "residence").and_then(|(v, p)| {
-        let ro = r.object(v, &p)?;
-        let division = r
-            .req_str(ro, &p, "division")
-            .and_then(|(s, dp)| r.one(DivisionCode::parse(s, &dp)));
-        let address = r.req_str(ro, &p, "address").map(|(s, _)| s.to_owned());
-        Some(Residence {
-            division: division?,
-            address: address?,
-        })
-    });
+    let residence = match o.get("residence") {
+        None if !full => Some(None),
+        _ => r.required(o, path, "residence").and_then(|(v, p)| {
+            let ro = r.object(v, &p)?;
+            let division = r
+                .req_str(ro, &p, "division")
+                .and_then(|(s, dp)| r.one(DivisionCode::parse(s, &dp)));
+            let address = r.req_str(ro, &p, "address").map(|(s, _)| s.to_owned());
+            Some(Some(Residence {
+                division: division?,
+                address: address?,
+            }))
+        }),
+    };
     Some(Subject {
         name: name?,
         gender: gender?,

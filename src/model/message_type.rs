@@ -109,11 +109,27 @@ impl MessageType {
 }
 
 impl MessageType {
-    /// Whether the document opens an exchange about a person and so must name
-    /// them (`subject` required): the 执行通知, the 调查评估委托函, the 撤销/收监
-    /// 建议书 and the 提请逮捕. Every other type answers or follows one of these
-    /// (`in_reply_to`), which already names the person, so its subject is optional.
+    /// Whether the document must name its person (`subject` required): every
+    /// type does, because the person (his or her ID number) is the key both
+    /// agencies' clerks file and find a case by; an answer that named only
+    /// the gateway id it answers could not be matched by a partner that does
+    /// not keep gateway ids.
     pub fn requires_subject(self) -> bool {
+        true
+    }
+
+    /// Whether the subject must be complete, with `ethnicity` and `residence`:
+    /// the two documents the executing place is decided from and the
+    /// corrections agency opens its file with (执行通知, 调查评估委托函). Other
+    /// documents may name the person by name, gender, birth date and ID number
+    /// only (the police committal receipt does).
+    pub fn requires_full_subject(self) -> bool {
+        matches!(self, Self::HandoverNotice | Self::AssessmentRequest)
+    }
+
+    /// Whether the document opens an exchange about a person: the 执行通知,
+    /// the 调查评估委托函, the 撤销/收监建议书 and the 提请逮捕.
+    pub fn opens_exchange(self) -> bool {
         matches!(
             self,
             Self::HandoverNotice
@@ -124,9 +140,12 @@ impl MessageType {
     }
 
     /// Whether the document answers or follows an earlier one and so must name
-    /// it in `in_reply_to` (every type that does not open an exchange).
+    /// it in `in_reply_to`: every type that does not open an exchange, except
+    /// the 收监执行回执, which the police or prison sends on the strength of the
+    /// ruling it names (`body.ruling_ref`) and may send without ever having
+    /// received the gateway's copy of that ruling.
     pub fn requires_in_reply_to(self) -> bool {
-        !self.requires_subject()
+        !self.opens_exchange() && self != Self::RevocationCommittal
     }
 }
 

@@ -6,32 +6,42 @@
 //!
 //! ## What each message type must carry
 //!
-//! Opening documents name the person (`subject` required); every other type
-//! answers or follows one (`in_reply_to` required, `subject` optional: the
-//! answered document already names the person, and a receipt or a ruling
-//! delivered without one must not be refused). Both are decided in one place,
-//! `MessageType::requires_subject` / `requires_in_reply_to`, mirrored by each
-//! schema's `required` (a test checks they agree).
+//! Every document names its person (`subject` required: name, gender,
+//! birth_date, id_number; the person, by ID number, is the key both agencies'
+//! clerks work by). `ethnicity` and `residence` are required only on the two
+//! documents a case is filed and the executing place decided from (the police
+//! committal receipt, for one, carries neither). Answers and follow-ups name
+//! the document they answer (`in_reply_to`), except the 收监执行回执, which
+//! names the ruling by its number (`ruling_ref`): the police or prison may
+//! never have seen the gateway's id of it. All of this is decided in one
+//! place, `MessageType::requires_subject` / `requires_full_subject` /
+//! `requires_in_reply_to`, mirrored by each schema's `required` (a test
+//! checks they agree).
 //!
 //! | message type | subject | in_reply_to | body: required | body: optional |
 //! |---|---|---|---|---|
-//! | `handover.notice` | required | — | decision_organ, effective_date, correction_type, offence, sentence_text (+ transfer_date, reason for medical_parole) | term, report_by |
-//! | `handover.receipt` | optional | required | — | received_at, missing |
-//! | `handover.correction_request` | optional | required | missing and/or errors | |
-//! | `handover.correction` | optional (a corrected subject is sent whole) | required | missing and/or errors | |
-//! | `handover.report_status` | optional | required | reported; reported_at if reported, search_started if not | |
-//! | `assessment.request` | required | — | procedure, charge, proposed_measure | |
-//! | `assessment.supplement_request` | optional | required | materials | reasons |
-//! | `assessment.supplement` | optional | required | materials | reasons |
-//! | `assessment.opinion` | optional | required | conclusion, reasons, investigator_count (≥ 1) | |
-//! | `assessment.extension` | optional | required | new_due_date | reasons |
-//! | `assessment.unable` | optional | required | reasons | |
+//! | `handover.notice` | required, with ethnicity and residence | — | decision_organ, effective_date, correction_type, offence, sentence_text (+ transfer_date, reason for medical_parole) | term, report_by |
+//! | `handover.receipt` | required | required | — | received_at, missing (may be empty: nothing missing) |
+//! | `handover.correction_request` | required | required | missing and/or errors | |
+//! | `handover.correction` | required (a corrected subject is sent whole) | required | missing and/or errors | |
+//! | `handover.report_status` | required | required | reported; reported_at if reported, search_started if not | search_started: false if reported |
+//! | `assessment.request` | required, with ethnicity and residence | — | procedure, charge, proposed_measure | |
+//! | `assessment.supplement_request` | required | required | materials | reasons, new_due_date (supplement by) |
+//! | `assessment.supplement` | required | required | materials | reasons |
+//! | `assessment.opinion` | required | required | conclusion, reasons, investigator_count (≥ 1) | |
+//! | `assessment.extension` | required | required | new_due_date | reasons |
+//! | `assessment.unable` | required | required | reasons | |
 //! | `revocation.proposal` | required | — | kind, grounds | correction_type, violations [{date, description}] |
 //! | `revocation.arrest_request` | required | optional (the proposal) | grounds | |
-//! | `revocation.arrest_decision` | optional | required | decision, decided_at | reasons |
-//! | `revocation.ruling` | optional | required | decision, ruling_no, effective_date | reasons |
-//! | `revocation.committal` | optional | required | ruling_ref, facility, committed_at | |
+//! | `revocation.arrest_decision` | required | required | decision, decided_at | reasons |
+//! | `revocation.ruling` | required | required | decision, ruling_no, effective_date | reasons |
+//! | `revocation.committal` | required | optional (answers by `ruling_ref`) | ruling_ref, facility, committed_at | |
 //!
+//! Document kinds (`attachments[].kind`, `missing`, `materials`) come from
+//! one list, the enum `$defs/document_kind` of `schemas/envelope.schema.json`,
+//! which every dialect's kind table (`mappings/codes/document_kind_*.toml`)
+//! maps exactly; `errors` are JSON pointers to fields of the answered
+//! document (a wrong document is asked for again in `missing`).
 //! `in_reply_to` lives in the envelope only (formats.md lists it with the
 //! handover answers' fields; one place is enough). Not a rule, on purpose:
 //! two investigators per assessment is common practice, but the text this
@@ -53,12 +63,12 @@
 //! | term ends on or after its start | `term_out_of_order` | `model::Term` |
 //! | agency ids `{kind}.{division}[.{n}]` | `invalid_agency_id` | `model::AgencyId` |
 //! | GB/T 2260 division codes | `invalid_division_code` | `model::DivisionCode` |
-//! | opening documents carry `subject`, answers `in_reply_to` (table above) | `missing_field` | `model::document` + schemas |
+//! | every document carries `subject` (whole on notice and request), answers `in_reply_to` (table above) | `missing_field` | `model::document` + schemas |
 //! | 暂予监外执行 notice has `transfer_date` and `reason` | `missing_field` | `model::document` (HandoverNotice) |
 //! | handover.notice from a court has a 案号 that parses | `missing_field`, `invalid_case_no` | here |
 //! | decision organ may decide that correction type (domain.md, 交付接收) | `invalid_decision_organ` | here |
 //! | a correction request / correction lists something | `nothing_to_correct` | `model::bodies` |
-//! | report status: `reported_at` only if reported, `search_started` only if not | `field_not_applicable`, `missing_field` | `model::bodies` |
+//! | report status: `reported_at` only if reported, `search_started: true` only if not (`false` when reported is redundant, accepted and dropped) | `field_not_applicable`, `missing_field` | `model::bodies` |
 //! | documents a correction supplies (`missing`) and materials a supplement supplies are attached | `missing_attachment` | here |
 //! | reported events (received_at, reported_at, violation dates, decided_at, committed_at) not after `issued_at` | `event_after_issue` | here |
 //! | an extension's new due date is after the day it is issued | `due_date_not_after_issue` | here |

@@ -144,6 +144,12 @@ fn every_type_has_its_schema_and_they_can_be_served() {
             t.requires_in_reply_to(),
             "{t}: in_reply_to"
         );
+        let subject_required = schema["properties"]["subject"]["required"].clone();
+        assert_eq!(
+            subject_required == json!(["ethnicity", "residence"]),
+            t.requires_full_subject(),
+            "{t}: whole subject"
+        );
         assert!(schema["description"].as_str().is_some_and(|d| d.len() > 40));
         assert_eq!(
             schema["properties"]["body"]["additionalProperties"],

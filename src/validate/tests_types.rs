@@ -80,20 +80,29 @@ fn typed_bodies_carry_the_values() {
 }
 
 #[test]
-fn answers_need_in_reply_to_and_openers_need_a_subject() {
+fn every_document_names_its_subject_and_answers_need_in_reply_to() {
     for t in MessageType::ALL {
         let mut doc = of(*t);
         if t.requires_in_reply_to() {
             remove(&mut doc, "/in_reply_to");
             assert_only(&doc, "missing_field", "/in_reply_to");
+        } else if doc.get("in_reply_to").is_some() {
+            remove(&mut doc, "/in_reply_to");
+            assert_eq!(problems(&doc), [], "{t}: in_reply_to is optional");
         }
+        assert!(t.requires_subject(), "{t}");
         let mut doc = of(*t);
-        if t.requires_subject() {
-            remove(&mut doc, "/subject");
-            assert_only(&doc, "missing_field", "/subject");
-        } else if doc.get("subject").is_some() {
-            remove(&mut doc, "/subject");
-            assert_eq!(problems(&doc), [], "{t}: subject is optional");
+        remove(&mut doc, "/subject");
+        assert_only(&doc, "missing_field", "/subject");
+        // ethnicity and residence: required on the notice and the request only.
+        for key in ["ethnicity", "residence"] {
+            let mut doc = of(*t);
+            remove(&mut doc, &format!("/subject/{key}"));
+            if t.requires_full_subject() {
+                assert_only(&doc, "missing_field", &format!("/subject/{key}"));
+            } else {
+                assert_eq!(problems(&doc), [], "{t}: {key} is optional");
+            }
         }
     }
 }
@@ -175,15 +184,27 @@ fn correction_lists_must_say_something() {
         ])
     );
     let mut doc = of(MessageType::HandoverCorrectionRequest);
+    // Document kinds are the one canonical list, not a partner's words.
     set(&mut doc, "/body/missing/0", json!("告知书"));
-    assert_only(&doc, "invalid_format", "/body/missing/0");
+    assert_only(&doc, "bad_code_value", "/body/missing/0");
+    // Errors are JSON pointers to fields.
+    let mut doc = of(MessageType::HandoverCorrectionRequest);
+    set(&mut doc, "/body/errors/0", json!("执行通知书有误"));
+    assert_only(&doc, "invalid_format", "/body/errors/0");
 }
 
 #[test]
 fn report_status_is_one_of_two_shapes() {
+    // Reported and searched for: contradictory.
     let mut doc = of(MessageType::HandoverReportStatus);
-    doc["body"]["search_started"] = json!(false);
+    doc["body"]["search_started"] = json!(true);
     assert_only(&doc, "field_not_applicable", "/body/search_started");
+    // Reported and not searched for: redundant, accepted, dropped.
+    doc["body"]["search_started"] = json!(false);
+    let typed = validator()
+        .validate(&doc)
+        .unwrap_or_else(|e| panic!("{e:#?}"));
+    assert_eq!(typed.to_json(), of(MessageType::HandoverReportStatus));
 
     let mut doc = of(MessageType::HandoverReportStatus);
     remove(&mut doc, "/body/reported_at");
@@ -223,6 +244,18 @@ fn supplied_documents_are_attached() {
     assert_only(&doc, "missing_attachment", "/body/materials/0");
     // A request for materials lists what it lacks: nothing to attach.
     assert_eq!(problems(&of(MessageType::AssessmentSupplementRequest)), []);
+
+    // A receipt with nothing missing is the normal case.
+    let mut doc = of(MessageType::HandoverReceipt);
+    set(&mut doc, "/body/missing", json!([]));
+    assert_eq!(problems(&doc), []);
+    // A supplement request may say by when (formats.md: new_due_date).
+    let mut doc = of(MessageType::AssessmentSupplementRequest);
+    doc["body"]["new_due_date"] = json!("2024-06-21");
+    let typed = validator()
+        .validate(&doc)
+        .unwrap_or_else(|e| panic!("{e:#?}"));
+    assert_eq!(typed.to_json(), doc);
 }
 
 #[test]
@@ -278,7 +311,7 @@ fn events_are_not_after_the_document() {
 #[test]
 fn extension_moves_the_due_date_forward() {
     let mut doc = of(MessageType::AssessmentExtension);
-    set(&mut doc, "/body/new_due_date", json!("2024-06-21"));
+    doc["body"]["new_due_date"] = json!("2024-06-21");
     assert_only(&doc, "due_date_not_after_issue", "/body/new_due_date");
     set(&mut doc, "/body/new_due_date", json!("2024-06-22"));
     assert_eq!(problems(&doc), []);

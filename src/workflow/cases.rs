@@ -83,7 +83,8 @@ pub fn open(
     let division = division_of(&executing).or_else(|| {
         doc.subject
             .as_ref()
-            .map(|s| s.residence.division.as_str().to_owned())
+            .and_then(|s| s.residence.as_ref())
+            .map(|r| r.division.as_str().to_owned())
     });
     let ctx = Context::of(doc, received_at, division.as_deref())?;
     let mut deadlines = Vec::new();

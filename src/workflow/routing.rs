@@ -341,8 +341,8 @@ fn executing_places(doc: &CanonicalDocument) -> Vec<String> {
         }
     }
     if places.is_empty() {
-        if let Some(subject) = &doc.subject {
-            places.push(subject.residence.division.as_str().to_owned());
+        if let Some(residence) = doc.subject.as_ref().and_then(|s| s.residence.as_ref()) {
+            places.push(residence.division.as_str().to_owned());
         }
     }
     places
