@@ -8,6 +8,7 @@ use std::sync::Arc;
 use anyhow::Context;
 
 use crate::attachments::BlobStore;
+use crate::clock::Clock;
 use crate::config::Settings;
 use crate::formats::Formats;
 use crate::registry::Registry;
@@ -32,6 +33,8 @@ pub struct Gateway {
     pub identity: GatewayIdentity,
     /// Attachment bytes, content-addressed under `DIR/blobs`.
     pub blobs: BlobStore,
+    /// "Now" for every decision; the system clock unless a test or the demo shifted it.
+    pub clock: Clock,
 }
 
 impl Gateway {
@@ -95,6 +98,7 @@ impl Gateway {
             periods,
             identity,
             blobs,
+            clock: Clock::system(),
         })
     }
 }
@@ -130,7 +134,15 @@ pub fn start(gateway: Gateway) -> anyhow::Result<Running> {
     .listen(listener)?
     .run();
     let handle = server.handle();
-    let task = tokio::spawn(server);
+    let sweep = crate::jobs::spawn_overdue_sweep(
+        gateway.clone(),
+        std::time::Duration::from_secs(gateway.settings.overdue_sweep_secs),
+    );
+    let task = tokio::spawn(async move {
+        let result = server.await;
+        sweep.abort();
+        result
+    });
     Ok(Running {
         addr,
         handle,

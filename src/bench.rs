@@ -261,6 +261,7 @@ fn crypto_ceiling(gw: &Gateway, prepared: &[SignedRequest], budget: Duration) ->
             let parts = RequestParts {
                 method: "POST".into(),
                 path: "/api/v1/documents".into(),
+                query: None,
                 content_type: Some("application/xml".into()),
                 content_digest: get("content-digest"),
                 signature_input: get("signature-input"),

@@ -45,6 +45,8 @@ pub struct Settings {
     pub workers: usize,
     /// Database connections for readers (the single SQLite writer is extra).
     pub max_connections: u32,
+    /// Seconds between two sweeps that mark lapsed deadlines overdue and log them.
+    pub overdue_sweep_secs: u64,
 }
 
 impl Default for Settings {
@@ -63,6 +65,7 @@ impl Default for Settings {
             signature_window_secs: 300,
             workers: 0,
             max_connections: 8,
+            overdue_sweep_secs: 60,
         }
     }
 }
@@ -153,6 +156,9 @@ impl Settings {
         }
         if self.max_multipart_bytes < self.max_body_bytes as u64 {
             anyhow::bail!("max_multipart_bytes must be at least max_body_bytes");
+        }
+        if !(1..=86_400).contains(&self.overdue_sweep_secs) {
+            anyhow::bail!("overdue_sweep_secs must be between 1 and 86400");
         }
         if !(1..=3600).contains(&self.signature_window_secs) {
             anyhow::bail!("signature_window_secs must be between 1 and 3600");

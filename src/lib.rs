@@ -16,6 +16,8 @@ pub mod app;
 pub mod attachments;
 /// Load-benchmark command: simulated partners over real HTTP, with the crypto-only ceiling.
 pub mod bench;
+/// The one source of "now" (shiftable by tests and the demo, never by configuration).
+pub mod clock;
 /// All settings, loaded once from a file plus `GATEWAY_*` environment variables.
 pub mod config;
 /// Outbound delivery to recipients (outbox, push, mailbox).
@@ -24,6 +26,8 @@ pub mod delivery;
 pub mod formats;
 /// One submission through verify → decode → validate → route → commit, and its receipt.
 pub mod intake;
+/// Background jobs driven by time: the overdue sweep.
+pub mod jobs;
 /// The canonical document and its value types (AgencyId, IdNumber, CaseNo …).
 pub mod model;
 /// Partner-side client: signs and posts documents, verifies the gateway's receipts.

@@ -115,7 +115,7 @@ pub async fn read(
     };
     if let Err(e) = gw
         .store
-        .append_log(&xlog::prepare(&event, time::OffsetDateTime::now_utc()))
+        .append_log(&xlog::prepare(&event, gw.clock.now()))
         .await
     {
         tracing::error!(error = %e, "could not log a read; refusing it");

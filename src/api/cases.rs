@@ -1,13 +1,24 @@
-//! `GET /api/v1/cases/{id}`: a case's state, deadlines and documents, for the
-//! agencies that are party to it. No personal data is in this view.
+//! Cases for the agencies party to them: `GET /api/v1/cases` (filter by
+//! flow, state, overdue; keyset-paginated) and `GET /api/v1/cases/{id}` (state,
+//! deadlines, documents and the case's timeline). No personal data is in
+//! either view: a case is named by its id, flow, state, 案号 and agencies.
 
 use actix_web::{web, HttpRequest, HttpResponse};
-use serde::Serialize;
+use base64::Engine;
+use serde::{Deserialize, Serialize};
 
 use super::authenticate_read;
 use super::problem::{signed, Problem};
 use crate::app::Gateway;
-use crate::timefmt;
+use crate::model::Flow;
+use crate::store::{CaseFilter, CaseRecord, NewDeadline};
+use crate::timefmt::{self, unix_ms};
+use crate::violation::Violation;
+use crate::workflow::flows::CaseState;
+
+/// Largest page of `GET /api/v1/cases`.
+const MAX_LIMIT: i64 = 200;
+const DEFAULT_LIMIT: i64 = 50;
 
 #[derive(Serialize)]
 struct CaseView {
@@ -20,8 +31,12 @@ struct CaseView {
     opened_at: String,
     updated_at: String,
     parties: Vec<String>,
+    /// Whether an unanswered deadline is past due now.
+    overdue: bool,
     deadlines: Vec<DeadlineView>,
     documents: Vec<DocumentRef>,
+    /// Everything that happened to the case, oldest first.
+    timeline: Vec<TimelineEvent>,
 }
 
 #[derive(Serialize)]
@@ -30,7 +45,13 @@ struct DeadlineView {
     period: String,
     starts_at: String,
     due_at: Option<String>,
+    /// due, met, overdue, closed or uncomputable — as of now (a `due` past
+    /// its instant reads `overdue` even before the sweep has logged it).
     status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    met_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    closed_at: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     note: Option<String>,
 }
@@ -40,6 +61,44 @@ struct DocumentRef {
     document_id: String,
     message_type: String,
     received_at: String,
+}
+
+#[derive(Serialize)]
+struct TimelineEvent {
+    at: String,
+    /// `document.received`, `deadline.started`, `deadline.met`,
+    /// `deadline.closed`, `deadline.missed`.
+    event: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    document_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message_type: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    step: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    due_at: Option<String>,
+    #[serde(skip)]
+    at_ms: i64,
+}
+
+#[derive(Serialize)]
+struct CaseList {
+    cases: Vec<CaseView>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_cursor: Option<String>,
+}
+
+/// Query of `GET /api/v1/cases`.
+#[derive(Debug, Deserialize)]
+pub struct ListQuery {
+    flow: Option<String>,
+    state: Option<String>,
+    overdue: Option<bool>,
+    /// Must be the caller's own agency when given (partners see only their cases).
+    agency: Option<String>,
+    cursor: Option<String>,
+    limit: Option<i64>,
 }
 
 pub async fn get(gw: web::Data<Gateway>, req: HttpRequest, id: web::Path<String>) -> HttpResponse {
@@ -55,7 +114,232 @@ pub async fn get(gw: web::Data<Gateway>, req: HttpRequest, id: web::Path<String>
             return Problem::unavailable().response(&gw.identity);
         }
     };
-    let view = CaseView {
+    let view = view(case, unix_ms(gw.clock.now()));
+    signed(
+        &gw.identity,
+        200,
+        "application/json",
+        serde_json::to_vec_pretty(&view).unwrap_or_default(),
+    )
+}
+
+pub async fn list(
+    gw: web::Data<Gateway>,
+    req: HttpRequest,
+    query: Result<web::Query<ListQuery>, actix_web::Error>,
+) -> HttpResponse {
+    let reader = match authenticate_read(&gw, &req) {
+        Ok(verified) => verified.signer.agency,
+        Err(e) => return Problem::security(&e).response(&gw.identity),
+    };
+    let query = match query {
+        Ok(q) => q.into_inner(),
+        Err(_) => {
+            return bad_query(Violation::new(
+                "invalid_query",
+                "",
+                "查询参数格式有误（overdue 为 true/false，limit 为整数）",
+                "malformed query (overdue is true/false, limit an integer)",
+            ))
+            .response(&gw.identity)
+        }
+    };
+    let now_ms = unix_ms(gw.clock.now());
+    let filter = match filter_of(query, &reader, now_ms) {
+        Ok(f) => f,
+        Err(problem) => return problem.response(&gw.identity),
+    };
+    let page = match gw.store.case_ids(&filter).await {
+        Ok(ids) => ids,
+        Err(e) => {
+            tracing::error!(error = %e, "listing cases failed");
+            return Problem::unavailable().response(&gw.identity);
+        }
+    };
+    let next_cursor = (page.len() as i64 == filter.limit)
+        .then(|| page.last().map(|(at, id)| encode_cursor(*at, id)))
+        .flatten();
+    let mut cases = Vec::with_capacity(page.len());
+    for (_, id) in page {
+        match gw.store.case(&id).await {
+            Ok(Some(case)) => cases.push(view(case, now_ms)),
+            Ok(None) => {}
+            Err(e) => {
+                tracing::error!(error = %e, "reading a case failed");
+                return Problem::unavailable().response(&gw.identity);
+            }
+        }
+    }
+    let list = CaseList { cases, next_cursor };
+    signed(
+        &gw.identity,
+        200,
+        "application/json",
+        serde_json::to_vec_pretty(&list).unwrap_or_default(),
+    )
+}
+
+fn bad_query(v: Violation) -> Box<Problem> {
+    Box::new(Problem::from_violation(400, v))
+}
+
+/// Checks the query and scopes it to the caller.
+fn filter_of(q: ListQuery, reader: &str, now_ms: i64) -> Result<CaseFilter, Box<Problem>> {
+    if let Some(agency) = &q.agency {
+        if agency != reader {
+            return Err(Box::new(Problem::from_violation(
+                403,
+                Violation::new(
+                    "outside_agency_scope",
+                    "/agency",
+                    "只能查询本机关参与的案件",
+                    "an agency can list only the cases it is party to",
+                ),
+            )));
+        }
+    }
+    let flow = match &q.flow {
+        Some(code) => Some(Flow::parse(code).ok_or_else(|| {
+            bad_query(Violation::new(
+                "invalid_query",
+                "/flow",
+                "flow 须为 handover、assessment 或 revocation",
+                "flow must be handover, assessment or revocation",
+            ))
+        })?),
+        None => None,
+    };
+    if let Some(state) = &q.state {
+        let known = match flow {
+            Some(f) => CaseState::parse(f, state).is_some(),
+            None => Flow::ALL
+                .into_iter()
+                .any(|f| CaseState::parse(f, state).is_some()),
+        };
+        if !known {
+            return Err(bad_query(Violation::new(
+                "invalid_query",
+                "/state",
+                "state 不是该流程的案件状态",
+                "state is not a case state of the flow",
+            )));
+        }
+    }
+    let limit = q.limit.unwrap_or(DEFAULT_LIMIT);
+    if !(1..=MAX_LIMIT).contains(&limit) {
+        return Err(bad_query(Violation::new(
+            "invalid_query",
+            "/limit",
+            format!("limit 须在 1 到 {MAX_LIMIT} 之间"),
+            format!("limit must be between 1 and {MAX_LIMIT}"),
+        )));
+    }
+    let after = match &q.cursor {
+        Some(c) => Some(decode_cursor(c).ok_or_else(|| {
+            bad_query(Violation::new(
+                "invalid_query",
+                "/cursor",
+                "cursor 无效，请使用上一页返回的 next_cursor",
+                "invalid cursor; pass the next_cursor of the previous page",
+            ))
+        })?),
+        None => None,
+    };
+    Ok(CaseFilter {
+        party: Some(reader.to_string()),
+        flow: flow.map(|f| f.as_str().to_string()),
+        state: q.state,
+        overdue: q.overdue.unwrap_or(false),
+        now_ms,
+        after,
+        limit,
+    })
+}
+
+/// The cursor is opaque to partners: base64url of `opened_at_ms:case_id`.
+fn encode_cursor(at_ms: i64, id: &str) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{at_ms}:{id}"))
+}
+
+fn decode_cursor(cursor: &str) -> Option<(i64, String)> {
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(cursor)
+        .ok()?;
+    let text = String::from_utf8(bytes).ok()?;
+    let (at, id) = text.split_once(':')?;
+    Some((at.parse().ok()?, id.to_string()))
+}
+
+/// A deadline's status as of `now_ms`: a stored `due` past its instant is overdue.
+fn status_now(d: &NewDeadline, now_ms: i64) -> String {
+    match (d.status.as_str(), d.due_at_ms) {
+        ("due", Some(due)) if due < now_ms => "overdue".into(),
+        (status, _) => status.into(),
+    }
+}
+
+fn view(case: CaseRecord, now_ms: i64) -> CaseView {
+    let mut timeline = Vec::new();
+    let event = |at_ms: i64, event: &'static str| TimelineEvent {
+        at: timefmt::beijing_ms(at_ms),
+        event,
+        document_id: None,
+        message_type: None,
+        step: None,
+        due_at: None,
+        at_ms,
+    };
+    for (document_id, message_type, at) in &case.documents {
+        timeline.push(TimelineEvent {
+            document_id: Some(document_id.clone()),
+            message_type: Some(message_type.clone()),
+            ..event(*at, "document.received")
+        });
+    }
+    for d in &case.deadlines {
+        let due_at = d.due_at_ms.map(timefmt::beijing_ms);
+        timeline.push(TimelineEvent {
+            step: Some(d.step.clone()),
+            due_at: due_at.clone(),
+            ..event(d.starts_at_ms, "deadline.started")
+        });
+        let end = match (d.met_at_ms, d.closed_at_ms) {
+            (Some(at), _) => Some((at, "deadline.met")),
+            (None, Some(at)) => Some((at, "deadline.closed")),
+            (None, None) => d
+                .due_at_ms
+                .filter(|due| *due < now_ms)
+                .map(|due| (due, "deadline.missed")),
+        };
+        if let Some((at, kind)) = end {
+            timeline.push(TimelineEvent {
+                step: Some(d.step.clone()),
+                due_at,
+                ..event(at, kind)
+            });
+        }
+    }
+    // Stable: a document comes before the deadlines it starts at the same instant.
+    timeline.sort_by_key(|e| e.at_ms);
+    let deadlines: Vec<DeadlineView> = case
+        .deadlines
+        .iter()
+        .map(|d| DeadlineView {
+            step: d.step.clone(),
+            period: d.period.clone(),
+            starts_at: timefmt::beijing_ms(d.starts_at_ms),
+            due_at: d.due_at_ms.map(timefmt::beijing_ms),
+            status: status_now(d, now_ms),
+            met_at: d.met_at_ms.map(timefmt::beijing_ms),
+            closed_at: d.closed_at_ms.map(timefmt::beijing_ms),
+            note: d.note.clone(),
+        })
+        .collect();
+    CaseView {
+        // Open and past due: a step answered late is history, not a case to chase.
+        overdue: case.deadlines.iter().any(|d| {
+            d.met_at_ms.is_none() && d.closed_at_ms.is_none() && status_now(d, now_ms) == "overdue"
+        }),
         id: case.id,
         flow: case.flow,
         state: case.state,
@@ -65,18 +349,7 @@ pub async fn get(gw: web::Data<Gateway>, req: HttpRequest, id: web::Path<String>
         opened_at: timefmt::beijing_ms(case.opened_at_ms),
         updated_at: timefmt::beijing_ms(case.updated_at_ms),
         parties: case.parties,
-        deadlines: case
-            .deadlines
-            .into_iter()
-            .map(|d| DeadlineView {
-                step: d.step,
-                period: d.period,
-                starts_at: timefmt::beijing_ms(d.starts_at_ms),
-                due_at: d.due_at_ms.map(timefmt::beijing_ms),
-                status: d.status,
-                note: d.note,
-            })
-            .collect(),
+        deadlines,
         documents: case
             .documents
             .into_iter()
@@ -86,11 +359,6 @@ pub async fn get(gw: web::Data<Gateway>, req: HttpRequest, id: web::Path<String>
                 received_at: timefmt::beijing_ms(at),
             })
             .collect(),
-    };
-    signed(
-        &gw.identity,
-        200,
-        "application/json",
-        serde_json::to_vec_pretty(&view).unwrap_or_default(),
-    )
+        timeline,
+    }
 }

@@ -130,7 +130,7 @@ async fn read(gw: &Gateway, req: &HttpRequest, id: &str, view: View) -> HttpResp
     };
     if let Err(e) = gw
         .store
-        .append_log(&xlog::prepare(&event, time::OffsetDateTime::now_utc()))
+        .append_log(&xlog::prepare(&event, gw.clock.now()))
         .await
     {
         tracing::error!(error = %e, "could not log a read; refusing it");

@@ -31,6 +31,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 web::get().to(attachments::read),
             )
             .route("/attachments/{sha256}", web::put().to(attachments::upload))
+            .route("/cases", web::get().to(cases::list))
             .route("/cases/{id}", web::get().to(cases::get))
             .route("/schemas", web::get().to(schemas::list))
             .route("/schemas/{name}", web::get().to(schemas::get)),
@@ -57,6 +58,7 @@ pub fn request_parts(req: &HttpRequest) -> RequestParts {
     RequestParts {
         method: req.method().as_str().to_string(),
         path: req.path().to_string(),
+        query: (!req.query_string().is_empty()).then(|| format!("?{}", req.query_string())),
         content_type: header("content-type"),
         content_digest: header("content-digest"),
         signature_input: header("signature-input"),
@@ -65,17 +67,25 @@ pub fn request_parts(req: &HttpRequest) -> RequestParts {
 }
 
 /// Authenticates a read: the request must be signed over at least
-/// `@method` and `@path` by a trusted, valid, unrevoked agency certificate.
+/// `@method` and `@path` (and `@query` when it has a query, so filters and
+/// cursors cannot be changed in transit) by a trusted, valid, unrevoked
+/// agency certificate.
 pub fn authenticate_read(
     gw: &Gateway,
     req: &HttpRequest,
 ) -> Result<VerifiedRequest, SecurityError> {
+    let parts = request_parts(req);
+    let required: &[&str] = if parts.query.is_some() {
+        &["@method", "@path", "@query"]
+    } else {
+        &["@method", "@path"]
+    };
     verify_request(
-        &request_parts(req),
+        &parts,
         None,
-        &["@method", "@path"],
+        required,
         &gw.trust,
         gw.settings.signature_window_secs,
-        time::OffsetDateTime::now_utc().unix_timestamp(),
+        gw.clock.now().unix_timestamp(),
     )
 }

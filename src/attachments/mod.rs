@@ -372,7 +372,7 @@ pub async fn upload(
     sha256: &str,
     body: BodyStream,
 ) -> Result<Result<Stored, Rejection>, Unavailable> {
-    let now = OffsetDateTime::now_utc();
+    let now = gw.clock.now();
     let mut keyid = None;
     let mut signer = None;
     let outcome = upload_inner(gw, parts, sha256, body, now, &mut keyid, &mut signer).await?;

@@ -256,7 +256,7 @@ pub async fn submit(
     gw: &Gateway,
     sub: Submission,
 ) -> Result<Result<Accepted, Rejection>, Unavailable> {
-    let now = OffsetDateTime::now_utc();
+    let now = gw.clock.now();
     let mut trace = Trace::default();
     if let Body::Document(body) = &sub.body {
         trace.body_sha256 = Some(sha256_hex(body));

@@ -22,6 +22,13 @@ pub enum Flow {
 }
 
 impl Flow {
+    pub const ALL: [Flow; 3] = [Flow::Handover, Flow::Assessment, Flow::Revocation];
+
+    /// `handover`, `assessment` or `revocation`.
+    pub fn parse(code: &str) -> Option<Flow> {
+        Flow::ALL.into_iter().find(|f| f.as_str() == code)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Handover => "handover",

@@ -8,6 +8,7 @@ use std::path::Path;
 use anyhow::Context;
 use openssl::x509::X509;
 
+use crate::clock::Clock;
 use crate::security::alg::{Algorithm, SigningKey, VerifyingKey};
 use crate::security::devpki::load_signing_key;
 use crate::security::digest::content_digest;
@@ -23,6 +24,8 @@ pub struct Partner {
     pub key: SigningKey,
     pub keyid: String,
     pub alg: Algorithm,
+    /// `created` of each signature; the system clock unless a test shifted it.
+    pub clock: Clock,
     http: reqwest::Client,
 }
 
@@ -70,6 +73,7 @@ impl Partner {
             key,
             keyid,
             alg,
+            clock: Clock::system(),
             http,
         }
     }
@@ -83,22 +87,31 @@ impl Partner {
         content_type: Option<&str>,
         body: Option<&[u8]>,
     ) -> Result<Vec<(&'static str, String)>, SecurityError> {
+        // `path` may carry a query (`/api/v1/cases?flow=…`): it is signed as `@query`.
+        let (path, query) = match path.split_once('?') {
+            Some((path, query)) => (path, Some(format!("?{query}"))),
+            None => (path, None),
+        };
         let parts = RequestParts {
             method: method.to_string(),
             path: path.to_string(),
+            query,
             content_type: content_type.map(str::to_string),
             content_digest: body.map(content_digest),
             ..RequestParts::default()
         };
-        let components: &[&str] = if body.is_some() {
-            &REQUEST_COMPONENTS
+        let mut components: Vec<&str> = if body.is_some() {
+            REQUEST_COMPONENTS.to_vec()
         } else {
-            &["@method", "@path"]
+            vec!["@method", "@path"]
         };
-        let created = time::OffsetDateTime::now_utc().unix_timestamp();
+        if parts.query.is_some() {
+            components.push("@query");
+        }
+        let created = self.clock.now().unix_timestamp();
         let nonce = Some(uuid::Uuid::new_v4().simple().to_string());
         let params =
-            SignatureParams::new("sig1", components, created, &self.keyid, self.alg, nonce);
+            SignatureParams::new("sig1", &components, created, &self.keyid, self.alg, nonce);
         let (input, signature) = httpsig::sign_message(&params, &parts, &self.key)?;
         let mut headers = Vec::new();
         if let Some(digest) = parts.content_digest {

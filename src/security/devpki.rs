@@ -277,9 +277,12 @@ fn issue(
     b.set_serial_number(&serial)?;
     b.set_subject_name(&name)?;
     b.set_pubkey(key)?;
-    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    // Valid from 2020-01-01, the first year of the calendar data: tests and
+    // the demo replay dated flows (a 速裁 request before National Day 2024)
+    // with a shifted clock (`crate::clock`). Dev certificates only.
+    const DEV_NOT_BEFORE: i64 = 1_577_836_800;
     let (not_before, not_after) = (
-        Asn1Time::from_unix(now - 86_400)?,
+        Asn1Time::from_unix(DEV_NOT_BEFORE)?,
         Asn1Time::days_from_now(days)?,
     );
     b.set_not_before(&not_before)?;

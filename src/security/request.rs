@@ -15,6 +15,8 @@ use super::{digest, SecurityError};
 pub struct RequestParts {
     pub method: String,
     pub path: String,
+    /// RFC 9421 `@query`: `?` and the query string as sent; `None` without one.
+    pub query: Option<String>,
     pub content_type: Option<String>,
     pub content_digest: Option<String>,
     pub signature_input: Option<String>,
@@ -26,6 +28,7 @@ impl MessageComponents for RequestParts {
         match name {
             "@method" => Some(self.method.clone()),
             "@path" => Some(self.path.clone()),
+            "@query" => self.query.clone(),
             "content-type" => self.content_type.clone(),
             "content-digest" => self.content_digest.clone(),
             _ => None,

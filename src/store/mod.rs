@@ -19,6 +19,10 @@ use std::str::FromStr;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyConnection, AnyPool, Connection, Executor, Row};
 
+mod cases;
+
+pub use cases::{CaseFilter, LapsedDeadline};
+
 use crate::xlog::{self, LogPosition, PreparedLeaf};
 
 #[derive(Debug, thiserror::Error)]

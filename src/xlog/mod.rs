@@ -53,6 +53,15 @@ pub enum LogEvent {
         status: u16,
         codes: Vec<String>,
     },
+    /// A legal period ran out unanswered (found by the overdue sweep, once per deadline).
+    #[serde(rename = "deadline.missed")]
+    DeadlineMissed {
+        case_id: String,
+        /// The period's name in rules/periods.toml, e.g. `handover.receipt`.
+        step: String,
+        /// RFC 3339 UTC.
+        due_at: String,
+    },
     /// A document's bytes or canonical form were handed to an agency.
     #[serde(rename = "document.read")]
     DocumentRead {

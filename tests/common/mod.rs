@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use corrections_gateway::app::{self, Gateway, Running};
+use corrections_gateway::clock::Clock;
 use corrections_gateway::config::Settings;
 use corrections_gateway::partner::{GatewayCert, Partner};
 use corrections_gateway::security::alg::Algorithm;
@@ -17,6 +18,8 @@ pub struct TestGateway {
     pub base_url: String,
     /// Changes to the default settings, kept for restarts.
     pub adjust: fn(&mut Settings),
+    /// The gateway's and the partners' clock (shifted for dated scenarios).
+    pub clock: Clock,
 }
 
 /// For tests that submit the shared court sample: it references three PDFs
@@ -34,14 +37,24 @@ impl TestGateway {
 
     /// A gateway on a fresh data directory with some settings changed.
     pub async fn start_with(adjust: fn(&mut Settings)) -> TestGateway {
+        Self::start_clocked(adjust, Clock::system()).await
+    }
+
+    /// A gateway whose clock reads `at` now (partners made by [`Self::partner`] share it).
+    pub async fn start_at(at: time::OffsetDateTime) -> TestGateway {
+        Self::start_clocked(|_| {}, Clock::starting_at(at)).await
+    }
+
+    async fn start_clocked(adjust: fn(&mut Settings), clock: Clock) -> TestGateway {
         let dir = tempfile::tempdir().expect("temp dir");
-        let running = Self::run_on_with(dir.path(), adjust).await;
+        let running = Self::launch(dir.path(), adjust, clock).await;
         let base_url = format!("http://{}", running.addr);
         TestGateway {
             dir,
             running,
             base_url,
             adjust,
+            clock,
         }
     }
 
@@ -51,18 +64,23 @@ impl TestGateway {
     }
 
     pub async fn run_on_with(dir: &Path, adjust: fn(&mut Settings)) -> Running {
+        Self::launch(dir, adjust, Clock::system()).await
+    }
+
+    async fn launch(dir: &Path, adjust: fn(&mut Settings), clock: Clock) -> Running {
         let mut settings = Settings::for_dir(dir);
         settings.listen = "127.0.0.1:0".into();
         settings.workers = 2;
         adjust(&mut settings);
         app::init_dev(&settings).expect("init-dev");
-        let gateway = Gateway::load(settings).await.expect("gateway loads");
+        let mut gateway = Gateway::load(settings).await.expect("gateway loads");
+        gateway.clock = clock;
         app::start(gateway).expect("gateway starts")
     }
 
     pub async fn restart(&mut self) {
         self.running.handle.stop(true).await;
-        self.running = Self::run_on_with(self.dir.path(), self.adjust).await;
+        self.running = Self::launch(self.dir.path(), self.adjust, self.clock).await;
         self.base_url = format!("http://{}", self.running.addr);
     }
 
@@ -73,12 +91,14 @@ impl TestGateway {
     /// A partner signing as `agency` with its dev key for `alg`.
     pub fn partner(&self, agency: &str, alg: Algorithm) -> Partner {
         let dir = self.pki().join(agency);
-        Partner::from_files(
+        let mut partner = Partner::from_files(
             &self.base_url,
             &dir.join(format!("{}.key.pem", alg.file_stem())),
             &dir.join(format!("{}.crt.pem", alg.file_stem())),
         )
-        .expect("partner key")
+        .expect("partner key");
+        partner.clock = self.clock;
+        partner
     }
 
     pub fn gateway_cert(&self) -> GatewayCert {
