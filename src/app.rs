@@ -17,6 +17,7 @@ use crate::security::trust::TrustStore;
 use crate::store::Store;
 use crate::validate::Validator;
 use crate::workflow::calendar::Calendar;
+use crate::workflow::handover::HandoverDocuments;
 use crate::workflow::period::PeriodRules;
 
 /// Everything a request needs, loaded once at start-up (shared through an `Arc`).
@@ -29,6 +30,8 @@ pub struct Gateway {
     pub validator: Validator,
     pub calendar: Calendar,
     pub periods: PeriodRules,
+    /// The legal documents each correction type requires (`rules/handover_documents.toml`).
+    pub handover_documents: HandoverDocuments,
     /// The gateway's own key and certificate: signs receipts and responses.
     pub identity: GatewayIdentity,
     /// Attachment bytes, content-addressed under `DIR/blobs`.
@@ -74,6 +77,8 @@ impl Gateway {
             .map_err(|e| anyhow::anyhow!("loading the official calendar: {e}"))?;
         let periods = PeriodRules::load(&rules.join("periods.toml"))
             .map_err(|e| anyhow::anyhow!("loading rules/periods.toml: {e}"))?;
+        let handover_documents = HandoverDocuments::load(&rules.join("handover_documents.toml"))
+            .map_err(|e| anyhow::anyhow!("loading rules/handover_documents.toml: {e}"))?;
         let store = Store::open(
             &settings.database_url,
             settings.max_connections,
@@ -96,6 +101,7 @@ impl Gateway {
             validator,
             calendar,
             periods,
+            handover_documents,
             identity,
             blobs,
             clock: Clock::system(),

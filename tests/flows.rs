@@ -62,6 +62,29 @@ async fn a_handover_case_moves_from_notice_to_receipt_to_report() {
     let notice_id = notice["document_id"].as_str().unwrap();
     let case_id = notice["case_id"].as_str().unwrap();
 
+    // The notice carries no legal documents: the case suggests that the
+    // corrections agency request them from the court.
+    let opened = corrections
+        .get(&format!("/api/v1/cases/{case_id}"))
+        .await
+        .unwrap()
+        .json()
+        .unwrap();
+    let suggestion = &opened["suggestions"][0];
+    assert_eq!(suggestion["message_type"], "handover.correction_request");
+    assert_eq!(suggestion["to"], COURT);
+    let missing: Vec<&str> = suggestion["missing"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["kind"].as_str().unwrap())
+        .collect();
+    assert!(missing.contains(&"judgment"), "{suggestion}");
+    assert!(suggestion["reason"]["zh"]
+        .as_str()
+        .unwrap()
+        .contains("法律文书不齐全"));
+
     // An answer to a document the gateway does not know.
     let stray = corrections
         .submit(
@@ -114,6 +137,7 @@ async fn a_handover_case_moves_from_notice_to_receipt_to_report() {
         .json()
         .unwrap();
     assert_eq!(case["state"], "received");
+    assert!(case.get("suggestions").is_none(), "answered: {case}");
     assert_eq!(deadline(&case, "handover.receipt")["status"], "met");
     assert_eq!(case["documents"].as_array().unwrap().len(), 2);
 

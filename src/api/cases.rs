@@ -10,11 +10,14 @@ use serde::{Deserialize, Serialize};
 use super::authenticate_read;
 use super::problem::{signed, Problem};
 use crate::app::Gateway;
+use crate::model::CanonicalDocument;
 use crate::model::Flow;
+use crate::store::StoreError;
 use crate::store::{CaseFilter, CaseRecord, NewDeadline};
 use crate::timefmt::{self, unix_ms};
-use crate::violation::Violation;
+use crate::violation::{Bilingual, Violation};
 use crate::workflow::flows::CaseState;
+use crate::workflow::handover;
 
 /// Largest page of `GET /api/v1/cases`.
 const MAX_LIMIT: i64 = 200;
@@ -37,6 +40,25 @@ struct CaseView {
     documents: Vec<DocumentRef>,
     /// Everything that happened to the case, oldest first.
     timeline: Vec<TimelineEvent>,
+    /// What the case calls for now: a handover notice lacking legal documents
+    /// suggests a `handover.correction_request` to the decision organ.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    suggestions: Vec<SuggestionView>,
+}
+
+#[derive(Serialize)]
+struct SuggestionView {
+    message_type: &'static str,
+    to: String,
+    /// Attachment kinds (and their Chinese names) still missing.
+    missing: Vec<MissingView>,
+    reason: Bilingual,
+}
+
+#[derive(Serialize)]
+struct MissingView {
+    kind: String,
+    name_zh: String,
 }
 
 #[derive(Serialize)]
@@ -114,7 +136,14 @@ pub async fn get(gw: web::Data<Gateway>, req: HttpRequest, id: web::Path<String>
             return Problem::unavailable().response(&gw.identity);
         }
     };
-    let view = view(case, unix_ms(gw.clock.now()));
+    let suggestions = match suggestions(&gw, &case).await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "reading a case's documents failed");
+            return Problem::unavailable().response(&gw.identity);
+        }
+    };
+    let view = view(case, suggestions, unix_ms(gw.clock.now()));
     signed(
         &gw.identity,
         200,
@@ -162,7 +191,13 @@ pub async fn list(
     let mut cases = Vec::with_capacity(page.len());
     for (_, id) in page {
         match gw.store.case(&id).await {
-            Ok(Some(case)) => cases.push(view(case, now_ms)),
+            Ok(Some(case)) => match suggestions(&gw, &case).await {
+                Ok(s) => cases.push(view(case, s, now_ms)),
+                Err(e) => {
+                    tracing::error!(error = %e, "reading a case's documents failed");
+                    return Problem::unavailable().response(&gw.identity);
+                }
+            },
             Ok(None) => {}
             Err(e) => {
                 tracing::error!(error = %e, "reading a case failed");
@@ -278,7 +313,48 @@ fn status_now(d: &NewDeadline, now_ms: i64) -> String {
     }
 }
 
-fn view(case: CaseRecord, now_ms: i64) -> CaseView {
+/// The suggestions of a handover case still waiting for its receipt: the
+/// notice and the corrections received so far, checked against the
+/// required documents of `rules/handover_documents.toml`.
+async fn suggestions(gw: &Gateway, case: &CaseRecord) -> Result<Vec<SuggestionView>, StoreError> {
+    if case.flow != "handover" || case.state != "notified" {
+        return Ok(Vec::new());
+    }
+    let mut documents = Vec::new();
+    for (id, message_type, _) in &case.documents {
+        if message_type != "handover.notice" && message_type != "handover.correction" {
+            continue;
+        }
+        let Some(stored) = gw.store.document(id).await? else {
+            continue;
+        };
+        // Stored canonical JSON passed validation on the way in.
+        let parsed = serde_json::from_str(&stored.canonical)
+            .ok()
+            .and_then(|v| CanonicalDocument::from_json(&v).ok());
+        documents.extend(parsed);
+    }
+    Ok(
+        handover::case_suggestion(&gw.handover_documents, &documents)
+            .map(|s| SuggestionView {
+                message_type: s.message_type.as_str(),
+                to: s.to,
+                missing: s
+                    .missing
+                    .into_iter()
+                    .map(|m| MissingView {
+                        kind: m.kind,
+                        name_zh: m.name_zh,
+                    })
+                    .collect(),
+                reason: s.reason,
+            })
+            .into_iter()
+            .collect(),
+    )
+}
+
+fn view(case: CaseRecord, suggestions: Vec<SuggestionView>, now_ms: i64) -> CaseView {
     let mut timeline = Vec::new();
     let event = |at_ms: i64, event: &'static str| TimelineEvent {
         at: timefmt::beijing_ms(at_ms),
@@ -360,5 +436,6 @@ fn view(case: CaseRecord, now_ms: i64) -> CaseView {
             })
             .collect(),
         timeline,
+        suggestions,
     }
 }

@@ -245,6 +245,25 @@ impl HandoverDocuments {
     }
 }
 
+/// The correction request a handover case calls for now: its notice checked
+/// together with every correction (`handover.correction`) received since.
+/// `documents` are the case's documents in the order received; `None` when
+/// nothing is missing or the case has no notice.
+pub fn case_suggestion(
+    rules: &HandoverDocuments,
+    documents: &[CanonicalDocument],
+) -> Option<CorrectionSuggestion> {
+    let notice = documents
+        .iter()
+        .find(|d| d.body.message_type() == MessageType::HandoverNotice)?;
+    let supplied: Vec<String> = documents
+        .iter()
+        .filter(|d| d.body.message_type() == MessageType::HandoverCorrection)
+        .flat_map(|d| d.envelope.attachments.iter().map(|a| a.kind.clone()))
+        .collect();
+    rules.suggest_correction(notice, &supplied)
+}
+
 /// The required legal documents a handover notice lacks, by the shipped
 /// lists (`rules/handover_documents.toml`). Empty for other documents.
 pub fn missing_documents(notice: &CanonicalDocument) -> Vec<String> {
@@ -349,6 +368,28 @@ mod tests {
             docs.missing(&n, &["execution_notice".to_owned()]),
             ["closing_form"]
         );
+    }
+
+    #[test]
+    fn a_case_is_checked_with_the_corrections_it_received() {
+        let docs = HandoverDocuments::shipped().unwrap();
+        let n = notice("probation", &["judgment"]);
+        let mut c: Value = serde_json::from_str(include_str!(
+            "../../tests/fixtures/canonical/handover.correction.json"
+        ))
+        .unwrap();
+        let template = n.to_json()["attachments"][0].clone();
+        let mut attachment = template.clone();
+        attachment["kind"] = json!("execution_notice");
+        c["attachments"] = json!([attachment]);
+        let correction = CanonicalDocument::from_json(&c).unwrap_or_else(|e| panic!("{e:?}"));
+        let pending = case_suggestion(docs, std::slice::from_ref(&n)).unwrap();
+        assert_eq!(pending.missing.len(), 2);
+        let after = case_suggestion(docs, &[n.clone(), correction.clone()]).unwrap();
+        let kinds: Vec<&str> = after.missing.iter().map(|m| m.kind.as_str()).collect();
+        assert_eq!(kinds, ["closing_form"]);
+        // No notice in the case: nothing to check.
+        assert_eq!(case_suggestion(docs, &[correction]), None);
     }
 
     #[test]
