@@ -2,6 +2,8 @@
 //! writes the documented layout (and is idempotent), `serve` runs it, `send`
 //! signs a file, posts it and verifies the receipt.
 
+mod common;
+
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -98,10 +100,17 @@ fn serve_on_a_fresh_directory_then_send_a_signed_file() {
         l.local_addr().unwrap().port()
     };
     let listen = format!("127.0.0.1:{port}");
+    // SQLite in the data directory, or a fresh PostgreSQL database on the PG run.
+    let database = common::TestDatabase::create();
+    let mut serve = Command::new(BIN);
+    serve
+        .args(["serve", "--listen", &listen, "--dir"])
+        .arg(&data);
+    if let Some(url) = database.url() {
+        serve.args(["--database-url", url]);
+    }
     let _server = Server(
-        Command::new(BIN)
-            .args(["serve", "--listen", &listen, "--dir"])
-            .arg(&data)
+        serve
             // The shared court sample references PDFs whose bytes nobody has.
             .env("GATEWAY_REQUIRE_ATTACHMENTS", "false")
             .stdout(Stdio::null())

@@ -322,6 +322,9 @@ impl Store {
         };
         let migrator = sqlx::migrate::Migrator::new(dir).await?;
         migrator.run(&writer).await?;
+        if backend == Backend::Postgres {
+            warn_unless_bytewise_collation(&reader).await?;
+        }
         Ok(Store {
             backend,
             writer,
@@ -412,9 +415,10 @@ impl Store {
             drop(conn);
             return match self.receipt_for(&doc.sender, &doc.body_sha256).await? {
                 Some(receipt) => Ok(Committed::Duplicate { receipt }),
-                // The other submission's transaction has not committed yet
-                // cannot happen on SQLite (one writer); on PostgreSQL the
-                // unique check waits for it. Treat as a database error.
+                // The other submission's transaction has not committed yet:
+                // cannot happen on SQLite (one writer), and on PostgreSQL the
+                // unique check waits for it to commit (had it rolled back, our
+                // insert would have succeeded). Treat as a database error.
                 None => Err(StoreError::Database(sqlx::Error::RowNotFound)),
             };
         }
@@ -525,22 +529,14 @@ impl Store {
             return Ok(Uploaded::Replayed);
         }
         seen?;
-        let earlier = sqlx::query(
-            "SELECT media_type FROM attachment_uploads WHERE sha256 = $1 AND uploader = $2",
-        )
-        .bind(&upload.sha256)
-        .bind(&upload.uploader)
-        .fetch_optional(&mut *tx)
-        .await?;
-        if let Some(row) = earlier {
-            tx.commit().await?;
-            return Ok(Uploaded::Existing {
-                media_type: row.get(0),
-            });
-        }
-        sqlx::query(
+        // Insert-or-keep in one statement: two uploads of the same bytes by the
+        // same agency may run at once on PostgreSQL (several writers), and a
+        // read-then-insert would let the second fail on the primary key. The
+        // second waits for the first to commit, inserts nothing, then reads
+        // the first one's row (READ COMMITTED: a new statement sees it).
+        let inserted = sqlx::query(
             "INSERT INTO attachment_uploads (sha256, uploader, size, media_type, keyid, uploaded_at) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (sha256, uploader) DO NOTHING",
         )
         .bind(&upload.sha256)
         .bind(&upload.uploader)
@@ -550,6 +546,19 @@ impl Store {
         .bind(upload.uploaded_at_ms)
         .execute(&mut *tx)
         .await?;
+        if inserted.rows_affected() == 0 {
+            let earlier = sqlx::query(
+                "SELECT media_type FROM attachment_uploads WHERE sha256 = $1 AND uploader = $2",
+            )
+            .bind(&upload.sha256)
+            .bind(&upload.uploader)
+            .fetch_one(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            return Ok(Uploaded::Existing {
+                media_type: earlier.get(0),
+            });
+        }
         let position = append_log(&mut tx, leaf).await?;
         tx.commit().await?;
         Ok(Uploaded::New { position })
@@ -870,12 +879,13 @@ async fn advance_case(
     Ok(true)
 }
 
-/// Appends inside the caller's transaction. On SQLite the single writer
-/// connection makes "read the tail, insert after it" race-free.
+/// Appends inside the caller's transaction: reads the tail, inserts after it.
+/// [`lock_log`] first makes the caller the only appender until it commits.
 async fn append_log(
     tx: &mut AnyConnection,
     leaf: &PreparedLeaf,
 ) -> Result<LogPosition, StoreError> {
+    lock_log(tx).await?;
     let tail = sqlx::query("SELECT idx, chain_hash FROM exchange_log ORDER BY idx DESC LIMIT 1")
         .fetch_optional(&mut *tx)
         .await?;
@@ -902,6 +912,59 @@ async fn append_log(
         index,
         leaf_hash: leaf.leaf_hash,
     })
+}
+
+/// Advisory-lock key that serialises exchange-log appends on PostgreSQL
+/// ("xlog" in ASCII; any constant no other code uses would do).
+const LOG_LOCK_KEY: i64 = 0x786c_6f67;
+
+/// Makes the calling transaction the only one appending to the exchange log
+/// until it commits or rolls back.
+///
+/// Appending reads the tail (index, chain hash) and inserts after it. On
+/// SQLite that is race-free as it stands: every write goes through the single
+/// writer connection. On PostgreSQL several writer connections run at once, and
+/// two transactions reading the same tail would both compute index n+1: one
+/// would fail on the primary key (a refused submission) or, worse, a chain
+/// would fork if the key ever changed. A transaction-scoped advisory lock taken
+/// before the tail is read orders the appenders; it is released by the commit,
+/// after the entry is visible, so the next appender reads the new tail (each
+/// statement sees the latest commits under READ COMMITTED). It holds no row or
+/// table lock, so readers of the log never wait, and it works across gateway
+/// instances sharing one database. The lock is taken as late as possible in
+/// each transaction (appending is the last write but the receipt) to keep the
+/// serialised part short.
+async fn lock_log(tx: &mut AnyConnection) -> Result<(), StoreError> {
+    if tx.backend_name().eq_ignore_ascii_case("postgresql") {
+        // `pg_advisory_xact_lock` returns `void`, which the Any driver cannot
+        // decode: select a constant from it instead.
+        sqlx::query("SELECT 1 FROM pg_advisory_xact_lock($1)")
+            .bind(LOG_LOCK_KEY)
+            .execute(&mut *tx)
+            .await?;
+    }
+    Ok(())
+}
+
+/// SQLite compares text byte by byte; a PostgreSQL database created with a
+/// language locale (e.g. `en_US.UTF-8`) sorts agency ids and case ids in
+/// another order (punctuation ignored at first), so listings would come out
+/// differently from the same data. Correctness does not depend on it (keyset
+/// cursors compare with the same collation they order by), hence a warning.
+async fn warn_unless_bytewise_collation(reader: &AnyPool) -> Result<(), StoreError> {
+    let row =
+        sqlx::query("SELECT datcollate::text FROM pg_database WHERE datname = current_database()")
+            .fetch_one(reader)
+            .await?;
+    let collate: String = row.get(0);
+    if !matches!(collate.as_str(), "C" | "POSIX" | "C.UTF-8" | "C.utf8") {
+        tracing::warn!(
+            collate = %collate,
+            "the PostgreSQL database does not sort text byte-wise (LC_COLLATE C) as SQLite does; \
+             listings may be ordered differently (see docs/configuration.md)"
+        );
+    }
+    Ok(())
 }
 
 fn is_unique_violation<T>(result: &Result<T, sqlx::Error>) -> bool {

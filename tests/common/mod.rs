@@ -1,9 +1,18 @@
 //! Test harness: a real gateway on a random loopback port with a fresh data
-//! directory (dev PKI, demo registry, SQLite file), and partners that sign
-//! and post exactly as an agency system would.
+//! directory (dev PKI, demo registry, SQLite file) and a fresh database, and
+//! partners that sign and post exactly as an agency system would.
+//!
+//! The database is SQLite in the data directory unless
+//! `GATEWAY_TEST_DATABASE_URL` names a PostgreSQL server
+//! (`postgres://user@localhost/postgres`, with `?host=/socket/dir` for a Unix
+//! socket): then each gateway gets its own database `t_<uuid>` created on that
+//! server and dropped with the gateway, so tests stay isolated and run in
+//! parallel. `scripts/test.sh` runs the integration tests both ways.
 #![allow(dead_code)]
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use corrections_gateway::app::{self, Gateway, Running};
 use corrections_gateway::clock::Clock;
@@ -13,8 +22,11 @@ use corrections_gateway::security::alg::Algorithm;
 use corrections_gateway::store::Store;
 
 pub struct TestGateway {
-    pub dir: tempfile::TempDir,
     pub running: Running,
+    /// Dropped after `running` (fields drop in order), so the database goes
+    /// only once the gateway is gone, and the data directory last.
+    pub database: TestDatabase,
+    pub dir: tempfile::TempDir,
     pub base_url: String,
     /// Changes to the default settings, kept for restarts.
     pub adjust: fn(&mut Settings),
@@ -47,11 +59,14 @@ impl TestGateway {
 
     async fn start_clocked(adjust: fn(&mut Settings), clock: Clock) -> TestGateway {
         let dir = tempfile::tempdir().expect("temp dir");
+        let database = TestDatabase::create();
+        database.serve(dir.path());
         let running = Self::launch(dir.path(), adjust, clock).await;
         let base_url = format!("http://{}", running.addr);
         TestGateway {
-            dir,
             running,
+            database,
+            dir,
             base_url,
             adjust,
             clock,
@@ -69,6 +84,9 @@ impl TestGateway {
 
     async fn launch(dir: &Path, adjust: fn(&mut Settings), clock: Clock) -> Running {
         let mut settings = Settings::for_dir(dir);
+        if let Some(url) = TestDatabase::url_for(dir) {
+            settings.database_url = url;
+        }
         settings.listen = "127.0.0.1:0".into();
         settings.workers = 2;
         adjust(&mut settings);
@@ -123,6 +141,127 @@ impl TestGateway {
             .map(|e| String::from_utf8(e.leaf).expect("leaves are UTF-8 JSON"))
             .collect()
     }
+}
+
+/// The PostgreSQL server the integration tests run against, if any.
+pub const DATABASE_URL_VAR: &str = "GATEWAY_TEST_DATABASE_URL";
+
+/// Which database serves which data directory (a restart finds it again).
+static DATABASES: Mutex<Option<HashMap<PathBuf, String>>> = Mutex::new(None);
+
+/// A fresh database for one gateway: `None` (SQLite in the data directory)
+/// unless [`DATABASE_URL_VAR`] is set, else a new PostgreSQL database on that
+/// server, dropped when this value is.
+pub struct TestDatabase {
+    postgres: Option<PgDatabase>,
+}
+
+struct PgDatabase {
+    server: String,
+    name: String,
+    url: String,
+}
+
+impl TestDatabase {
+    /// Creates the database (blocking: usable from sync and async tests).
+    pub fn create() -> TestDatabase {
+        let Some(server) = std::env::var(DATABASE_URL_VAR)
+            .ok()
+            .filter(|u| !u.is_empty())
+        else {
+            return TestDatabase { postgres: None };
+        };
+        let name = format!("t_{}", uuid::Uuid::new_v4().simple());
+        let url = with_database(&server, &name);
+        admin(&server, format!("CREATE DATABASE {name}"));
+        TestDatabase {
+            postgres: Some(PgDatabase { server, name, url }),
+        }
+    }
+
+    /// The URL a gateway should be given (`None`: the SQLite default).
+    pub fn url(&self) -> Option<&str> {
+        self.postgres.as_ref().map(|p| p.url.as_str())
+    }
+
+    /// Whether the tests run on PostgreSQL.
+    pub fn is_postgres() -> bool {
+        std::env::var(DATABASE_URL_VAR).is_ok_and(|u| !u.is_empty())
+    }
+
+    /// Records that gateways on `dir` use this database.
+    pub fn serve(&self, dir: &Path) {
+        if let Some(url) = self.url() {
+            DATABASES
+                .lock()
+                .unwrap()
+                .get_or_insert_with(HashMap::new)
+                .insert(dir.to_path_buf(), url.to_string());
+        }
+    }
+
+    fn url_for(dir: &Path) -> Option<String> {
+        DATABASES.lock().unwrap().as_ref()?.get(dir).cloned()
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        if let Some(pg) = &self.postgres {
+            DATABASES
+                .lock()
+                .unwrap()
+                .get_or_insert_with(HashMap::new)
+                .retain(|_, url| *url != pg.url);
+            // FORCE: a pool of the stopped gateway may still hold connections.
+            admin(
+                &pg.server,
+                format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", pg.name),
+            );
+        }
+    }
+}
+
+/// Runs one statement on the server's maintenance database, on a thread of
+/// its own so that it works inside and outside an async runtime.
+fn admin(server: &str, sql: String) {
+    let server = server.to_string();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        runtime.block_on(async move {
+            use sqlx::{Connection, Executor};
+            let mut conn = sqlx::PgConnection::connect(&server)
+                .await
+                .unwrap_or_else(|e| panic!("{DATABASE_URL_VAR}={server}: {e}"));
+            conn.execute(sql.as_str())
+                .await
+                .unwrap_or_else(|e| panic!("{sql}: {e}"));
+            let _ = conn.close().await;
+        })
+    })
+    .join()
+    .expect("database administration");
+}
+
+/// The server URL with another database name (the path after the authority).
+fn with_database(server: &str, name: &str) -> String {
+    let (base, query) = match server.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (server, None),
+    };
+    let scheme_end = base.find("://").map_or(0, |i| i + 3);
+    let authority_end = base[scheme_end..]
+        .find('/')
+        .map_or(base.len(), |i| scheme_end + i);
+    let mut url = format!("{}/{name}", &base[..authority_end]);
+    if let Some(query) = query {
+        url.push('?');
+        url.push_str(query);
+    }
+    url
 }
 
 /// The shared court sample (`../shared/samples/`), kept as a fixture.
