@@ -43,7 +43,8 @@ pub struct Settings {
     pub signature_window_secs: i64,
     /// HTTP worker threads; 0 means one per core.
     pub workers: usize,
-    /// Database connections for readers (the single SQLite writer is extra).
+    /// Database connections for readers (the single SQLite writer is extra; on
+    /// PostgreSQL as many writers again, at least 2).
     pub max_connections: u32,
     /// Seconds between two sweeps that mark lapsed deadlines overdue and log them.
     pub overdue_sweep_secs: u64,

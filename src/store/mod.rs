@@ -9,9 +9,14 @@
 //! did not survive.
 //!
 //! SQLite (embedded default) and PostgreSQL sit behind sqlx's `Any` driver
-//! with the same tables (`migrations/sqlite`, `migrations/postgres`). On SQLite
+//! with the same tables (`migrations/sqlite`, `migrations/postgres`: every
+//! migration in both, same number and name) and the same SQL text. On SQLite
 //! all writes go through one connection: SQLite has a single writer anyway, and
-//! serialising in the pool avoids busy-retry storms between writers.
+//! serialising in the pool avoids busy-retry storms between writers. On
+//! PostgreSQL several writer connections (and gateway instances) commit at
+//! once, so no write may rely on being alone: unique keys decide replays and
+//! duplicates, case moves are guarded by the expected state, and appends to the
+//! exchange log are ordered by `lock_log`.
 
 use std::path::Path;
 use std::str::FromStr;
