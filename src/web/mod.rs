@@ -78,7 +78,7 @@ impl Lang {
 
 const STYLE: &str = "body{font-family:system-ui,'Noto Sans CJK SC','Microsoft YaHei',sans-serif;margin:0;color:#1d2733;background:#f4f6f8}\
 header{background:#1f3a5f;color:#fff;padding:.6rem 1.2rem;display:flex;gap:1rem;align-items:center}\
-header a,header button{color:#fff}header .grow{flex:1}main{padding:1rem 1.2rem;max-width:1300px}\
+header a{color:#fff}header button{color:#fff;background:transparent;border:1px solid #fff;border-radius:.2rem}header .grow{flex:1}main{padding:1rem 1.2rem;max-width:1300px}\
 table{border-collapse:collapse;width:100%;background:#fff}th,td{border-bottom:1px solid #dde3ea;padding:.35rem .5rem;text-align:left;font-size:.92rem}\
 th{background:#e9eef3}.overdue{color:#b00020;font-weight:600}.met{color:#216e39}.badge{padding:.05rem .4rem;border-radius:.3rem;background:#e9eef3}\
 .badge.overdue{background:#fde7ea}.error{background:#fde7ea;padding:.6rem;border-left:4px solid #b00020}\
