@@ -87,6 +87,11 @@ fn screenshots() -> PathBuf {
 async fn log_in(browser: &Client, base: &str, username: &str) {
     browser.goto(&format!("{base}/ui/login")).await.unwrap();
     browser
+        .wait()
+        .for_element(Locator::Id("username"))
+        .await
+        .unwrap();
+    browser
         .find(Locator::Id("username"))
         .await
         .unwrap()

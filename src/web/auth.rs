@@ -142,11 +142,18 @@ fn cookie(gw: &Gateway, name: &'static str, value: String, max_age_secs: i64) ->
 }
 
 pub async fn login_form(gw: web::Data<Gateway>, req: HttpRequest) -> HttpResponse {
-    login_page(&gw, Lang::of(&req), 200, None)
+    login_page(&gw, &req, 200, None)
 }
 
-fn login_page(gw: &Gateway, lang: Lang, status: u16, error: Option<&str>) -> HttpResponse {
-    let token = random_token();
+/// The login form. Its double-submit token is kept while the browser has
+/// one, so two tabs (or a reload racing a redirect) do not invalidate each other.
+fn login_page(gw: &Gateway, req: &HttpRequest, status: u16, error: Option<&str>) -> HttpResponse {
+    let lang = Lang::of(req);
+    let token = req
+        .cookie(LOGIN_COOKIE)
+        .map(|c| c.value().to_string())
+        .filter(|v| v.len() == 64 && v.bytes().all(|b| b.is_ascii_hexdigit()))
+        .unwrap_or_else(random_token);
     let body = html! {
         div.card style="max-width:24rem" {
             h1 { (lang.t("登录", "Log in")) }
@@ -204,12 +211,12 @@ pub async fn login(
     let Some(user) = user else {
         // Same work as for a real user, so timing does not tell which names exist.
         let _ = password_matches(&form.password, DUMMY_HASH);
-        return login_page(&gw, lang, 401, Some(bad));
+        return login_page(&gw, &req, 401, Some(bad));
     };
     if user.locked_until_ms.is_some_and(|until| until > now_ms) {
         return login_page(
             &gw,
-            lang,
+            &req,
             429,
             Some(lang.t(
                 "登录失败次数过多，账户已暂时锁定，请稍后再试",
@@ -232,7 +239,7 @@ pub async fn login(
             return unavailable(lang, &e);
         }
         tracing::info!(user_id = %user.id, "failed login");
-        return login_page(&gw, lang, 401, Some(bad));
+        return login_page(&gw, &req, 401, Some(bad));
     }
     let token = random_token();
     let csrf = random_token();
