@@ -29,9 +29,14 @@ pg_bin() {
 missing=()
 command -v openssl >/dev/null || missing+=(openssl)
 command -v curl >/dev/null || missing+=(curl)
+# Headless Chromium and ChromeDriver: the web interface's browser tests.
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+command -v chromedriver >/dev/null || missing+=(chromium-driver)
+# A CJK font, so the screenshots the browser test takes show Chinese.
+[ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || missing+=(fonts-wqy-microhei)
 pg_bin >/dev/null || missing+=(postgresql-15)
 if [ ${#missing[@]} -gt 0 ]; then
-  # The package would create and start a cluster of its own: not wanted.
+  # The PostgreSQL package would create and start a cluster of its own: not wanted.
   as_root mkdir -p /etc/postgresql-common
   if [ ! -e /etc/postgresql-common/createcluster.conf ]; then
     echo "create_main_cluster = false" | as_root tee /etc/postgresql-common/createcluster.conf >/dev/null

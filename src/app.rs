@@ -133,6 +133,7 @@ pub fn start(gateway: Gateway) -> anyhow::Result<Running> {
     let server = actix_web::HttpServer::new(move || {
         actix_web::App::new()
             .app_data(data.clone())
+            .configure(crate::web::routes)
             .configure(crate::api::routes)
     })
     .workers(workers)
@@ -203,4 +204,11 @@ pub fn init_dev(settings: &Settings) -> anyhow::Result<DevSetup> {
 /// Whether a data directory already holds a PKI (`serve` runs `init-dev` otherwise).
 pub fn has_pki(settings: &Settings) -> bool {
     settings.pki_dir().join("gateway.crt.pem").exists()
+}
+
+/// Whether the gateway runs on the DEV-ONLY PKI written by `init-dev` (its
+/// key file says so in its first line): only then are demo web users seeded.
+pub fn is_dev_pki(settings: &Settings) -> bool {
+    std::fs::read_to_string(settings.pki_dir().join("gateway.key.pem"))
+        .is_ok_and(|text| text.starts_with("# DEV ONLY"))
 }

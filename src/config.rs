@@ -48,6 +48,14 @@ pub struct Settings {
     pub max_connections: u32,
     /// Seconds between two sweeps that mark lapsed deadlines overdue and log them.
     pub overdue_sweep_secs: u64,
+    /// Consecutive failed logins after which a web account is locked.
+    pub login_max_failures: u32,
+    /// How long a locked web account stays locked.
+    pub login_lockout_secs: u64,
+    /// Lifetime of a web session.
+    pub session_hours: u32,
+    /// Mark web cookies `Secure` (set when the gateway is served over HTTPS).
+    pub secure_cookies: bool,
 }
 
 impl Default for Settings {
@@ -67,6 +75,10 @@ impl Default for Settings {
             workers: 0,
             max_connections: 8,
             overdue_sweep_secs: 60,
+            login_max_failures: 5,
+            login_lockout_secs: 900,
+            session_hours: 8,
+            secure_cookies: false,
         }
     }
 }

@@ -46,6 +46,8 @@ pub mod tools;
 pub mod validate;
 /// Shared shape of an input problem: stable code, field path, bilingual message.
 pub mod violation;
+/// Clerk and auditor web interface (sessions, roles, pages).
+pub mod web;
 /// Flows, routing rules, the official calendar and legal deadlines.
 pub mod workflow;
 /// The exchange log: canonical-JSON leaves, hashes, and (later) the Merkle tree.

@@ -90,9 +90,35 @@ enum Command {
         #[arg(long)]
         from: String,
     },
+    /// Web users (clerks, supervisors, auditors, admins).
+    #[command(subcommand)]
+    Users(UsersCommand),
     /// Load benchmark: concurrent simulated partners over real HTTP against a
     /// gateway with durable storage, plus the crypto-only ceiling.
     Bench(bench::Options),
+}
+
+#[derive(Subcommand)]
+enum UsersCommand {
+    /// Create a web user; the password is read from GATEWAY_USER_PASSWORD or
+    /// the first line of standard input (never from the command line).
+    Add {
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        #[arg(long)]
+        username: String,
+        /// clerk, supervisor, auditor or admin.
+        #[arg(long)]
+        role: String,
+        /// A clerk's agency id (registry).
+        #[arg(long)]
+        agency: Option<String>,
+        /// A supervisor's division prefix (62 = 甘肃省, 6201 = 兰州市).
+        #[arg(long)]
+        region: Option<String>,
+        #[arg(long)]
+        email: Option<String>,
+    },
 }
 
 #[actix_web::main]
@@ -124,7 +150,18 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 let setup = app::init_dev(&settings)?;
                 tracing::info!(agencies = setup.agencies.len(), dir = %settings.dir.display(), "generated the DEV-ONLY PKI");
             }
+            let dev = app::is_dev_pki(&settings);
             let gateway = Gateway::load(settings).await?;
+            if dev {
+                if let Some(file) =
+                    corrections_gateway::web::users::seed_dev_users(&gateway).await?
+                {
+                    println!(
+                        "web logins of the demo (DEV ONLY) written to {}",
+                        file.display()
+                    );
+                }
+            }
             let running = app::start(gateway)?;
             println!("corrections-gateway listening on http://{} (plain HTTP on loopback: demo default only)", running.addr);
             running.task.await.context("server task")??;
@@ -147,6 +184,43 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                     ""
                 }
             );
+            Ok(std::process::ExitCode::SUCCESS)
+        }
+        Command::Users(UsersCommand::Add {
+            dir,
+            username,
+            role,
+            agency,
+            region,
+            email,
+        }) => {
+            let settings = Settings::load(&Overrides {
+                config_file: cli.config,
+                dir,
+                ..Overrides::default()
+            })?;
+            let password = match std::env::var("GATEWAY_USER_PASSWORD") {
+                Ok(p) => p,
+                Err(_) => {
+                    let mut line = String::new();
+                    std::io::stdin().read_line(&mut line)?;
+                    line.trim_end_matches(['\r', '\n']).to_string()
+                }
+            };
+            let gateway = Gateway::load(settings).await?;
+            corrections_gateway::web::users::add(
+                &gateway,
+                corrections_gateway::web::users::NewUser {
+                    username: username.clone(),
+                    password,
+                    role,
+                    agency,
+                    region,
+                    email,
+                },
+            )
+            .await?;
+            println!("user {username} created");
             Ok(std::process::ExitCode::SUCCESS)
         }
         Command::Send {

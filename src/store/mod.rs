@@ -25,8 +25,10 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyConnection, AnyPool, Connection, Executor, Row};
 
 mod cases;
+mod users;
 
 pub use cases::{CaseFilter, LapsedDeadline};
+pub use users::UserRecord;
 
 use crate::xlog::{self, LogPosition, PreparedLeaf};
 

@@ -1,0 +1,237 @@
+//! The web interface in a real headless Chromium, driven over WebDriver
+//! (chromedriver): a clerk logs in by typing and clicking, sees the overdue
+//! case on top of the dashboard, opens its timeline and logs out; another
+//! agency's clerk typing the case's URL gets "not found". Screenshots of
+//! the screens are written to `target/screenshots/` (the ones in
+//! `docs/screenshots/` come from here).
+//!
+//! `scripts/test.sh` installs Chromium and ChromeDriver (Debian's
+//! `chromium`, `chromium-driver`); without them this test fails and says so.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::{court_notice, TestGateway};
+use corrections_gateway::security::alg::Algorithm;
+use corrections_gateway::web::users::{add, NewUser};
+use fantoccini::{Client, ClientBuilder, Locator};
+
+const PASSWORD: &str = "correct horse battery staple";
+
+struct Driver(Child);
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn chromium() -> (Driver, Client) {
+    let chromedriver = ["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .expect("chromedriver is not installed: run `bash scripts/test.sh`, which installs Debian's chromium and chromium-driver");
+    let port = free_port();
+    let driver = Driver(
+        Command::new(chromedriver)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting chromedriver"),
+    );
+    let profile = tempfile::tempdir().unwrap().keep();
+    let capabilities = serde_json::json!({
+        "goog:chromeOptions": {
+            "binary": "/usr/bin/chromium",
+            "args": [
+                "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--disable-quic", "--no-first-run", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync", "--window-size=1366,768",
+                format!("--user-data-dir={}", profile.display()),
+            ]
+        }
+    });
+    let capabilities = capabilities.as_object().unwrap().clone();
+    for _ in 0..100 {
+        match ClientBuilder::native()
+            .capabilities(capabilities.clone())
+            .connect(&format!("http://127.0.0.1:{port}"))
+            .await
+        {
+            Ok(client) => return (driver, client),
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+    panic!("chromedriver did not answer on port {port}");
+}
+
+fn screenshots() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+async fn log_in(browser: &Client, base: &str, username: &str) {
+    browser.goto(&format!("{base}/ui/login")).await.unwrap();
+    browser
+        .wait()
+        .for_element(Locator::Id("username"))
+        .await
+        .unwrap();
+    browser
+        .find(Locator::Id("username"))
+        .await
+        .unwrap()
+        .send_keys(username)
+        .await
+        .unwrap();
+    browser
+        .find(Locator::Id("password"))
+        .await
+        .unwrap()
+        .send_keys(PASSWORD)
+        .await
+        .unwrap();
+    browser
+        .find(Locator::Css("button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
+#[actix_web::test]
+async fn a_clerk_clicks_from_the_overdue_case_to_its_timeline_in_chromium() {
+    let gw = TestGateway::start().await;
+    for (name, agency) in [
+        ("clerk.corrections", "corrections.620102"),
+        ("clerk.prison", "prison.620000.3"),
+    ] {
+        add(
+            &gw.running.gateway,
+            NewUser {
+                username: name.into(),
+                password: PASSWORD.into(),
+                role: "clerk".into(),
+                agency: Some(agency.into()),
+                region: None,
+                email: None,
+            },
+        )
+        .await
+        .unwrap();
+    }
+    let court = gw.partner("court.620102", Algorithm::EcdsaP256Sha256);
+    // The judgment took effect on 2026-10-09 and the person had to report by
+    // 10-19: the case is overdue when the notice finally arrives.
+    let late = common::edit(
+        &common::edit(
+            &court_notice(7),
+            "<SXRQ>2026-11-18</SXRQ>",
+            "<SXRQ>2026-10-09</SXRQ>",
+        ),
+        "<BDQX>2026-11-28</BDQX>",
+        "<BDQX>2026-10-19</BDQX>",
+    );
+    let notice = court.submit(&late, "application/xml").await.unwrap();
+    assert_eq!(
+        notice.status,
+        201,
+        "{}",
+        String::from_utf8_lossy(&notice.body)
+    );
+    let on_time = court
+        .submit(&court_notice(8), "application/xml")
+        .await
+        .unwrap();
+    assert_eq!(on_time.status, 201);
+    let case_id = notice.json().unwrap()["case_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    let (_driver, browser) = chromium().await;
+    let base = gw.base_url.clone();
+    log_in(&browser, &base, "clerk.corrections").await;
+    assert_eq!(browser.current_url().await.unwrap().path(), "/ui/");
+    // The notice arrived after its 10-day documents period: the case is overdue, on top.
+    let first_row = browser
+        .find(Locator::Css("tbody tr:first-child"))
+        .await
+        .unwrap();
+    let first_row = first_row.html(false).await.unwrap();
+    assert!(
+        first_row.contains("overdue") && first_row.contains(&case_id),
+        "{first_row}"
+    );
+    std::fs::write(
+        screenshots().join("dashboard.png"),
+        browser.screenshot().await.unwrap(),
+    )
+    .unwrap();
+
+    browser
+        .find(Locator::Css(&format!("a[href='/ui/cases/{case_id}']")))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    assert_eq!(
+        browser.current_url().await.unwrap().path(),
+        format!("/ui/cases/{case_id}")
+    );
+    let page = browser.source().await.unwrap();
+    assert!(page.contains("handover.receipt") && page.contains("handover.notice"));
+    std::fs::write(
+        screenshots().join("case.png"),
+        browser.screenshot().await.unwrap(),
+    )
+    .unwrap();
+
+    // English, by the switch in the header.
+    browser
+        .find(Locator::LinkText("English"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    assert!(browser.source().await.unwrap().contains("Deadlines"));
+
+    browser
+        .find(Locator::Css("header button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    assert_eq!(browser.current_url().await.unwrap().path(), "/ui/login");
+
+    // Another agency's clerk cannot open the case by typing its URL.
+    log_in(&browser, &base, "clerk.prison").await;
+    browser
+        .goto(&format!("{base}/ui/cases/{case_id}"))
+        .await
+        .unwrap();
+    let page = browser.source().await.unwrap();
+    assert!(
+        page.contains("no such case") || page.contains("未找到该案件"),
+        "{page}"
+    );
+    browser.close().await.unwrap();
+}
