@@ -84,6 +84,20 @@ fn screenshots() -> PathBuf {
     dir
 }
 
+/// Waits until the browser shows `path`: a click returns as soon as it is
+/// dispatched, before the navigation it starts has finished.
+async fn wait_for_path(browser: &Client, path: &str) {
+    let mut now = String::new();
+    for _ in 0..200 {
+        now = browser.current_url().await.unwrap().path().to_string();
+        if now == path {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(now, path, "the browser did not get to {path}");
+}
+
 async fn log_in(browser: &Client, base: &str, username: &str) {
     browser.goto(&format!("{base}/ui/login")).await.unwrap();
     browser
@@ -167,7 +181,7 @@ async fn a_clerk_clicks_from_the_overdue_case_to_its_timeline_in_chromium() {
     let (_driver, browser) = chromium().await;
     let base = gw.base_url.clone();
     log_in(&browser, &base, "clerk.corrections").await;
-    assert_eq!(browser.current_url().await.unwrap().path(), "/ui/");
+    wait_for_path(&browser, "/ui/").await;
     // The notice arrived after its 10-day documents period: the case is overdue, on top.
     let first_row = browser
         .find(Locator::Css("tbody tr:first-child"))
@@ -191,10 +205,7 @@ async fn a_clerk_clicks_from_the_overdue_case_to_its_timeline_in_chromium() {
         .click()
         .await
         .unwrap();
-    assert_eq!(
-        browser.current_url().await.unwrap().path(),
-        format!("/ui/cases/{case_id}")
-    );
+    wait_for_path(&browser, &format!("/ui/cases/{case_id}")).await;
     let page = browser.source().await.unwrap();
     assert!(page.contains("handover.receipt") && page.contains("handover.notice"));
     std::fs::write(
@@ -211,7 +222,15 @@ async fn a_clerk_clicks_from_the_overdue_case_to_its_timeline_in_chromium() {
         .click()
         .await
         .unwrap();
-    assert!(browser.source().await.unwrap().contains("Deadlines"));
+    let mut english = false;
+    for _ in 0..200 {
+        english = browser.source().await.unwrap().contains("Deadlines");
+        if english {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(english, "the page switched to English");
 
     browser
         .find(Locator::Css("header button[type=submit]"))
@@ -220,7 +239,7 @@ async fn a_clerk_clicks_from_the_overdue_case_to_its_timeline_in_chromium() {
         .click()
         .await
         .unwrap();
-    assert_eq!(browser.current_url().await.unwrap().path(), "/ui/login");
+    wait_for_path(&browser, "/ui/login").await;
 
     // Another agency's clerk cannot open the case by typing its URL.
     log_in(&browser, &base, "clerk.prison").await;
