@@ -1,7 +1,7 @@
 //! SQLite and PostgreSQL run the same migrations: every file in
 //! `migrations/sqlite` has its port in `migrations/postgres` under the same
 //! number and name (docs/decisions.md, "Storage"), and both give the same
-//! tables with the same columns.
+//! tables with the same columns (compared on the PostgreSQL run).
 
 mod common;
 
@@ -45,31 +45,44 @@ fn every_migration_exists_for_both_backends_under_the_same_number_and_name() {
     assert_eq!(numbers.len(), sqlite.len(), "two migrations share a number");
 }
 
-/// Table → column names, as the migrations left them.
-type Schema = BTreeMap<String, Vec<String>>;
+/// Table → its columns as (name, type, nullable), as the migrations left them.
+/// Types are compared by meaning: SQLite's INTEGER / BLOB / TEXT are
+/// PostgreSQL's bigint / bytea / text here.
+type Schema = BTreeMap<String, Vec<(String, String, bool)>>;
 
 async fn schema_of(url: &str) -> Schema {
     let store =
         corrections_gateway::store::Store::open(url, 1, Path::new(env!("CARGO_MANIFEST_DIR")))
             .await
             .expect("migrations run");
-    drop(store);
+    store.close().await;
     use sqlx::{Connection, Executor};
     sqlx::any::install_default_drivers();
     let mut conn = sqlx::AnyConnection::connect(url).await.unwrap();
+    // SQLite lets a non-INTEGER primary-key column hold NULL unless declared
+    // NOT NULL; PostgreSQL never does: count key columns as not null.
     let sql = if url.starts_with("sqlite:") {
-        "SELECT m.name, p.name FROM sqlite_master m, pragma_table_info(m.name) p \
+        "SELECT m.name, p.name, lower(p.type), CASE WHEN p.\"notnull\" = 0 AND p.pk = 0 THEN 1 ELSE 0 END \
+         FROM sqlite_master m, pragma_table_info(m.name) p \
          WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' AND m.name NOT LIKE '_sqlx%'"
     } else {
-        "SELECT table_name::text, column_name::text FROM information_schema.columns \
+        "SELECT table_name::text, column_name::text, data_type::text, \
+         CASE WHEN is_nullable = 'YES' THEN 1 ELSE 0 END \
+         FROM information_schema.columns \
          WHERE table_schema = 'public' AND table_name NOT LIKE '_sqlx%'"
     };
     let mut schema = Schema::new();
     for row in conn.fetch_all(sql).await.unwrap() {
-        schema
-            .entry(row.get::<String, _>(0))
-            .or_default()
-            .push(row.get::<String, _>(1));
+        let ty = match row.get::<String, _>(2).as_str() {
+            "integer" | "bigint" => "integer".to_string(),
+            "blob" | "bytea" => "bytes".to_string(),
+            other => other.to_string(),
+        };
+        schema.entry(row.get::<String, _>(0)).or_default().push((
+            row.get::<String, _>(1),
+            ty,
+            row.get::<i32, _>(3) == 1,
+        ));
     }
     for columns in schema.values_mut() {
         columns.sort();
