@@ -61,8 +61,13 @@ fn every_error_code_in_the_source_is_documented() {
         let text = text.split("#[cfg(test)]").next().unwrap_or("");
         let mut codes = codes_after(text, "Violation::new(");
         codes.extend(codes_after(text, "violation("));
+        // String constants, except the web interface's cookie names.
+        let constants: Vec<&str> = text
+            .lines()
+            .filter(|line| !line.contains("_COOKIE: &str"))
+            .collect();
         codes.extend(codes_after(
-            &text.replace(": &str = \"", "MARK(\""),
+            &constants.join("\n").replace(": &str = \"", "MARK(\""),
             "MARK(",
         ));
         codes.extend(codes_after(text, "Problem::new("));
