@@ -107,7 +107,8 @@ pub struct Running {
     pub task: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
-/// Binds the listen address and starts serving in the background.
+/// Binds the listen address and starts serving in the background, with the
+/// outbox worker (`delivery`) alongside.
 pub fn start(gateway: Gateway) -> anyhow::Result<Running> {
     let listener = TcpListener::bind(&gateway.settings.listen)
         .with_context(|| format!("binding {}", gateway.settings.listen))?;
@@ -130,7 +131,13 @@ pub fn start(gateway: Gateway) -> anyhow::Result<Running> {
     .listen(listener)?
     .run();
     let handle = server.handle();
-    let task = tokio::spawn(server);
+    // The outbox worker lives as long as the server.
+    let worker = crate::delivery::Worker::spawn(gateway.clone());
+    let task = tokio::spawn(async move {
+        let served = server.await;
+        worker.stop().await;
+        served
+    });
     Ok(Running {
         addr,
         handle,
