@@ -453,8 +453,11 @@ async fn court_to_corrections_by_push_with_copies_to_procuratorate_by_push_and_p
         to_corrections.evidence_keyid,
         Some(corrections_inbox.keyid())
     );
-    assert_eq!(corrections_inbox.processed_once(), [notice_id.clone()]);
-    assert_eq!(procuratorate_inbox.processed_once(), [notice_id.clone()]);
+    assert_eq!(corrections_inbox.processed_once(), vec![notice_id.clone()]);
+    assert_eq!(
+        procuratorate_inbox.processed_once(),
+        vec![notice_id.clone()]
+    );
     assert_eq!(
         corrections_inbox
             .bad_gateway_signatures
@@ -671,7 +674,7 @@ async fn a_down_endpoint_is_retried_then_dead_lettered_and_a_manual_retry_delive
     assert_eq!(view["state"], "pending");
     let delivered = wait_for_state(&gw, &notice_id, CORRECTIONS, "delivered").await;
     assert_eq!(delivered.attempts, 1, "attempts count again from zero");
-    assert_eq!(receiver.processed_once(), [notice_id.clone()]);
+    assert_eq!(receiver.processed_once(), vec![notice_id.clone()]);
     let retried = leaves(&gw, "delivery.retried").await;
     assert_eq!(retried.len(), 1);
     assert_eq!(retried[0]["by"], COURT);
@@ -752,7 +755,7 @@ async fn a_bad_receipt_signature_is_retried_then_dead_lettered_until_the_partner
     assert_eq!(leaves(&gw, "delivery.dead_lettered").await.len(), 2);
     let retried = leaves(&gw, "delivery.retried").await;
     assert!(retried.iter().all(|l| l["by"] == "operator"));
-    assert_eq!(receiver.processed_once(), [notice_id.clone()]);
+    assert_eq!(receiver.processed_once(), vec![notice_id.clone()]);
     assert!(receiver.requests_for(&notice_id) >= 7);
     assert_eq!(leaves(&gw, "delivery.receipted").await.len(), 1);
 }
@@ -792,4 +795,72 @@ async fn a_restart_in_the_middle_of_a_backlog_loses_nothing_and_delivers_each_do
         36,
         "12 × (corrections, procuratorate, police)"
     );
+}
+
+#[actix_web::test]
+async fn the_mailbox_pages_with_an_opaque_cursor_in_a_stable_order_and_refuses_bad_parameters() {
+    let gw = TestGateway::start_with(fast).await;
+    let police = gw.partner(POLICE, Algorithm::EcdsaP256Sha256);
+    let mut ids = Vec::new();
+    for n in 0..3 {
+        let receipt = submit_notice(&gw, 200 + n).await;
+        ids.push(receipt["document_id"].as_str().unwrap().to_owned());
+    }
+    let mut seen = Vec::new();
+    let mut path = "/api/v1/mailbox?limit=2".to_owned();
+    let mut pages = 0;
+    loop {
+        let page = police.get(&path).await.unwrap();
+        assert_eq!(page.status, 200, "{}", String::from_utf8_lossy(&page.body));
+        let page = page.json().unwrap();
+        pages += 1;
+        for item in page["items"].as_array().unwrap() {
+            seen.push(item["document_id"].as_str().unwrap().to_owned());
+            let bytes = base64::Engine::decode(
+                &base64::engine::general_purpose::STANDARD,
+                item["body_base64"].as_str().unwrap(),
+            )
+            .unwrap();
+            assert_eq!(item["body_sha256"], sha256_hex(&bytes));
+        }
+        match page["next_cursor"].as_str() {
+            Some(cursor) => path = format!("/api/v1/mailbox?limit=2&cursor={cursor}"),
+            None => break,
+        }
+    }
+    assert_eq!(pages, 2);
+    assert_eq!(seen, ids, "oldest first, each once");
+    // Nothing was acked, so the same walk gives the same items.
+    let again = police
+        .get("/api/v1/mailbox?limit=100")
+        .await
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(again["items"].as_array().unwrap().len(), 3);
+
+    for (query, code) in [
+        ("limit=0", "invalid_limit"),
+        ("limit=101", "invalid_limit"),
+        ("limit=ten", "invalid_limit"),
+        ("cursor=bm90LWEtY3Vyc29y", "invalid_cursor"),
+        ("limit=1&limit=2", "invalid_query"),
+    ] {
+        let answer = police
+            .get(&format!("/api/v1/mailbox?{query}"))
+            .await
+            .unwrap();
+        let problem = answer.json().unwrap();
+        assert_eq!(
+            (answer.status, problem["code"].as_str()),
+            (400, Some(code)),
+            "{query}: {problem}"
+        );
+        answer.verify(&gw.gateway_cert()).unwrap();
+    }
+    // An unsigned read is refused.
+    let unsigned = reqwest::get(format!("{}/api/v1/mailbox", gw.base_url))
+        .await
+        .unwrap();
+    assert_eq!(unsigned.status().as_u16(), 401);
 }

@@ -163,7 +163,7 @@ pub async fn retry(
     match crate::delivery::retry(&gw.store, &delivery.id, &agency).await {
         Ok(Retried::Requeued(d)) => {
             tracing::info!(delivery_id = %d.id, by = %agency, "dead letter retried by its sender");
-            json(&gw, 200, &DeliveryView::from(d))
+            json(&gw, 200, &DeliveryView::from(*d))
         }
         Ok(Retried::NotDead(state)) => Problem::new(
             409,

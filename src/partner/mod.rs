@@ -122,9 +122,11 @@ impl Partner {
         .await
     }
 
-    /// A signed GET (documents, cases).
+    /// A signed GET (documents, cases, mailbox). `path` may carry a query
+    /// string; RFC 9421 `@path` is the path without it.
     pub async fn get(&self, path: &str) -> anyhow::Result<Answer> {
-        let headers = self.sign("GET", path, None, None)?;
+        let signed_path = path.split('?').next().unwrap_or(path);
+        let headers = self.sign("GET", signed_path, None, None)?;
         self.send(reqwest::Method::GET, path, None, headers).await
     }
 

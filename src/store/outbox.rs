@@ -137,7 +137,7 @@ pub enum Acked {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Retried {
     /// Back in the outbox, due now.
-    Requeued(Delivery),
+    Requeued(Box<Delivery>),
     /// The delivery is not dead (its current state).
     NotDead(String),
     NotFound,
@@ -329,6 +329,7 @@ impl Store {
     /// `delivered`, the evidence kept, the periods waiting for it started
     /// (primary recipient only, each by `start`) and `leaf` (built from the
     /// deadline events) appended. `false`: the lease was lost, nothing written.
+    #[allow(clippy::too_many_arguments)]
     pub async fn record_push_receipt(
         &self,
         claim: &ClaimedPush,
@@ -495,14 +496,14 @@ impl Store {
         .await?;
         append_log(&mut tx, &leaf(&delivery)).await?;
         tx.commit().await?;
-        Ok(Retried::Requeued(Delivery {
+        Ok(Retried::Requeued(Box::new(Delivery {
             state: "pending".into(),
             attempts: 0,
             next_attempt_at_ms: now_ms,
             dead_at_ms: None,
             updated_at_ms: now_ms,
             ..delivery
-        }))
+        })))
     }
 
     /// One delivery (read through the writer: it follows the worker closely).

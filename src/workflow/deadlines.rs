@@ -489,3 +489,76 @@ fn begin(start: &Start, ctx: &Context<'_>, calendar: &Calendar, periods: &Period
     }
     d
 }
+
+#[cfg(test)]
+mod delivery_clock_tests {
+    use super::*;
+    use time::macros::datetime;
+
+    fn calendar() -> Calendar {
+        Calendar::parse(include_str!("../../rules/calendar/cn-official-days.tsv")).unwrap()
+    }
+
+    fn row(step: &str, starts_at: OffsetDateTime, due: Option<OffsetDateTime>) -> NewDeadline {
+        NewDeadline {
+            step: step.into(),
+            period: "5d".into(),
+            starts_at_ms: unix_ms(starts_at),
+            due_at_ms: due.map(unix_ms),
+            met_at_ms: None,
+            closed_at_ms: None,
+            status: "due".into(),
+            note: None,
+            awaiting_document: None,
+        }
+    }
+
+    #[test]
+    fn a_period_counted_from_receipt_waits_for_the_delivery_and_starts_at_the_receipt() {
+        let accepted = datetime!(2026-11-19 09:00 +08:00);
+        let mut rows = vec![
+            row("handover.receipt", accepted, Some(accepted)),
+            // counted from the effective date: not this document's receipt
+            row(
+                "handover.report",
+                datetime!(2026-11-18 00:00 +08:00),
+                Some(accepted),
+            ),
+        ];
+        let marked = await_delivery(&mut rows, &["handover.receipt"], "doc-1", unix_ms(accepted));
+        assert_eq!(marked, ["handover.receipt"]);
+        assert_eq!(rows[0].status, "awaiting_delivery");
+        assert_eq!(rows[0].due_at_ms, None);
+        assert_eq!(rows[0].awaiting_document.as_deref(), Some("doc-1"));
+        assert_eq!(rows[1].awaiting_document, None);
+        // Round trip through the engine keeps the state.
+        let d = Deadline::from_row(&rows[0]);
+        assert_eq!(d.status(accepted), Status::AwaitingDelivery);
+        assert!(overdue(&[d.clone()], datetime!(2027-01-01 00:00 +08:00)).is_empty());
+        // Answered before the clock started: met.
+        let mut answered = d.clone();
+        answered.met_at = Some(datetime!(2026-11-19 12:00 +08:00));
+        assert_eq!(answered.status(accepted), Status::Met);
+
+        // Receipted on Friday 2026-11-20 10:00: 5 days end Wednesday 11-25.
+        let receipted = datetime!(2026-11-20 10:00 +08:00);
+        let started = start_on_receipt(&rows[0], receipted, &calendar());
+        assert_eq!(started.starts_at_ms, unix_ms(receipted));
+        assert_eq!(
+            started.due_at_ms,
+            Some(unix_ms(datetime!(2026-11-25 23:59:59 +08:00)))
+        );
+        assert_eq!(started.status, "due");
+        assert_eq!(started.awaiting_document, None);
+    }
+
+    #[test]
+    fn only_periods_counted_from_receipt_and_not_met_on_arrival_wait() {
+        use crate::model::Flow;
+        let notice = super::super::flows::table(Flow::Handover)
+            .iter()
+            .find(|s| s.starts.iter().any(|s| s.deadline == "handover.notify"))
+            .unwrap();
+        assert_eq!(counted_from_receipt(notice), ["handover.receipt"]);
+    }
+}
