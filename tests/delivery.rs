@@ -864,3 +864,45 @@ async fn the_mailbox_pages_with_an_opaque_cursor_in_a_stable_order_and_refuses_b
         .unwrap();
     assert_eq!(unsigned.status().as_u16(), 401);
 }
+
+#[actix_web::test]
+async fn operators_list_and_retry_deliveries_from_the_command_line() {
+    let (port, url) = listener();
+    drop(port);
+    let gw = gateway_pushing_to(&[(CORRECTIONS, url)]).await;
+    let receipt = submit_notice(&gw, 300).await;
+    let notice_id = receipt["document_id"].as_str().unwrap().to_owned();
+    let dead = wait_for_state(&gw, &notice_id, CORRECTIONS, "dead").await;
+    let dir = gw.dir.path().to_str().unwrap().to_owned();
+    let cli = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_corrections-gateway"))
+            .args(args)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .unwrap()
+    };
+    let listed = cli(&["deliveries", "list", "--dir", &dir]);
+    assert!(listed.status.success(), "{listed:?}");
+    let listed = String::from_utf8(listed.stdout).unwrap();
+    assert_eq!(
+        listed.lines().count(),
+        2,
+        "header and the one dead letter: {listed}"
+    );
+    assert!(listed.contains(&dead.id) && listed.contains("endpoint_unreachable"));
+    let all = cli(&["deliveries", "list", "--dir", &dir, "--state", "all"]);
+    assert_eq!(String::from_utf8(all.stdout).unwrap().lines().count(), 4);
+
+    let retried = cli(&["deliveries", "retry", &dead.id, "--dir", &dir]);
+    assert!(retried.status.success(), "{retried:?}");
+    // Nothing listens yet: it dies again after its attempts, and says so.
+    let dead = wait_for_state(&gw, &notice_id, CORRECTIONS, "dead").await;
+    assert_eq!(dead.attempts, 3);
+    let pending = delivery_to(&gw, &notice_id, POLICE).await;
+    let refused = cli(&["deliveries", "retry", &pending.id, "--dir", &dir]);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("not dead"));
+    let retried = leaves(&gw, "delivery.retried").await;
+    assert_eq!(retried.len(), 1);
+    assert_eq!(retried[0]["by"], "operator");
+}
