@@ -534,7 +534,7 @@ mod delivery_clock_tests {
         // Round trip through the engine keeps the state.
         let d = Deadline::from_row(&rows[0]);
         assert_eq!(d.status(accepted), Status::AwaitingDelivery);
-        assert!(overdue(&[d.clone()], datetime!(2027-01-01 00:00 +08:00)).is_empty());
+        assert!(overdue(std::slice::from_ref(&d), datetime!(2027-01-01 00:00 +08:00)).is_empty());
         // Answered before the clock started: met.
         let mut answered = d.clone();
         answered.met_at = Some(datetime!(2026-11-19 12:00 +08:00));
