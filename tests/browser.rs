@@ -112,6 +112,12 @@ async fn log_in(browser: &Client, base: &str, username: &str) {
         .click()
         .await
         .unwrap();
+    // Logged in: the header has the logout form.
+    browser
+        .wait()
+        .for_element(Locator::Css("header form"))
+        .await
+        .unwrap();
 }
 
 #[actix_web::test]
@@ -191,6 +197,11 @@ async fn a_clerk_clicks_from_the_overdue_case_to_its_timeline_in_chromium() {
         .click()
         .await
         .unwrap();
+    browser
+        .wait()
+        .for_element(Locator::Css("main p a[href='/ui/']"))
+        .await
+        .unwrap();
     assert_eq!(
         browser.current_url().await.unwrap().path(),
         format!("/ui/cases/{case_id}")
@@ -211,6 +222,11 @@ async fn a_clerk_clicks_from_the_overdue_case_to_its_timeline_in_chromium() {
         .click()
         .await
         .unwrap();
+    browser
+        .wait()
+        .for_element(Locator::Css("html[lang=en]"))
+        .await
+        .unwrap();
     assert!(browser.source().await.unwrap().contains("Deadlines"));
 
     browser
@@ -218,6 +234,11 @@ async fn a_clerk_clicks_from_the_overdue_case_to_its_timeline_in_chromium() {
         .await
         .unwrap()
         .click()
+        .await
+        .unwrap();
+    browser
+        .wait()
+        .for_element(Locator::Id("username"))
         .await
         .unwrap();
     assert_eq!(browser.current_url().await.unwrap().path(), "/ui/login");
