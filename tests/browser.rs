@@ -14,12 +14,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::{court_notice, TestGateway};
+use common::{add_user, court_notice, TestGateway, PASSWORD};
 use corrections_gateway::security::alg::Algorithm;
-use corrections_gateway::web::users::{add, NewUser};
 use fantoccini::{Client, ClientBuilder, Locator};
-
-const PASSWORD: &str = "correct horse battery staple";
 
 struct Driver(Child);
 
@@ -123,24 +120,14 @@ async fn log_in(browser: &Client, base: &str, username: &str) {
 #[actix_web::test]
 async fn a_clerk_clicks_from_the_overdue_case_to_its_timeline_in_chromium() {
     let gw = TestGateway::start().await;
-    for (name, agency) in [
-        ("clerk.corrections", "corrections.620102"),
-        ("clerk.prison", "prison.620000.3"),
-    ] {
-        add(
-            &gw.running.gateway,
-            NewUser {
-                username: name.into(),
-                password: PASSWORD.into(),
-                role: "clerk".into(),
-                agency: Some(agency.into()),
-                region: None,
-                email: None,
-            },
-        )
-        .await
-        .unwrap();
-    }
+    add_user(
+        &gw,
+        "clerk.corrections",
+        "clerk",
+        Some("corrections.620102"),
+    )
+    .await;
+    add_user(&gw, "clerk.prison", "clerk", Some("prison.620000.3")).await;
     let court = gw.partner("court.620102", Algorithm::EcdsaP256Sha256);
     // The judgment took effect on 2026-10-09 and the person had to report by
     // 10-19: the case is overdue when the notice finally arrives.

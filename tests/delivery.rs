@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use actix_web::{web, HttpRequest, HttpResponse};
-use common::{court_notice, TestGateway};
+use common::{court_notice, deadline, TestGateway};
 use corrections_gateway::config::{DeliverySettings, Settings};
 use corrections_gateway::delivery::push::{DOCUMENT_ID_HEADER, PUSH_COMPONENTS};
 use corrections_gateway::partner::{GatewayCert, Partner};
@@ -386,17 +386,6 @@ async fn post_signed(partner: &Partner, path: &str, body: &Value) -> (u16, Value
         .unwrap();
     let json = answer.json().unwrap_or(Value::Null);
     (answer.status, json, answer.body.to_vec())
-}
-
-fn deadline(case: &Value, step: &str) -> Value {
-    case["deadlines"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .rev()
-        .find(|d| d["step"] == step)
-        .cloned()
-        .unwrap()
 }
 
 /// The corrections agency's receipt (回执) of `notice_id`, in its own dialect.

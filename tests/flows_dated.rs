@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::TestGateway;
+use common::{deadline, TestGateway};
 use corrections_gateway::formats::Dialect;
 use corrections_gateway::partner::Partner;
 use corrections_gateway::security::alg::Algorithm;
@@ -68,16 +68,6 @@ async fn overdue_cases(partner: &Partner) -> Value {
         .unwrap()
         .json()
         .unwrap()
-}
-
-fn deadline<'a>(case: &'a Value, step: &str) -> &'a Value {
-    case["deadlines"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .rev()
-        .find(|d| d["step"] == step)
-        .unwrap_or_else(|| panic!("no {step} deadline in {case:#}"))
 }
 
 /// 速裁 (expedited) assessment requested on Friday 2024-09-27: five working
