@@ -117,7 +117,8 @@ pub struct Running {
     pub task: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
-/// Binds the listen address and starts serving in the background.
+/// Binds the listen address and starts serving in the background, with the
+/// outbox worker (`delivery`) alongside.
 pub fn start(gateway: Gateway) -> anyhow::Result<Running> {
     let listener = TcpListener::bind(&gateway.settings.listen)
         .with_context(|| format!("binding {}", gateway.settings.listen))?;
@@ -145,10 +146,13 @@ pub fn start(gateway: Gateway) -> anyhow::Result<Running> {
         gateway.clone(),
         std::time::Duration::from_secs(gateway.settings.overdue_sweep_secs),
     );
+    // The outbox worker lives as long as the server.
+    let worker = crate::delivery::Worker::spawn(gateway.clone());
     let task = tokio::spawn(async move {
-        let result = server.await;
+        let served = server.await;
         sweep.abort();
-        result
+        worker.stop().await;
+        served
     });
     Ok(Running {
         addr,

@@ -56,6 +56,62 @@ pub struct Settings {
     pub session_hours: u32,
     /// Mark web cookies `Secure` (set when the gateway is served over HTTPS).
     pub secure_cookies: bool,
+    /// Outbound delivery: retries, backoff and the push client (`[delivery]`).
+    pub delivery: DeliverySettings,
+}
+
+/// How the outbox worker pushes documents (`[delivery]` in the TOML file,
+/// `GATEWAY_DELIVERY__<KEY>` in the environment; docs/configuration.md).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DeliverySettings {
+    /// First retry delay ceiling; attempt n waits a random time in
+    /// `[0, min(backoff_max_ms, backoff_base_ms · 2^(n-1))]` (full jitter).
+    pub backoff_base_ms: u64,
+    /// Ceiling of any retry delay.
+    pub backoff_max_ms: u64,
+    /// Attempts before a push delivery is dead-lettered.
+    pub max_attempts: u32,
+    /// Time allowed for one push attempt (connect, send, receipt).
+    pub timeout_ms: u64,
+    /// Push attempts in flight at once.
+    pub concurrency: usize,
+    /// How often the worker looks for due deliveries.
+    pub poll_ms: u64,
+}
+
+impl Default for DeliverySettings {
+    fn default() -> Self {
+        DeliverySettings {
+            backoff_base_ms: 30_000,
+            backoff_max_ms: 3_600_000,
+            max_attempts: 10,
+            timeout_ms: 30_000,
+            concurrency: 4,
+            poll_ms: 1_000,
+        }
+    }
+}
+
+impl DeliverySettings {
+    fn check(&self) -> anyhow::Result<()> {
+        if self.backoff_base_ms == 0 || self.backoff_max_ms < self.backoff_base_ms {
+            anyhow::bail!("delivery.backoff_base_ms must be > 0 and <= delivery.backoff_max_ms");
+        }
+        if !(1..=100).contains(&self.max_attempts) {
+            anyhow::bail!("delivery.max_attempts must be between 1 and 100");
+        }
+        if !(100..=600_000).contains(&self.timeout_ms) {
+            anyhow::bail!("delivery.timeout_ms must be between 100 and 600000");
+        }
+        if !(1..=256).contains(&self.concurrency) {
+            anyhow::bail!("delivery.concurrency must be between 1 and 256");
+        }
+        if !(10..=60_000).contains(&self.poll_ms) {
+            anyhow::bail!("delivery.poll_ms must be between 10 and 60000");
+        }
+        Ok(())
+    }
 }
 
 impl Default for Settings {
@@ -79,6 +135,7 @@ impl Default for Settings {
             login_lockout_secs: 900,
             session_hours: 8,
             secure_cookies: false,
+            delivery: DeliverySettings::default(),
         }
     }
 }
@@ -173,6 +230,7 @@ impl Settings {
         if !(1..=86_400).contains(&self.overdue_sweep_secs) {
             anyhow::bail!("overdue_sweep_secs must be between 1 and 86400");
         }
+        self.delivery.check()?;
         if !(1..=3600).contains(&self.signature_window_secs) {
             anyhow::bail!("signature_window_secs must be between 1 and 3600");
         }

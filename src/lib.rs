@@ -20,7 +20,7 @@ pub mod bench;
 pub mod clock;
 /// All settings, loaded once from a file plus `GATEWAY_*` environment variables.
 pub mod config;
-/// Outbound delivery to recipients (outbox, push, mailbox).
+/// Outbound delivery: the outbox worker, signed push with verified receipts, backoff, mailbox translation.
 pub mod delivery;
 /// Native dialects ↔ canonical JSON, driven by the declarative files in `mappings/`.
 pub mod formats;

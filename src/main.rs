@@ -9,7 +9,7 @@ use corrections_gateway::app::{self, Gateway};
 use corrections_gateway::config::{Overrides, Settings};
 use corrections_gateway::formats::Dialect;
 use corrections_gateway::tools::{self, Engines};
-use corrections_gateway::{bench, partner};
+use corrections_gateway::{bench, delivery, partner};
 use std::io::Write;
 
 #[derive(Parser)]
@@ -96,6 +96,31 @@ enum Command {
     /// Load benchmark: concurrent simulated partners over real HTTP against a
     /// gateway with durable storage, plus the crypto-only ceiling.
     Bench(bench::Options),
+    /// Outbound deliveries: list them, retry a dead letter by hand.
+    Deliveries {
+        #[command(subcommand)]
+        action: DeliveriesCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum DeliveriesCommand {
+    /// List deliveries in a state (pending, delivered, acked, dead, or all).
+    List {
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        #[arg(long, default_value = "dead")]
+        state: String,
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+    },
+    /// Put a dead letter back in the outbox (logged as delivery.retried by `operator`).
+    Retry {
+        /// The delivery id.
+        id: String,
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -321,6 +346,28 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         }
         Command::Bench(options) => {
             bench::run(options).await?;
+            Ok(std::process::ExitCode::SUCCESS)
+        }
+        Command::Deliveries { action } => {
+            let dir = match &action {
+                DeliveriesCommand::List { dir, .. } | DeliveriesCommand::Retry { dir, .. } => {
+                    dir.clone()
+                }
+            };
+            let settings = Settings::load(&Overrides {
+                config_file: cli.config,
+                dir,
+                ..Overrides::default()
+            })?;
+            let store = delivery::open_store(&settings).await?;
+            match action {
+                DeliveriesCommand::List { state, limit, .. } => {
+                    print!("{}", delivery::list(&store, &state, limit).await?);
+                }
+                DeliveriesCommand::Retry { id, .. } => {
+                    println!("{}", delivery::retry_by_operator(&store, &id).await?);
+                }
+            }
             Ok(std::process::ExitCode::SUCCESS)
         }
     }

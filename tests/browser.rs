@@ -14,12 +14,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::{court_notice, TestGateway};
+use common::{add_user, court_notice, TestGateway, PASSWORD};
 use corrections_gateway::security::alg::Algorithm;
-use corrections_gateway::web::users::{add, NewUser};
 use fantoccini::{Client, ClientBuilder, Locator};
-
-const PASSWORD: &str = "correct horse battery staple";
 
 struct Driver(Child);
 
@@ -84,20 +81,6 @@ fn screenshots() -> PathBuf {
     dir
 }
 
-/// Waits until the browser shows `path`: a click returns as soon as it is
-/// dispatched, before the navigation it starts has finished.
-async fn wait_for_path(browser: &Client, path: &str) {
-    let mut now = String::new();
-    for _ in 0..200 {
-        now = browser.current_url().await.unwrap().path().to_string();
-        if now == path {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert_eq!(now, path, "the browser did not get to {path}");
-}
-
 async fn log_in(browser: &Client, base: &str, username: &str) {
     browser.goto(&format!("{base}/ui/login")).await.unwrap();
     browser
@@ -126,29 +109,25 @@ async fn log_in(browser: &Client, base: &str, username: &str) {
         .click()
         .await
         .unwrap();
+    // Logged in: the header has the logout form.
+    browser
+        .wait()
+        .for_element(Locator::Css("header form"))
+        .await
+        .unwrap();
 }
 
 #[actix_web::test]
 async fn a_clerk_clicks_from_the_overdue_case_to_its_timeline_in_chromium() {
     let gw = TestGateway::start().await;
-    for (name, agency) in [
-        ("clerk.corrections", "corrections.620102"),
-        ("clerk.prison", "prison.620000.3"),
-    ] {
-        add(
-            &gw.running.gateway,
-            NewUser {
-                username: name.into(),
-                password: PASSWORD.into(),
-                role: "clerk".into(),
-                agency: Some(agency.into()),
-                region: None,
-                email: None,
-            },
-        )
-        .await
-        .unwrap();
-    }
+    add_user(
+        &gw,
+        "clerk.corrections",
+        "clerk",
+        Some("corrections.620102"),
+    )
+    .await;
+    add_user(&gw, "clerk.prison", "clerk", Some("prison.620000.3")).await;
     let court = gw.partner("court.620102", Algorithm::EcdsaP256Sha256);
     // The judgment took effect on 2026-10-09 and the person had to report by
     // 10-19: the case is overdue when the notice finally arrives.
@@ -181,7 +160,7 @@ async fn a_clerk_clicks_from_the_overdue_case_to_its_timeline_in_chromium() {
     let (_driver, browser) = chromium().await;
     let base = gw.base_url.clone();
     log_in(&browser, &base, "clerk.corrections").await;
-    wait_for_path(&browser, "/ui/").await;
+    assert_eq!(browser.current_url().await.unwrap().path(), "/ui/");
     // The notice arrived after its 10-day documents period: the case is overdue, on top.
     let first_row = browser
         .find(Locator::Css("tbody tr:first-child"))
@@ -205,7 +184,15 @@ async fn a_clerk_clicks_from_the_overdue_case_to_its_timeline_in_chromium() {
         .click()
         .await
         .unwrap();
-    wait_for_path(&browser, &format!("/ui/cases/{case_id}")).await;
+    browser
+        .wait()
+        .for_element(Locator::Css("main p a[href='/ui/']"))
+        .await
+        .unwrap();
+    assert_eq!(
+        browser.current_url().await.unwrap().path(),
+        format!("/ui/cases/{case_id}")
+    );
     let page = browser.source().await.unwrap();
     assert!(page.contains("handover.receipt") && page.contains("handover.notice"));
     std::fs::write(
@@ -222,15 +209,12 @@ async fn a_clerk_clicks_from_the_overdue_case_to_its_timeline_in_chromium() {
         .click()
         .await
         .unwrap();
-    let mut english = false;
-    for _ in 0..200 {
-        english = browser.source().await.unwrap().contains("Deadlines");
-        if english {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(english, "the page switched to English");
+    browser
+        .wait()
+        .for_element(Locator::Css("html[lang=en]"))
+        .await
+        .unwrap();
+    assert!(browser.source().await.unwrap().contains("Deadlines"));
 
     browser
         .find(Locator::Css("header button[type=submit]"))
@@ -239,7 +223,12 @@ async fn a_clerk_clicks_from_the_overdue_case_to_its_timeline_in_chromium() {
         .click()
         .await
         .unwrap();
-    wait_for_path(&browser, "/ui/login").await;
+    browser
+        .wait()
+        .for_element(Locator::Id("username"))
+        .await
+        .unwrap();
+    assert_eq!(browser.current_url().await.unwrap().path(), "/ui/login");
 
     // Another agency's clerk cannot open the case by typing its URL.
     log_in(&browser, &base, "clerk.prison").await;

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{court_notice, TestGateway};
+use common::{court_notice, deadline, TestGateway};
 use corrections_gateway::security::alg::Algorithm;
 use serde_json::Value;
 
@@ -30,16 +30,6 @@ fn answer(fixture: &str, notice_id: &str, document_no: &str, body: Option<Value>
         doc["body"] = body;
     }
     serde_json::to_vec(&doc).unwrap()
-}
-
-fn deadline<'a>(case: &'a Value, step: &str) -> &'a Value {
-    case["deadlines"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .rev()
-        .find(|d| d["step"] == step)
-        .unwrap()
 }
 
 #[actix_web::test]

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::TestGateway;
+use common::{deadline, TestGateway};
 use corrections_gateway::formats::Dialect;
 use corrections_gateway::partner::Partner;
 use corrections_gateway::security::alg::Algorithm;
@@ -70,16 +70,6 @@ async fn overdue_cases(partner: &Partner) -> Value {
         .unwrap()
 }
 
-fn deadline<'a>(case: &'a Value, step: &str) -> &'a Value {
-    case["deadlines"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .rev()
-        .find(|d| d["step"] == step)
-        .unwrap_or_else(|| panic!("no {step} deadline in {case:#}"))
-}
-
 /// 速裁 (expedited) assessment requested on Friday 2024-09-27: five working
 /// days are Sunday 09-29 (a makeup working day), Monday 09-30, then — past the
 /// National Day week off, 10-01 to 10-07 — 10-08, 10-09 and 10-10.
@@ -100,6 +90,13 @@ async fn an_expedited_assessment_across_national_day_2024_is_due_on_october_10()
     )
     .await;
     let case_id = request["case_id"].as_str().unwrap().to_string();
+    // The period runs from the corrections agency's receipt of the request (its signed ack).
+    let waiting = case(&corrections, &case_id).await;
+    assert_eq!(
+        deadline(&waiting, "assessment.opinion")["status"],
+        "awaiting_delivery"
+    );
+    corrections.pull_and_ack().await.unwrap();
     let opened = case(&corrections, &case_id).await;
     assert_eq!(opened["state"], "requested");
     let opinion_due = deadline(&opened, "assessment.opinion");
@@ -202,6 +199,8 @@ async fn a_revocation_runs_with_a_48_hour_arrest_decision_and_a_30_day_ruling() 
     )
     .await;
     assert_eq!(arrest["case_id"].as_str(), Some(case_id.as_str()));
+    // Both periods run from the court's receipt (its signed acks).
+    assert_eq!(court.pull_and_ack().await.unwrap().len(), 2);
     let proposed = case(&court, &case_id).await;
     assert_eq!(proposed["state"], "proposed_arrest_requested");
     assert_eq!(
@@ -283,7 +282,10 @@ async fn an_unanswered_arrest_request_is_marked_overdue_once_and_listed() {
     )
     .await;
     let case_id = request["case_id"].as_str().unwrap().to_string();
-
+    gw.partner(COURT, Algorithm::EcdsaP256Sha256)
+        .pull_and_ack()
+        .await
+        .unwrap();
     assert_eq!(overdue_cases(&corrections).await["cases"], json!([]));
 
     // Fifty hours on, the gateway restarts; its first sweep runs at start.

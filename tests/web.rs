@@ -5,27 +5,9 @@
 
 mod common;
 
-use common::{court_notice, TestGateway};
+use common::{add_user, court_notice, TestGateway, PASSWORD};
 use corrections_gateway::security::alg::Algorithm;
 use corrections_gateway::web::users::{add, NewUser};
-
-const PASSWORD: &str = "correct horse battery staple";
-
-async fn user(gw: &TestGateway, username: &str, role: &str, agency: Option<&str>) {
-    add(
-        &gw.running.gateway,
-        NewUser {
-            username: username.into(),
-            password: PASSWORD.into(),
-            role: role.into(),
-            agency: agency.map(str::to_string),
-            region: None,
-            email: None,
-        },
-    )
-    .await
-    .unwrap();
-}
 
 /// A browser-like client: keeps cookies, follows redirects.
 fn browser() -> reqwest::Client {
@@ -71,15 +53,15 @@ async fn login(
 #[actix_web::test]
 async fn a_clerk_logs_in_sees_the_agencys_cases_and_nothing_else() {
     let gw = TestGateway::start().await;
-    user(
+    add_user(
         &gw,
         "clerk.corrections",
         "clerk",
         Some("corrections.620102"),
     )
     .await;
-    user(&gw, "clerk.prison", "clerk", Some("prison.620000.3")).await;
-    user(&gw, "auditor", "auditor", None).await;
+    add_user(&gw, "clerk.prison", "clerk", Some("prison.620000.3")).await;
+    add_user(&gw, "auditor", "auditor", None).await;
     let court = gw.partner("court.620102", Algorithm::EcdsaP256Sha256);
     let notice = court
         .submit(&court_notice(1), "application/xml")
@@ -212,7 +194,7 @@ async fn a_clerk_logs_in_sees_the_agencys_cases_and_nothing_else() {
 #[actix_web::test]
 async fn repeated_failures_lock_the_account_and_forms_need_their_token() {
     let gw = TestGateway::start().await;
-    user(&gw, "clerk.court", "clerk", Some("court.620102")).await;
+    add_user(&gw, "clerk.court", "clerk", Some("court.620102")).await;
     let client = browser();
     for _ in 0..5 {
         assert_eq!(

@@ -162,7 +162,7 @@ pub(super) fn body_stream(payload: web::Payload) -> crate::attachments::BodyStre
 
 /// Reads the body, refusing with 413 as soon as the limit is passed — before
 /// buffering when Content-Length already says so.
-async fn read_limited(
+pub(super) async fn read_limited(
     req: &HttpRequest,
     mut payload: web::Payload,
     limit: usize,

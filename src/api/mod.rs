@@ -1,11 +1,13 @@
-//! Partner HTTP endpoints. Handlers translate HTTP into calls on `intake`,
+//! Partner HTTP endpoints (documents, attachments, mailbox, deliveries, cases). Handlers translate HTTP into calls on `intake`,
 //! `store` and `security` and back; every error becomes problem+json in one
 //! place ([`problem`]), and every response to a partner is signed by the
 //! gateway (RFC 9421, covering `@status`, `content-type`, `content-digest`).
 
 pub mod attachments;
 pub mod cases;
+pub mod deliveries;
 pub mod documents;
+pub mod mailbox;
 pub mod problem;
 pub mod schemas;
 
@@ -32,6 +34,13 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             )
             .route("/attachments/{sha256}", web::put().to(attachments::upload))
             .route("/cases", web::get().to(cases::list))
+            .route(
+                "/documents/{id}/deliveries",
+                web::get().to(deliveries::of_document),
+            )
+            .route("/deliveries/{id}/retry", web::post().to(deliveries::retry))
+            .route("/mailbox", web::get().to(mailbox::list))
+            .route("/mailbox/{id}/ack", web::post().to(mailbox::ack))
             .route("/cases/{id}", web::get().to(cases::get))
             .route("/schemas", web::get().to(schemas::list))
             .route("/schemas/{name}", web::get().to(schemas::get)),

@@ -36,7 +36,7 @@ use crate::store::{
 use crate::timefmt::{self, unix_ms};
 use crate::violation::{Bilingual, Violation, Violations};
 use crate::workflow::cases::{self, CaseRef, NOT_CASE_PARTY};
-use crate::workflow::deadlines::{Deadline, DeadlineEvent};
+use crate::workflow::deadlines::{self, Deadline, DeadlineEvent};
 use crate::workflow::flows::{self, OUT_OF_ORDER_STEP};
 use crate::workflow::routing;
 
@@ -537,11 +537,16 @@ async fn run(
         Some((spool, envelope)) => (Some(spool), Some(envelope)),
         None => (None, None),
     };
-    let (case, case_state, deadline_events) = match case {
-        Some(planned) => (Some(planned.write), Some(planned.state), planned.events),
-        None => (None, None, Vec::new()),
+    let (case, case_state, mut deadline_events, from_receipt) = match case {
+        Some(planned) => (
+            Some(planned.write),
+            Some(planned.state),
+            planned.events,
+            planned.from_receipt,
+        ),
+        None => (None, None, Vec::new(), Vec::new()),
     };
-    let record = build_record(
+    let mut record = build_record(
         Original {
             parts: &parts,
             document,
@@ -557,6 +562,25 @@ async fn run(
         dialect,
         now,
     );
+    // deliver: the outbox rows commit with the document; the periods counted
+    // from receipt wait for the primary recipient's receipt/ack (protocol.md).
+    record.deliveries = crate::delivery::plan(&route, &gw.registry);
+    if record.deliveries.iter().any(|d| d.starts_clock) {
+        let rows = match record.case.as_mut() {
+            Some(CaseWrite::Open(c)) => c.deadlines.as_mut_slice(),
+            Some(CaseWrite::Advance(u)) => u.deadlines.as_mut_slice(),
+            None => &mut [],
+        };
+        let awaiting =
+            deadlines::await_delivery(rows, &from_receipt, &record.id, record.received_at_ms);
+        for label in deadline_events.iter_mut() {
+            if let Some(name) = label.strip_suffix(":started") {
+                if awaiting.iter().any(|a| a == name) {
+                    *label = format!("{name}:awaiting_delivery");
+                }
+            }
+        }
+    }
     let event = LogEvent::DocumentAccepted {
         document_id: record.id.clone(),
         receipt_id: record.receipt_id.clone(),
@@ -633,6 +657,8 @@ struct PlannedCase {
     write: CaseWrite,
     state: String,
     events: Vec<String>,
+    /// The periods the step starts that count from the document's receipt.
+    from_receipt: Vec<&'static str>,
 }
 
 /// Finds the case a document opens or answers and runs the flow's state
@@ -671,6 +697,7 @@ async fn plan_case(
         };
         let state = opened.case.state.clone();
         return Ok(Ok(Some(PlannedCase {
+            from_receipt: deadlines::counted_from_receipt(opened.step),
             events: describe(&opened.events),
             state,
             write: CaseWrite::Open(opened.case),
@@ -717,6 +744,7 @@ async fn plan_case(
     parties.extend(route.recipients.iter().cloned());
     parties.extend(route.copies.iter().cloned());
     Ok(Ok(Some(PlannedCase {
+        from_receipt: deadlines::counted_from_receipt(advanced.step),
         events: describe(&advanced.events),
         state: advanced.state.to_string(),
         write: CaseWrite::Advance(CaseUpdate {
@@ -853,6 +881,7 @@ fn build_record(
         case,
         attachments: original.attachments,
         envelope: original.envelope,
+        deliveries: Vec::new(),
     }
 }
 

@@ -135,10 +135,53 @@ impl Partner {
         .await
     }
 
-    /// A signed GET (documents, cases).
+    /// A signed GET (documents, cases, mailbox). `path` may carry a query
+    /// string, signed as `@query` ([`Partner::sign`]).
     pub async fn get(&self, path: &str) -> anyhow::Result<Answer> {
         let headers = self.sign("GET", path, None, None)?;
         self.send(reqwest::Method::GET, path, None, headers).await
+    }
+
+    /// Signs and posts a small JSON body (mailbox acks, delivery retries).
+    pub async fn post_json(&self, path: &str, body: &serde_json::Value) -> anyhow::Result<Answer> {
+        let bytes = serde_json::to_vec(body)?;
+        let headers = self.sign("POST", path, Some("application/json"), Some(&bytes))?;
+        self.send(
+            reqwest::Method::POST,
+            path,
+            Some(("application/json", bytes)),
+            headers,
+        )
+        .await
+    }
+
+    /// Pulls the mailbox and acknowledges every item in it (as an agency
+    /// system does after storing each document); returns the acknowledged
+    /// gateway document ids. The ack is what starts a period counted from receipt.
+    pub async fn pull_and_ack(&self) -> anyhow::Result<Vec<String>> {
+        let mut acked = Vec::new();
+        let mut path = "/api/v1/mailbox".to_string();
+        loop {
+            let page = self.get(&path).await?;
+            anyhow::ensure!(page.status == 200, "mailbox: HTTP {}", page.status);
+            let page = page.json()?;
+            for item in page["items"].as_array().into_iter().flatten() {
+                let (Some(ack), Some(document_id)) =
+                    (item["ack"].as_str(), item["document_id"].as_str())
+                else {
+                    anyhow::bail!("mailbox item without ack link or document id");
+                };
+                let answer = self
+                    .post_json(ack, &serde_json::json!({ "document_id": document_id }))
+                    .await?;
+                anyhow::ensure!(answer.status == 200, "ack: HTTP {}", answer.status);
+                acked.push(document_id.to_string());
+            }
+            match page["next_cursor"].as_str() {
+                Some(cursor) => path = format!("/api/v1/mailbox?cursor={cursor}"),
+                None => return Ok(acked),
+            }
+        }
     }
 
     /// Sends a request with the given headers as they are (tests use it to

@@ -398,7 +398,7 @@ mod tests {
             let (parsed, sig) = httpsig::parse_signature(&input, &signature).unwrap();
             httpsig::verify_message(&parsed, &sig, &Msg, &signer.public_key).unwrap();
             assert_eq!(
-                // The day before the dev certificates' not-before (2020-01-01).
+                // Dev certificates are valid from 2020-01-01 (replays of dated flows).
                 trust
                     .verify_signer(&keyid, 1_577_836_800 - 86_400)
                     .unwrap_err(),

@@ -32,6 +32,9 @@ pub use users::UserRecord;
 
 use crate::xlog::{self, LogPosition, PreparedLeaf};
 
+mod outbox;
+pub use outbox::*;
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("database error: {0}")]
@@ -86,6 +89,9 @@ pub struct NewDeadline {
     pub closed_at_ms: Option<i64>,
     pub status: String,
     pub note: Option<String>,
+    /// Counted from receipt: the document whose delivery starts it (until then
+    /// `due_at_ms` is `None` and the status `awaiting_delivery`).
+    pub awaiting_document: Option<String>,
 }
 
 /// How the document being committed changes its case.
@@ -160,6 +166,8 @@ pub struct NewDocument {
     pub attachments: Vec<NewAttachment>,
     /// Set when the document came as `multipart/related`: the signed body is a blob.
     pub envelope: Option<NewEnvelope>,
+    /// The outbox: one delivery per recipient and copy, committed with the document.
+    pub deliveries: Vec<NewDelivery>,
 }
 
 /// One attachment reference of an accepted document.
@@ -496,6 +504,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         }
+        outbox::insert_deliveries(&mut tx, &doc.id, &doc.deliveries, doc.received_at_ms).await?;
         let position = append_log(&mut tx, leaf).await?;
         let receipt_body = receipt(&position);
         sqlx::query(
@@ -688,8 +697,8 @@ impl Store {
                 .map(|r| r.get::<String, _>(0))
                 .collect();
         let deadlines = sqlx::query(
-            "SELECT step, period, starts_at, due_at, met_at, closed_at, status, note FROM deadlines \
-             WHERE case_id = $1 ORDER BY seq",
+            "SELECT step, period, starts_at, due_at, met_at, closed_at, status, note, awaiting_document \
+             FROM deadlines WHERE case_id = $1 ORDER BY seq",
         )
         .bind(id)
         .fetch_all(&self.reader)
@@ -704,6 +713,7 @@ impl Store {
             closed_at_ms: r.get(5),
             status: r.get(6),
             note: r.get(7),
+            awaiting_document: r.get(8),
         })
         .collect();
         let documents = sqlx::query("SELECT id, message_type, received_at FROM documents WHERE case_id = $1 ORDER BY received_at")
@@ -764,7 +774,7 @@ impl Store {
     /// Number of rows in a table (tests and the benchmark use it to show that
     /// a rejection stored nothing).
     pub async fn count(&self, table: &str) -> Result<i64, StoreError> {
-        const TABLES: [&str; 12] = [
+        const TABLES: [&str; 13] = [
             "documents",
             "document_parties",
             "signatures",
@@ -777,6 +787,7 @@ impl Store {
             "attachment_uploads",
             "document_attachments",
             "document_envelopes",
+            "deliveries",
         ];
         let table = TABLES
             .iter()
@@ -826,8 +837,8 @@ async fn insert_deadlines(
 ) -> Result<(), StoreError> {
     for (seq, d) in deadlines.iter().enumerate() {
         sqlx::query(
-            "INSERT INTO deadlines (case_id, seq, step, period, starts_at, due_at, met_at, closed_at, status, note) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            "INSERT INTO deadlines (case_id, seq, step, period, starts_at, due_at, met_at, closed_at, status, note, \
+             awaiting_document) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         )
         .bind(case_id)
         .bind(seq as i64)
@@ -839,6 +850,7 @@ async fn insert_deadlines(
         .bind(d.closed_at_ms)
         .bind(&d.status)
         .bind(&d.note)
+        .bind(&d.awaiting_document)
         .execute(&mut *tx)
         .await?;
     }

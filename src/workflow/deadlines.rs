@@ -42,6 +42,10 @@ pub enum Status {
     Closed,
     /// No due instant: the calendar does not cover the years it needs.
     Uncomputable,
+    /// Counted from receipt, and the document that starts it has not been
+    /// receipted/acked by its primary recipient yet (protocol.md: the clock
+    /// starts at the recipient's signed receipt).
+    AwaitingDelivery,
 }
 
 impl Status {
@@ -53,6 +57,7 @@ impl Status {
             Self::Overdue => "overdue",
             Self::Closed => "closed",
             Self::Uncomputable => "uncomputable",
+            Self::AwaitingDelivery => "awaiting_delivery",
         }
     }
 }
@@ -92,6 +97,9 @@ pub struct Deadline {
     pub closed_at: Option<OffsetDateTime>,
     /// Why there is no due instant, or how it was moved (no personal data).
     pub note: Option<String>,
+    /// The gateway document id whose delivery receipt starts this deadline;
+    /// `None` once started (or for deadlines not counted from receipt).
+    pub awaiting_delivery: Option<String>,
 }
 
 impl Deadline {
@@ -102,6 +110,11 @@ impl Deadline {
     pub fn status(&self, now: OffsetDateTime) -> Status {
         match (self.due, self.closed_at) {
             (_, Some(_)) => Status::Closed,
+            // Answered before the clock started: in time by definition.
+            (None, None) if self.awaiting_delivery.is_some() && self.met_at.is_some() => {
+                Status::Met
+            }
+            (None, None) if self.awaiting_delivery.is_some() => Status::AwaitingDelivery,
             (None, None) => Status::Uncomputable,
             (Some(due), None) => evaluate(due, self.met_at, now),
         }
@@ -119,6 +132,7 @@ impl Deadline {
             met_at: row.met_at_ms.map(from_unix_ms),
             closed_at: row.closed_at_ms.map(from_unix_ms),
             note: row.note.clone(),
+            awaiting_delivery: row.awaiting_document.clone(),
         }
     }
 
@@ -132,6 +146,7 @@ impl Deadline {
             closed_at_ms: self.closed_at.map(unix_ms),
             status: self.status(now).as_str().to_owned(),
             note: self.note.clone(),
+            awaiting_document: self.awaiting_delivery.clone(),
         }
     }
 }
@@ -312,6 +327,61 @@ pub fn apply(
     Ok(events)
 }
 
+/// The deadlines a step starts that count from the receipt of its document
+/// (and are not met by it): their clock waits for the primary recipient's
+/// signed receipt or ack ([`await_delivery`], [`start_on_receipt`]).
+pub fn counted_from_receipt(step: &Step) -> Vec<&'static str> {
+    step.starts
+        .iter()
+        .filter(|s| s.from == Trigger::Received && !s.met_on_arrival)
+        .map(|s| s.deadline)
+        .collect()
+}
+
+/// Marks the rows of `names` that the document accepted at `accepted_at_ms`
+/// has just started (open, starting at that instant) as waiting for the
+/// delivery of `document_id`: no due instant until the receipt. Returns the
+/// names marked.
+pub fn await_delivery(
+    rows: &mut [NewDeadline],
+    names: &[&str],
+    document_id: &str,
+    accepted_at_ms: i64,
+) -> Vec<String> {
+    let mut marked = Vec::new();
+    for row in rows.iter_mut().filter(|r| {
+        names.contains(&r.step.as_str())
+            && r.met_at_ms.is_none()
+            && r.closed_at_ms.is_none()
+            && r.starts_at_ms == accepted_at_ms
+    }) {
+        row.due_at_ms = None;
+        row.status = Status::AwaitingDelivery.as_str().to_owned();
+        row.awaiting_document = Some(document_id.to_owned());
+        marked.push(row.step.clone());
+    }
+    marked
+}
+
+/// Starts a deadline that waited for its document's delivery, at `at` (the
+/// instant the gateway verified the primary recipient's signed receipt or
+/// ack), with the period stored on it. A period the calendar cannot compute
+/// is recorded as such, as at intake.
+pub fn start_on_receipt(row: &NewDeadline, at: OffsetDateTime, calendar: &Calendar) -> NewDeadline {
+    let mut d = Deadline::from_row(row);
+    d.awaiting_delivery = None;
+    d.starts_at = at;
+    d.due = None;
+    match row.period.parse::<period::Period>() {
+        Ok(p) => match period::due(calendar, p, at) {
+            Ok(due) => d.due = Some(due),
+            Err(e) => d.note = Some(e.message().en),
+        },
+        Err(_) => d.note = Some("the stored period cannot be read".to_owned()),
+    }
+    d.to_row(at)
+}
+
 /// Checks that every period a flow table starts is defined in the rules
 /// (call at start-up, after loading `rules/periods.toml`).
 pub fn check_periods(periods: &PeriodRules) -> Result<(), super::period::PeriodRulesError> {
@@ -392,6 +462,7 @@ fn begin(start: &Start, ctx: &Context<'_>, calendar: &Calendar, periods: &Period
         met_at: start.met_on_arrival.then_some(ctx.received_at),
         closed_at: None,
         note: None,
+        awaiting_delivery: None,
     };
     let period = match periods.period(start.period, ctx.division) {
         Ok(p) => p,
@@ -417,4 +488,77 @@ fn begin(start: &Start, ctx: &Context<'_>, calendar: &Calendar, periods: &Period
         Err(e) => d.note = Some(e.message().en),
     }
     d
+}
+
+#[cfg(test)]
+mod delivery_clock_tests {
+    use super::*;
+    use time::macros::datetime;
+
+    fn calendar() -> Calendar {
+        Calendar::parse(include_str!("../../rules/calendar/cn-official-days.tsv")).unwrap()
+    }
+
+    fn row(step: &str, starts_at: OffsetDateTime, due: Option<OffsetDateTime>) -> NewDeadline {
+        NewDeadline {
+            step: step.into(),
+            period: "5d".into(),
+            starts_at_ms: unix_ms(starts_at),
+            due_at_ms: due.map(unix_ms),
+            met_at_ms: None,
+            closed_at_ms: None,
+            status: "due".into(),
+            note: None,
+            awaiting_document: None,
+        }
+    }
+
+    #[test]
+    fn a_period_counted_from_receipt_waits_for_the_delivery_and_starts_at_the_receipt() {
+        let accepted = datetime!(2026-11-19 09:00 +08:00);
+        let mut rows = vec![
+            row("handover.receipt", accepted, Some(accepted)),
+            // counted from the effective date: not this document's receipt
+            row(
+                "handover.report",
+                datetime!(2026-11-18 00:00 +08:00),
+                Some(accepted),
+            ),
+        ];
+        let marked = await_delivery(&mut rows, &["handover.receipt"], "doc-1", unix_ms(accepted));
+        assert_eq!(marked, ["handover.receipt"]);
+        assert_eq!(rows[0].status, "awaiting_delivery");
+        assert_eq!(rows[0].due_at_ms, None);
+        assert_eq!(rows[0].awaiting_document.as_deref(), Some("doc-1"));
+        assert_eq!(rows[1].awaiting_document, None);
+        // Round trip through the engine keeps the state.
+        let d = Deadline::from_row(&rows[0]);
+        assert_eq!(d.status(accepted), Status::AwaitingDelivery);
+        assert!(overdue(std::slice::from_ref(&d), datetime!(2027-01-01 00:00 +08:00)).is_empty());
+        // Answered before the clock started: met.
+        let mut answered = d.clone();
+        answered.met_at = Some(datetime!(2026-11-19 12:00 +08:00));
+        assert_eq!(answered.status(accepted), Status::Met);
+
+        // Receipted on Friday 2026-11-20 10:00: 5 days end Wednesday 11-25.
+        let receipted = datetime!(2026-11-20 10:00 +08:00);
+        let started = start_on_receipt(&rows[0], receipted, &calendar());
+        assert_eq!(started.starts_at_ms, unix_ms(receipted));
+        assert_eq!(
+            started.due_at_ms,
+            Some(unix_ms(datetime!(2026-11-25 23:59:59 +08:00)))
+        );
+        assert_eq!(started.status, "due");
+        assert_eq!(started.awaiting_document, None);
+    }
+
+    #[test]
+    fn only_periods_counted_from_receipt_and_not_met_on_arrival_wait() {
+        use crate::model::Flow;
+        let notice = super::super::flows::table(Flow::Handover)
+            .iter()
+            .find(|s| s.starts.iter().any(|s| s.deadline == "handover.notify"))
+            .unwrap();
+        assert_eq!(counted_from_receipt(notice), ["handover.receipt"]);
+    }
 }

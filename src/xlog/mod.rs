@@ -95,6 +95,65 @@ pub enum LogEvent {
         sha256: String,
         reader: String,
     },
+    /// One push attempt of a delivery failed (src/delivery): `outcome` is
+    /// its code (docs/errors.md, delivery outcomes), `http_status` the
+    /// recipient's answer if it gave one.
+    #[serde(rename = "delivery.attempted")]
+    DeliveryAttempted {
+        delivery_id: String,
+        document_id: String,
+        recipient: String,
+        attempt: u32,
+        outcome: String,
+        http_status: Option<u16>,
+    },
+    /// The recipient's signed receipt of a pushed document was verified.
+    #[serde(rename = "delivery.receipted")]
+    DeliveryReceipted {
+        delivery_id: String,
+        document_id: String,
+        recipient: String,
+        attempt: u32,
+        http_status: u16,
+        /// Hex SHA-256 of the receipt body as the recipient signed it.
+        receipt_sha256: String,
+        /// The recipient's signing certificate fingerprint.
+        keyid: String,
+        /// Periods whose clock this receipt started (`name:started`).
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        deadline_events: Vec<String>,
+    },
+    /// A pulled document was acknowledged with a signed ack.
+    #[serde(rename = "mailbox.acked")]
+    MailboxAcked {
+        delivery_id: String,
+        document_id: String,
+        recipient: String,
+        /// Hex SHA-256 of the ack body as the recipient signed it.
+        ack_sha256: String,
+        keyid: String,
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        deadline_events: Vec<String>,
+    },
+    /// A push delivery ran out of attempts (or cannot be attempted) and waits
+    /// for a manual retry.
+    #[serde(rename = "delivery.dead_lettered")]
+    DeliveryDeadLettered {
+        delivery_id: String,
+        document_id: String,
+        recipient: String,
+        attempts: u32,
+        last_error: String,
+    },
+    /// A dead letter was put back in the outbox by hand.
+    #[serde(rename = "delivery.retried")]
+    DeliveryRetried {
+        delivery_id: String,
+        document_id: String,
+        recipient: String,
+        /// The agency that asked (the document's sender), or `operator` (CLI).
+        by: String,
+    },
 }
 
 /// The leaf as stored and hashed: the event plus its version and time.

@@ -57,8 +57,22 @@ impl TestGateway {
         Self::start_clocked(|_| {}, Clock::starting_at(at)).await
     }
 
+    /// A gateway on a data directory the test prepared (its own registry …),
+    /// with a fresh database and some settings changed.
+    pub async fn start_in(dir: tempfile::TempDir, adjust: fn(&mut Settings)) -> TestGateway {
+        Self::start_clocked_in(dir, adjust, Clock::system()).await
+    }
+
     async fn start_clocked(adjust: fn(&mut Settings), clock: Clock) -> TestGateway {
         let dir = tempfile::tempdir().expect("temp dir");
+        Self::start_clocked_in(dir, adjust, clock).await
+    }
+
+    async fn start_clocked_in(
+        dir: tempfile::TempDir,
+        adjust: fn(&mut Settings),
+        clock: Clock,
+    ) -> TestGateway {
         let database = TestDatabase::create();
         database.serve(dir.path());
         let running = Self::launch(dir.path(), adjust, clock).await;
@@ -283,4 +297,35 @@ pub fn edit(doc: &[u8], from: &str, to: &str) -> Vec<u8> {
     let text = String::from_utf8(doc.to_vec()).expect("UTF-8 fixture");
     assert!(text.contains(from), "fixture has no {from:?}");
     text.replacen(from, to, 1).into_bytes()
+}
+
+/// The latest deadline named `step` in a case view (`GET /api/v1/cases/{id}`).
+pub fn deadline<'a>(case: &'a serde_json::Value, step: &str) -> &'a serde_json::Value {
+    case["deadlines"]
+        .as_array()
+        .expect("a case view has deadlines")
+        .iter()
+        .rev()
+        .find(|d| d["step"] == step)
+        .unwrap_or_else(|| panic!("no {step} deadline in {case:#}"))
+}
+
+/// The password of every web user the tests create.
+pub const PASSWORD: &str = "correct horse battery staple";
+
+/// Creates a web user with [`PASSWORD`].
+pub async fn add_user(gw: &TestGateway, username: &str, role: &str, agency: Option<&str>) {
+    corrections_gateway::web::users::add(
+        &gw.running.gateway,
+        corrections_gateway::web::users::NewUser {
+            username: username.into(),
+            password: PASSWORD.into(),
+            role: role.into(),
+            agency: agency.map(str::to_string),
+            region: None,
+            email: None,
+        },
+    )
+    .await
+    .expect("user created");
 }

@@ -1,0 +1,615 @@
+//! The outbox (`deliveries` table): every SQL statement of outbound delivery.
+//!
+//! Rows are inserted inside [`super::Store::commit_document`]'s transaction,
+//! so a document is never accepted without its deliveries. Every state change
+//! below (attempt failed, receipted, acked, dead-lettered, retried) is written
+//! together with its exchange-log entry — and, for the primary recipient's
+//! receipt/ack, the start of the periods counted from receipt — in **one**
+//! transaction.
+//!
+//! A push attempt is *claimed* with a lease (a token and an expiry) by a short
+//! transaction, then performed with no database lock held, then recorded by
+//! another short transaction that only succeeds if the lease is still the
+//! attempt's. A worker that dies mid-attempt leaves a lease that expires, and
+//! the delivery is attempted again: at-least-once, receivers de-duplicate by
+//! gateway document id.
+
+use sqlx::{AnyConnection, Connection, Row};
+
+use super::{append_log, is_unique_violation, NewDeadline, Store, StoreError};
+use crate::xlog::{LogPosition, PreparedLeaf};
+
+/// One delivery to insert with its document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewDelivery {
+    pub id: String,
+    pub agency_id: String,
+    /// `recipient` or `copy`.
+    pub role: String,
+    /// The primary recipient: its receipt/ack starts the periods counted from receipt.
+    pub starts_clock: bool,
+    /// `push` or `pull`.
+    pub mode: String,
+}
+
+/// A delivery as stored (no document content).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    pub id: String,
+    pub document_id: String,
+    pub agency_id: String,
+    pub role: String,
+    pub starts_clock: bool,
+    pub mode: String,
+    /// `pending`, `delivered` (push, receipted), `acked` (pull) or `dead`.
+    pub state: String,
+    pub attempts: u32,
+    pub next_attempt_at_ms: i64,
+    pub last_error: Option<String>,
+    pub last_status: Option<u16>,
+    pub payload_sha256: Option<String>,
+    pub evidence_keyid: Option<String>,
+    pub evidence_sha256: Option<String>,
+    pub created_at_ms: i64,
+    pub updated_at_ms: i64,
+    pub completed_at_ms: Option<i64>,
+    pub dead_at_ms: Option<i64>,
+}
+
+const DELIVERY_COLUMNS: &str =
+    "id, document_id, agency_id, role, starts_clock, mode, state, attempts, \
+     next_attempt_at, last_error, last_status, payload_sha256, evidence_keyid, evidence_sha256, \
+     created_at, updated_at, completed_at, dead_at";
+
+fn delivery_of(r: &sqlx::any::AnyRow) -> Delivery {
+    Delivery {
+        id: r.get(0),
+        document_id: r.get(1),
+        agency_id: r.get(2),
+        role: r.get(3),
+        starts_clock: r.get::<i64, _>(4) != 0,
+        mode: r.get(5),
+        state: r.get(6),
+        attempts: r.get::<i64, _>(7).clamp(0, u32::MAX as i64) as u32,
+        next_attempt_at_ms: r.get(8),
+        last_error: r.get(9),
+        last_status: r
+            .get::<Option<i64>, _>(10)
+            .and_then(|s| u16::try_from(s).ok()),
+        payload_sha256: r.get(11),
+        evidence_keyid: r.get(12),
+        evidence_sha256: r.get(13),
+        created_at_ms: r.get(14),
+        updated_at_ms: r.get(15),
+        completed_at_ms: r.get(16),
+        dead_at_ms: r.get(17),
+    }
+}
+
+/// A push attempt the caller now holds the lease of.
+#[derive(Debug, Clone)]
+pub struct ClaimedPush {
+    pub delivery: Delivery,
+    /// The lease token; recording the outcome needs it.
+    pub lease: String,
+    /// This attempt's number (1-based).
+    pub attempt: u32,
+}
+
+/// The recipient's signed evidence: its receipt (push) or its ack (pull).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Evidence {
+    pub keyid: String,
+    pub signature_input: String,
+    pub signature: String,
+    pub body: Vec<u8>,
+    /// Hex SHA-256 of `body`.
+    pub sha256: String,
+}
+
+/// A pending pull delivery with what the mailbox needs of its document.
+#[derive(Debug, Clone)]
+pub struct MailboxItem {
+    pub delivery_id: String,
+    pub document_id: String,
+    pub role: String,
+    pub queued_at_ms: i64,
+    pub sender: String,
+    pub message_type: String,
+    pub canonical: String,
+    pub case_id: Option<String>,
+}
+
+/// What [`Store::record_ack`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Acked {
+    /// First ack: recorded and logged; here is the answer.
+    New { answer: Vec<u8> },
+    /// Acked before: the original answer.
+    Again { answer: Vec<u8> },
+    /// This exact signature was already used: nothing was written.
+    Replayed,
+    /// No pending-or-acked pull delivery with this id for this agency.
+    NotFound,
+}
+
+/// What [`Store::retry_dead_letter`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Retried {
+    /// Back in the outbox, due now.
+    Requeued(Box<Delivery>),
+    /// The delivery is not dead (its current state).
+    NotDead(String),
+    NotFound,
+}
+
+/// How a push attempt ended, to record.
+#[derive(Debug, Clone)]
+pub struct PushFailure<'a> {
+    pub code: &'a str,
+    pub http_status: Option<u16>,
+    pub payload_sha256: Option<&'a str>,
+    /// `Some(at)`: try again at `at`; `None`: dead-letter.
+    pub next_attempt_at_ms: Option<i64>,
+}
+
+/// Inserts a document's deliveries (inside the commit transaction).
+pub(super) async fn insert_deliveries(
+    tx: &mut AnyConnection,
+    document_id: &str,
+    deliveries: &[NewDelivery],
+    at_ms: i64,
+) -> Result<(), StoreError> {
+    for d in deliveries {
+        sqlx::query(
+            "INSERT INTO deliveries (id, document_id, agency_id, role, starts_clock, mode, state, attempts, \
+             next_attempt_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, 'pending', 0, $7, $7, $7)",
+        )
+        .bind(&d.id)
+        .bind(document_id)
+        .bind(&d.agency_id)
+        .bind(&d.role)
+        .bind(i64::from(d.starts_clock))
+        .bind(&d.mode)
+        .bind(at_ms)
+        .execute(&mut *tx)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Starts the periods that waited for `document_id`'s delivery (open ones
+/// only), each computed by `start`; returns `name:started` for the log.
+async fn start_awaiting(
+    tx: &mut AnyConnection,
+    document_id: &str,
+    start: &mut (dyn FnMut(&NewDeadline) -> NewDeadline + Send),
+) -> Result<Vec<String>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT case_id, seq, step, period, starts_at, due_at, met_at, closed_at, status, note, awaiting_document \
+         FROM deadlines WHERE awaiting_document = $1 AND met_at IS NULL AND closed_at IS NULL ORDER BY case_id, seq",
+    )
+    .bind(document_id)
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut events = Vec::new();
+    for r in rows {
+        let case_id: String = r.get(0);
+        let seq: i64 = r.get(1);
+        let row = NewDeadline {
+            step: r.get(2),
+            period: r.get(3),
+            starts_at_ms: r.get(4),
+            due_at_ms: r.get(5),
+            met_at_ms: r.get(6),
+            closed_at_ms: r.get(7),
+            status: r.get(8),
+            note: r.get(9),
+            awaiting_document: r.get(10),
+        };
+        let started = start(&row);
+        sqlx::query(
+            "UPDATE deadlines SET starts_at = $1, due_at = $2, status = $3, note = $4, awaiting_document = NULL \
+             WHERE case_id = $5 AND seq = $6",
+        )
+        .bind(started.starts_at_ms)
+        .bind(started.due_at_ms)
+        .bind(&started.status)
+        .bind(&started.note)
+        .bind(&case_id)
+        .bind(seq)
+        .execute(&mut *tx)
+        .await?;
+        events.push(format!("{}:started", row.step));
+    }
+    Ok(events)
+}
+
+impl Store {
+    /// Claims up to `limit` push deliveries that are due at `now_ms`, each
+    /// with a lease until `now_ms + lease_ms` and its attempt counted.
+    pub async fn claim_due_pushes(
+        &self,
+        now_ms: i64,
+        limit: usize,
+        lease_ms: i64,
+    ) -> Result<Vec<ClaimedPush>, StoreError> {
+        let mut conn = self.writer.acquire().await?;
+        let mut tx = conn.begin().await?;
+        let candidates = sqlx::query(
+            "SELECT id, attempts FROM deliveries WHERE state = 'pending' AND mode = 'push' \
+             AND next_attempt_at <= $1 AND (leased_until IS NULL OR leased_until <= $1) \
+             ORDER BY next_attempt_at, id LIMIT $2",
+        )
+        .bind(now_ms)
+        .bind(limit as i64)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut claimed = Vec::new();
+        for c in candidates {
+            let id: String = c.get(0);
+            let attempts: i64 = c.get(1);
+            let lease = uuid::Uuid::new_v4().to_string();
+            let taken = sqlx::query(
+                "UPDATE deliveries SET lease = $1, leased_until = $2, attempts = attempts + 1, updated_at = $3 \
+                 WHERE id = $4 AND state = 'pending' AND attempts = $5 \
+                 AND (leased_until IS NULL OR leased_until <= $3)",
+            )
+            .bind(&lease)
+            .bind(now_ms + lease_ms)
+            .bind(now_ms)
+            .bind(&id)
+            .bind(attempts)
+            .execute(&mut *tx)
+            .await?;
+            if taken.rows_affected() != 1 {
+                continue;
+            }
+            let row = sqlx::query(&format!(
+                "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE id = $1"
+            ))
+            .bind(&id)
+            .fetch_one(&mut *tx)
+            .await?;
+            let delivery = delivery_of(&row);
+            claimed.push(ClaimedPush {
+                attempt: delivery.attempts,
+                delivery,
+                lease,
+            });
+        }
+        tx.commit().await?;
+        Ok(claimed)
+    }
+
+    /// Records a failed push attempt (retry later, or dead-letter) with its
+    /// log entries. `false`: the lease was lost (another attempt took over),
+    /// nothing was written.
+    pub async fn record_push_failure(
+        &self,
+        claim: &ClaimedPush,
+        now_ms: i64,
+        failure: &PushFailure<'_>,
+        leaves: &[PreparedLeaf],
+    ) -> Result<bool, StoreError> {
+        let mut conn = self.writer.acquire().await?;
+        let mut tx = conn.begin().await?;
+        let (state, next, dead_at) = match failure.next_attempt_at_ms {
+            Some(at) => ("pending", at, None),
+            None => ("dead", now_ms, Some(now_ms)),
+        };
+        let updated = sqlx::query(
+            "UPDATE deliveries SET state = $1, next_attempt_at = $2, dead_at = $3, lease = NULL, leased_until = NULL, \
+             last_error = $4, last_status = $5, payload_sha256 = COALESCE($6, payload_sha256), updated_at = $7 \
+             WHERE id = $8 AND lease = $9 AND state = 'pending'",
+        )
+        .bind(state)
+        .bind(next)
+        .bind(dead_at)
+        .bind(failure.code)
+        .bind(failure.http_status.map(i64::from))
+        .bind(failure.payload_sha256)
+        .bind(now_ms)
+        .bind(&claim.delivery.id)
+        .bind(&claim.lease)
+        .execute(&mut *tx)
+        .await?;
+        if updated.rows_affected() != 1 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        for leaf in leaves {
+            append_log(&mut tx, leaf).await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Records the recipient's verified receipt of a push: the delivery is
+    /// `delivered`, the evidence kept, the periods waiting for it started
+    /// (primary recipient only, each by `start`) and `leaf` (built from the
+    /// deadline events) appended. `false`: the lease was lost, nothing written.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn record_push_receipt(
+        &self,
+        claim: &ClaimedPush,
+        now_ms: i64,
+        http_status: u16,
+        payload_sha256: &str,
+        evidence: &Evidence,
+        start: &mut (dyn FnMut(&NewDeadline) -> NewDeadline + Send),
+        leaf: impl FnOnce(Vec<String>) -> PreparedLeaf + Send,
+    ) -> Result<bool, StoreError> {
+        let mut conn = self.writer.acquire().await?;
+        let mut tx = conn.begin().await?;
+        let updated = sqlx::query(
+            "UPDATE deliveries SET state = 'delivered', lease = NULL, leased_until = NULL, last_status = $1, \
+             payload_sha256 = $2, evidence_keyid = $3, evidence_signature_input = $4, evidence_signature = $5, \
+             evidence_body = $6, evidence_sha256 = $7, completed_at = $8, updated_at = $8 \
+             WHERE id = $9 AND lease = $10 AND state = 'pending'",
+        )
+        .bind(i64::from(http_status))
+        .bind(payload_sha256)
+        .bind(&evidence.keyid)
+        .bind(&evidence.signature_input)
+        .bind(&evidence.signature)
+        .bind(&evidence.body)
+        .bind(&evidence.sha256)
+        .bind(now_ms)
+        .bind(&claim.delivery.id)
+        .bind(&claim.lease)
+        .execute(&mut *tx)
+        .await?;
+        if updated.rows_affected() != 1 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        let events = if claim.delivery.starts_clock {
+            start_awaiting(&mut tx, &claim.delivery.document_id, start).await?
+        } else {
+            Vec::new()
+        };
+        append_log(&mut tx, &leaf(events)).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Records an agency's signed ack of a pull delivery (idempotent): the
+    /// replay record, the `acked` state with its evidence, the periods waiting
+    /// for it, the log entry and the answer (built from the log position) in
+    /// one transaction.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn record_ack(
+        &self,
+        delivery_id: &str,
+        agency: &str,
+        signature_sha256: &str,
+        evidence: &Evidence,
+        now_ms: i64,
+        start: &mut (dyn FnMut(&NewDeadline) -> NewDeadline + Send),
+        leaf: impl FnOnce(Vec<String>) -> PreparedLeaf + Send,
+        answer: impl FnOnce(&LogPosition) -> Vec<u8>,
+    ) -> Result<Acked, StoreError> {
+        let mut conn = self.writer.acquire().await?;
+        let mut tx = conn.begin().await?;
+        let seen = sqlx::query(
+            "INSERT INTO seen_signatures (keyid, signature_sha256, seen_at) VALUES ($1, $2, $3)",
+        )
+        .bind(&evidence.keyid)
+        .bind(signature_sha256)
+        .bind(now_ms)
+        .execute(&mut *tx)
+        .await;
+        if is_unique_violation(&seen) {
+            tx.rollback().await?;
+            return Ok(Acked::Replayed);
+        }
+        seen?;
+        let row = sqlx::query(
+            "SELECT state, answer, document_id, starts_clock FROM deliveries \
+             WHERE id = $1 AND agency_id = $2 AND mode = 'pull'",
+        )
+        .bind(delivery_id)
+        .bind(agency)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else {
+            tx.rollback().await?;
+            return Ok(Acked::NotFound);
+        };
+        let state: String = row.get(0);
+        if state == "acked" {
+            let answer: Option<Vec<u8>> = row.get(1);
+            tx.commit().await?;
+            return Ok(Acked::Again {
+                answer: answer.unwrap_or_default(),
+            });
+        }
+        if state != "pending" {
+            tx.rollback().await?;
+            return Ok(Acked::NotFound);
+        }
+        let document_id: String = row.get(2);
+        let starts_clock = row.get::<i64, _>(3) != 0;
+        // Guarded by the state read above: on PostgreSQL a second ack (another
+        // signature) may run at once; it waits here for the first to commit,
+        // updates nothing, and gets the first one's answer back.
+        let acked = sqlx::query(
+            "UPDATE deliveries SET state = 'acked', evidence_keyid = $1, evidence_signature_input = $2, \
+             evidence_signature = $3, evidence_body = $4, evidence_sha256 = $5, completed_at = $6, updated_at = $6 \
+             WHERE id = $7 AND state = 'pending'",
+        )
+        .bind(&evidence.keyid)
+        .bind(&evidence.signature_input)
+        .bind(&evidence.signature)
+        .bind(&evidence.body)
+        .bind(&evidence.sha256)
+        .bind(now_ms)
+        .bind(delivery_id)
+        .execute(&mut *tx)
+        .await?;
+        if acked.rows_affected() != 1 {
+            let row = sqlx::query("SELECT state, answer FROM deliveries WHERE id = $1")
+                .bind(delivery_id)
+                .fetch_one(&mut *tx)
+                .await?;
+            let state: String = row.get(0);
+            let answer: Option<Vec<u8>> = row.get(1);
+            if state == "acked" {
+                // Keep the replay record of this signature, as for any re-ack.
+                tx.commit().await?;
+                return Ok(Acked::Again {
+                    answer: answer.unwrap_or_default(),
+                });
+            }
+            tx.rollback().await?;
+            return Ok(Acked::NotFound);
+        }
+        let events = if starts_clock {
+            start_awaiting(&mut tx, &document_id, start).await?
+        } else {
+            Vec::new()
+        };
+        let position = append_log(&mut tx, &leaf(events)).await?;
+        let body = answer(&position);
+        sqlx::query("UPDATE deliveries SET answer = $1 WHERE id = $2")
+            .bind(&body)
+            .bind(delivery_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(Acked::New { answer: body })
+    }
+
+    /// Puts a dead letter back in the outbox (attempts from zero, due now)
+    /// with its log entry (`leaf` gets the delivery).
+    pub async fn retry_dead_letter(
+        &self,
+        delivery_id: &str,
+        now_ms: i64,
+        leaf: impl FnOnce(&Delivery) -> PreparedLeaf,
+    ) -> Result<Retried, StoreError> {
+        let mut conn = self.writer.acquire().await?;
+        let mut tx = conn.begin().await?;
+        let row = sqlx::query(&format!(
+            "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE id = $1"
+        ))
+        .bind(delivery_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else {
+            tx.rollback().await?;
+            return Ok(Retried::NotFound);
+        };
+        let delivery = delivery_of(&row);
+        if delivery.state != "dead" {
+            tx.rollback().await?;
+            return Ok(Retried::NotDead(delivery.state));
+        }
+        sqlx::query(
+            "UPDATE deliveries SET state = 'pending', attempts = 0, next_attempt_at = $1, dead_at = NULL, \
+             lease = NULL, leased_until = NULL, updated_at = $1 WHERE id = $2 AND state = 'dead'",
+        )
+        .bind(now_ms)
+        .bind(delivery_id)
+        .execute(&mut *tx)
+        .await?;
+        append_log(&mut tx, &leaf(&delivery)).await?;
+        tx.commit().await?;
+        Ok(Retried::Requeued(Box::new(Delivery {
+            state: "pending".into(),
+            attempts: 0,
+            next_attempt_at_ms: now_ms,
+            dead_at_ms: None,
+            updated_at_ms: now_ms,
+            ..delivery
+        })))
+    }
+
+    /// One delivery (read through the writer: it follows the worker closely).
+    pub async fn delivery(&self, id: &str) -> Result<Option<Delivery>, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.writer)
+        .await?;
+        Ok(row.as_ref().map(delivery_of))
+    }
+
+    /// A document's deliveries, recipients first.
+    pub async fn deliveries_of_document(
+        &self,
+        document_id: &str,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE document_id = $1 ORDER BY role DESC, agency_id"
+        ))
+        .bind(document_id)
+        .fetch_all(&self.reader)
+        .await?;
+        Ok(rows.iter().map(delivery_of).collect())
+    }
+
+    /// Deliveries in `state` (every state when `None`), oldest first, at most `limit`.
+    pub async fn deliveries_in(
+        &self,
+        state: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE ($1 = '' OR state = $1) ORDER BY id LIMIT $2"
+        ))
+        .bind(state.unwrap_or(""))
+        .bind(limit)
+        .fetch_all(&self.reader)
+        .await?;
+        Ok(rows.iter().map(delivery_of).collect())
+    }
+
+    /// An agency's pending pull deliveries after `after` (a delivery id), in
+    /// delivery-id order, at most `limit`.
+    pub async fn mailbox(
+        &self,
+        agency: &str,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<MailboxItem>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT d.id, d.document_id, d.role, d.created_at, doc.sender, doc.message_type, doc.canonical, doc.case_id \
+             FROM deliveries d JOIN documents doc ON doc.id = d.document_id \
+             WHERE d.agency_id = $1 AND d.mode = 'pull' AND d.state = 'pending' AND d.id > $2 \
+             ORDER BY d.id LIMIT $3",
+        )
+        .bind(agency)
+        .bind(after.unwrap_or(""))
+        .bind(limit)
+        .fetch_all(&self.reader)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| MailboxItem {
+                delivery_id: r.get(0),
+                document_id: r.get(1),
+                role: r.get(2),
+                queued_at_ms: r.get(3),
+                sender: r.get(4),
+                message_type: r.get(5),
+                canonical: r.get(6),
+                case_id: r.get(7),
+            })
+            .collect())
+    }
+
+    /// Appends several entries in one transaction (all or none): e.g. the
+    /// reads a mailbox page hands out, logged before the page is sent.
+    pub async fn append_logs(&self, leaves: &[PreparedLeaf]) -> Result<(), StoreError> {
+        let mut conn = self.writer.acquire().await?;
+        let mut tx = conn.begin().await?;
+        for leaf in leaves {
+            append_log(&mut tx, leaf).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}
