@@ -130,9 +130,11 @@ pub fn start(gateway: Gateway) -> anyhow::Result<Running> {
         n => n,
     };
     let gateway = Arc::new(gateway);
+    crate::metrics::handle();
     let data = actix_web::web::Data::from(gateway.clone());
     let server = actix_web::HttpServer::new(move || {
         actix_web::App::new()
+            .wrap(actix_web::middleware::from_fn(crate::metrics::track))
             .app_data(data.clone())
             .configure(crate::web::routes)
             .configure(crate::api::routes)

@@ -8,6 +8,7 @@ pub mod cases;
 pub mod deliveries;
 pub mod documents;
 pub mod mailbox;
+pub mod ops;
 pub mod problem;
 pub mod schemas;
 
@@ -45,6 +46,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route("/schemas", web::get().to(schemas::list))
             .route("/schemas/{name}", web::get().to(schemas::get)),
     )
+    .route("/metrics", web::get().to(ops::metrics))
+    .route("/readyz", web::get().to(ops::ready))
     .route(
         "/healthz",
         web::get().to(|| async { HttpResponse::Ok().content_type("text/plain").body("ok\n") }),
