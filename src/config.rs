@@ -45,6 +45,10 @@ pub struct Settings {
     pub workers: usize,
     /// Database connections for readers (the single SQLite writer is extra).
     pub max_connections: u32,
+    /// The exchange log's origin: first line of its checkpoints and name of its key.
+    pub log_origin: String,
+    /// How often a checkpoint is signed and published when the log grew.
+    pub checkpoint_interval_secs: u64,
 }
 
 impl Default for Settings {
@@ -63,6 +67,8 @@ impl Default for Settings {
             signature_window_secs: 300,
             workers: 0,
             max_connections: 8,
+            log_origin: "corrections-gateway.example/log".into(),
+            checkpoint_interval_secs: 10,
         }
     }
 }
@@ -156,6 +162,16 @@ impl Settings {
         }
         if !(1..=3600).contains(&self.signature_window_secs) {
             anyhow::bail!("signature_window_secs must be between 1 and 3600");
+        }
+        if self.log_origin.is_empty()
+            || self
+                .log_origin
+                .contains(|c: char| c.is_whitespace() || c == '+')
+        {
+            anyhow::bail!("log_origin must be non-empty, without spaces or '+'");
+        }
+        if !(1..=3600).contains(&self.checkpoint_interval_secs) {
+            anyhow::bail!("checkpoint_interval_secs must be between 1 and 3600");
         }
         for sub in ["schemas", "mappings", "rules"] {
             if !self.resources.join(sub).is_dir() {

@@ -1,4 +1,4 @@
-//! Partner HTTP endpoints. Handlers translate HTTP into calls on `intake`,
+//! Partner HTTP endpoints (documents, attachments, cases, the exchange log). Handlers translate HTTP into calls on `intake`,
 //! `store` and `security` and back; every error becomes problem+json in one
 //! place ([`problem`]), and every response to a partner is signed by the
 //! gateway (RFC 9421, covering `@status`, `content-type`, `content-digest`).
@@ -6,6 +6,7 @@
 pub mod attachments;
 pub mod cases;
 pub mod documents;
+pub mod log;
 pub mod problem;
 pub mod schemas;
 
@@ -32,6 +33,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             )
             .route("/attachments/{sha256}", web::put().to(attachments::upload))
             .route("/cases/{id}", web::get().to(cases::get))
+            .route("/log/checkpoint", web::get().to(log::checkpoint))
+            .route("/log/entries", web::get().to(log::entries))
+            .route("/log/proof/inclusion", web::get().to(log::inclusion))
+            .route("/log/proof/consistency", web::get().to(log::consistency))
             .route("/schemas", web::get().to(schemas::list))
             .route("/schemas/{name}", web::get().to(schemas::get)),
     )
