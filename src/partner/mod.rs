@@ -85,7 +85,8 @@ impl Partner {
     ) -> Result<Vec<(&'static str, String)>, SecurityError> {
         let parts = RequestParts {
             method: method.to_string(),
-            path: path.to_string(),
+            // RFC 9421 §2.2.6: `@path` is the path alone, without the query.
+            path: path.split('?').next().unwrap_or(path).to_string(),
             content_type: content_type.map(str::to_string),
             content_digest: body.map(content_digest),
             ..RequestParts::default()
