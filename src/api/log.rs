@@ -91,18 +91,19 @@ fn param<'a>(params: &[(&str, &'a str)], name: &str) -> Option<&'a str> {
     params.iter().find(|(n, _)| *n == name).map(|(_, v)| *v)
 }
 
-fn number(params: &[(&str, &str)], name: &str) -> Result<Option<u64>, Problem> {
+/// A decimal parameter if present; the error is the parameter's name.
+fn number(params: &[(&str, &str)], name: &'static str) -> Result<Option<u64>, &'static str> {
     match param(params, name) {
         None => Ok(None),
         Some(v) if !v.is_empty() && v.len() <= 19 && v.bytes().all(|b| b.is_ascii_digit()) => {
-            v.parse().map(Some).map_err(|_| parameter_invalid(name))
+            v.parse().map(Some).map_err(|_| name)
         }
-        Some(_) => Err(parameter_invalid(name)),
+        Some(_) => Err(name),
     }
 }
 
-fn required(params: &[(&str, &str)], name: &str) -> Result<u64, Problem> {
-    number(params, name)?.ok_or_else(|| parameter_invalid(name))
+fn required(params: &[(&str, &str)], name: &'static str) -> Result<u64, &'static str> {
+    number(params, name)?.ok_or(name)
 }
 
 fn json(gw: &Gateway, body: &impl Serialize) -> HttpResponse {
@@ -133,7 +134,7 @@ async fn within_log(gw: &Gateway, size: u64) -> Result<u64, HttpResponse> {
 pub async fn checkpoint(gw: web::Data<Gateway>, req: HttpRequest) -> HttpResponse {
     let size = match number(&params(&req), "size") {
         Ok(size) => size,
-        Err(problem) => return problem.response(&gw.identity),
+        Err(name) => return parameter_invalid(name).response(&gw.identity),
     };
     let found = match size {
         None => xlog::checkpoints::publish(&gw.store, &gw.log_key)
@@ -178,7 +179,7 @@ pub async fn entries(gw: web::Data<Gateway>, req: HttpRequest) -> HttpResponse {
     let p = params(&req);
     let (start, end) = match (required(&p, "start"), required(&p, "end")) {
         (Ok(s), Ok(e)) => (s, e),
-        (Err(problem), _) | (_, Err(problem)) => return problem.response(&gw.identity),
+        (Err(name), _) | (_, Err(name)) => return parameter_invalid(name).response(&gw.identity),
     };
     if start >= end {
         return range_invalid(
@@ -249,13 +250,13 @@ pub async fn inclusion(gw: web::Data<Gateway>, req: HttpRequest) -> HttpResponse
     let p = params(&req);
     let tree_size = match required(&p, "tree_size") {
         Ok(n) => n,
-        Err(problem) => return problem.response(&gw.identity),
+        Err(name) => return parameter_invalid(name).response(&gw.identity),
     };
     if let Err(refusal) = within_log(&gw, tree_size).await {
         return refusal;
     }
     let index = match (number(&p, "index"), param(&p, "leaf_hash")) {
-        (Err(problem), _) => return problem.response(&gw.identity),
+        (Err(name), _) => return parameter_invalid(name).response(&gw.identity),
         (Ok(Some(index)), None) => index,
         (Ok(None), Some(hash)) => {
             let hash: Option<Hash> = (hash.len() == 64)
@@ -309,7 +310,7 @@ pub async fn consistency(gw: web::Data<Gateway>, req: HttpRequest) -> HttpRespon
     let p = params(&req);
     let (first, second) = match (required(&p, "first"), required(&p, "second")) {
         (Ok(a), Ok(b)) => (a, b),
-        (Err(problem), _) | (_, Err(problem)) => return problem.response(&gw.identity),
+        (Err(name), _) | (_, Err(name)) => return parameter_invalid(name).response(&gw.identity),
     };
     if first > second {
         return range_invalid(
