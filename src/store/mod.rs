@@ -20,12 +20,15 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyConnection, AnyPool, Connection, Executor, Row};
 
 mod cases;
+mod log;
 mod users;
 
 pub use cases::{CaseFilter, LapsedDeadline};
+pub use log::{ConsistencyProof, InclusionProof, LogEntry, StoredCheckpoint};
 pub use users::UserRecord;
 
-use crate::xlog::{self, LogPosition, PreparedLeaf};
+use crate::xlog::{LogPosition, PreparedLeaf};
+use log::append_log;
 
 mod outbox;
 pub use outbox::*;
@@ -263,15 +266,6 @@ pub struct CaseRecord {
     pub parties: Vec<String>,
     pub deadlines: Vec<NewDeadline>,
     pub documents: Vec<(String, String, i64)>,
-}
-
-/// One exchange-log entry as stored.
-#[derive(Debug, Clone)]
-pub struct LogEntry {
-    pub index: i64,
-    pub leaf: Vec<u8>,
-    pub leaf_hash: Vec<u8>,
-    pub chain_hash: Vec<u8>,
 }
 
 impl Store {
@@ -624,15 +618,6 @@ impl Store {
         }))
     }
 
-    /// Appends one entry to the exchange log in its own transaction (rejections, reads).
-    pub async fn append_log(&self, leaf: &PreparedLeaf) -> Result<LogPosition, StoreError> {
-        let mut conn = self.writer.acquire().await?;
-        let mut tx = conn.begin().await?;
-        let position = append_log(&mut tx, leaf).await?;
-        tx.commit().await?;
-        Ok(position)
-    }
-
     pub async fn document(&self, id: &str) -> Result<Option<StoredDocument>, StoreError> {
         let Some(row) = sqlx::query(
             "SELECT id, sender, message_type, content_type, body_sha256, original, canonical, received_at \
@@ -737,24 +722,6 @@ impl Store {
             Some(case_id) => self.case(&case_id).await,
             None => Ok(None),
         }
-    }
-
-    /// Log entries from `from` (inclusive), at most `limit`.
-    pub async fn log_entries(&self, from: i64, limit: i64) -> Result<Vec<LogEntry>, StoreError> {
-        let rows = sqlx::query("SELECT idx, leaf, leaf_hash, chain_hash FROM exchange_log WHERE idx >= $1 ORDER BY idx LIMIT $2")
-            .bind(from)
-            .bind(limit)
-            .fetch_all(&self.reader)
-            .await?;
-        Ok(rows
-            .into_iter()
-            .map(|r| LogEntry {
-                index: r.get(0),
-                leaf: r.get(1),
-                leaf_hash: r.get(2),
-                chain_hash: r.get(3),
-            })
-            .collect())
     }
 
     /// Number of rows in a table (tests and the benchmark use it to show that
@@ -882,40 +849,6 @@ async fn advance_case(
         .await?;
     insert_deadlines(tx, &update.id, &update.deadlines).await?;
     Ok(true)
-}
-
-/// Appends inside the caller's transaction. On SQLite the single writer
-/// connection makes "read the tail, insert after it" race-free.
-async fn append_log(
-    tx: &mut AnyConnection,
-    leaf: &PreparedLeaf,
-) -> Result<LogPosition, StoreError> {
-    let tail = sqlx::query("SELECT idx, chain_hash FROM exchange_log ORDER BY idx DESC LIMIT 1")
-        .fetch_optional(&mut *tx)
-        .await?;
-    let (index, previous) = match tail {
-        Some(row) => {
-            let prev: Vec<u8> = row.get(1);
-            (
-                row.get::<i64, _>(0) + 1,
-                <[u8; 32]>::try_from(prev.as_slice()).unwrap_or([0; 32]),
-            )
-        }
-        None => (0, [0u8; 32]),
-    };
-    let chain = xlog::chain_hash(&previous, &leaf.leaf_hash);
-    sqlx::query("INSERT INTO exchange_log (idx, leaf, leaf_hash, chain_hash, logged_at) VALUES ($1, $2, $3, $4, $5)")
-        .bind(index)
-        .bind(&leaf.bytes)
-        .bind(leaf.leaf_hash.to_vec())
-        .bind(chain.to_vec())
-        .bind(leaf.at_ms)
-        .execute(&mut *tx)
-        .await?;
-    Ok(LogPosition {
-        index,
-        leaf_hash: leaf.leaf_hash,
-    })
 }
 
 fn is_unique_violation<T>(result: &Result<T, sqlx::Error>) -> bool {
