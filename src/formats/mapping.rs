@@ -304,7 +304,7 @@ impl Pointer {
         let mut out = base.to_owned();
         for t in &self.0 {
             out.push('/');
-            out.push_str(&t.replace('~', "~0").replace('/', "~1"));
+            crate::model::codes::push_escaped_token(&mut out, t);
         }
         out
     }
