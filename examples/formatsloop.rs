@@ -14,6 +14,10 @@ use corrections_gateway::formats::Dialect;
 use corrections_gateway::tools::Engines;
 use std::path::Path;
 
+// The gateway binary's allocator (src/main.rs), so the count is the bench's.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let fixture =
