@@ -143,6 +143,10 @@ impl Validator {
         let compile = |f: &SchemaFile| -> Result<jsonschema::Validator, ValidateSetupError> {
             jsonschema::options()
                 .with_draft(jsonschema::Draft::Draft202012)
+                // Our patterns are plain (no look-around or back-references),
+                // so the linear-time `regex` engine serves them; a pattern that
+                // needed more would fail here, at start-up.
+                .with_pattern_options(jsonschema::PatternOptions::regex())
                 .with_resources(resources()?.into_iter())
                 .build(&f.contents)
                 .map_err(|e| ValidateSetupError::Schema {
