@@ -10,9 +10,10 @@
 //! references, fetch anything, or put document content into an error message.
 
 use encoding_rs::{Encoding, UTF_8};
+use quick_xml::encoding::Decoder;
 use quick_xml::events::Event;
 use quick_xml::name::ResolveResult;
-use quick_xml::NsReader;
+use quick_xml::{NsReader, Reader};
 
 use super::charset;
 use crate::violation::{Violation, Violations};
@@ -203,17 +204,72 @@ fn namespace_of(res: &ResolveResult<'_>) -> Option<String> {
     }
 }
 
+/// quick-xml's reader, namespace-aware only where the document can bind a
+/// namespace: with no `xmlns` declaration and no `xml:` prefix (the one
+/// prefix bound without a declaration) every name is unbound, and resolving
+/// each one is wasted work on the common, namespace-free dialects.
+enum Events<'t> {
+    Ns(NsReader<&'t [u8]>),
+    Plain(Reader<&'t [u8]>),
+}
+
+impl<'t> Events<'t> {
+    fn new(text: &'t str) -> Self {
+        let mut events = if text.contains("xmlns") || text.contains("xml:") {
+            Events::Ns(NsReader::from_str(text))
+        } else {
+            Events::Plain(Reader::from_str(text))
+        };
+        let config = match &mut events {
+            Events::Ns(r) => r.config_mut(),
+            Events::Plain(r) => r.config_mut(),
+        };
+        config.check_end_names = true;
+        config.expand_empty_elements = true;
+        events
+    }
+
+    /// The next event, with the namespace of a start tag's name.
+    fn next(&mut self) -> Result<(Option<String>, Event<'t>), quick_xml::Error> {
+        match self {
+            Events::Ns(r) => r.read_resolved_event().map(|(res, event)| match event {
+                Event::Start(_) => (namespace_of(&res), event),
+                _ => (None, event),
+            }),
+            Events::Plain(r) => r.read_event().map(|event| (None, event)),
+        }
+    }
+
+    fn buffer_position(&self) -> u64 {
+        match self {
+            Events::Ns(r) => r.buffer_position(),
+            Events::Plain(r) => r.buffer_position(),
+        }
+    }
+
+    fn error_position(&self) -> u64 {
+        match self {
+            Events::Ns(r) => r.error_position(),
+            Events::Plain(r) => r.error_position(),
+        }
+    }
+
+    fn decoder(&self) -> Decoder {
+        match self {
+            Events::Ns(r) => r.decoder(),
+            Events::Plain(r) => r.decoder(),
+        }
+    }
+}
+
 fn parse_tree(text: &str) -> Result<Element, Violations> {
-    let mut reader = NsReader::from_str(text);
-    let config = reader.config_mut();
-    config.check_end_names = true;
-    config.expand_empty_elements = true;
+    let mut reader = Events::new(text);
     let mut stack: Vec<Element> = Vec::new();
     let mut root: Option<Element> = None;
     let mut count = 0usize;
     loop {
         let offset = reader.buffer_position();
-        let event = match reader.read_resolved_event() {
+        let event = match reader.next() {
             Ok(ev) => ev,
             Err(e) => {
                 let why = match e {
@@ -234,7 +290,7 @@ fn parse_tree(text: &str) -> Result<Element, Violations> {
                     "documents with a DOCTYPE or entity declarations are not accepted",
                 ))
             }
-            (res, Event::Start(start)) => {
+            (namespace, Event::Start(start)) => {
                 if root.is_some() {
                     return Err(malformed(
                         text,
@@ -253,7 +309,7 @@ fn parse_tree(text: &str) -> Result<Element, Violations> {
                 }
                 let mut element = Element {
                     name: utf8(start.local_name().as_ref()),
-                    namespace: namespace_of(&res),
+                    namespace,
                     ..Element::default()
                 };
                 for attr in start.attributes() {
