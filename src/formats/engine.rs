@@ -589,7 +589,8 @@ fn native_to_canonical(
             .parse::<u64>()
             .map(Value::from)
             .map_err(|_| invalid_number(path())),
-        Kind::Date(form) => parse_native_date(text, form)
+        Kind::Date(_, true) if iso_date(text).is_some() => Ok(Value::String(text.to_owned())),
+        Kind::Date(form, _) => parse_native_date(text, form)
             .and_then(|d| d.format(CANONICAL_DATE).ok())
             .map(Value::String)
             .ok_or_else(|| invalid_date(path())),
@@ -599,6 +600,27 @@ fn native_to_canonical(
             .ok_or_else(|| invalid_datetime(path())),
     };
     converted.map_err(|v| problems.push(v)).ok()
+}
+
+/// A date in exactly the canonical form (four-digit year, two-digit month
+/// and day, a real day): the case where native and canonical text are the
+/// same, decided without the general format machinery.
+fn iso_date(text: &str) -> Option<Date> {
+    let b = text.as_bytes();
+    let digits = |r: std::ops::Range<usize>| b[r].iter().all(u8::is_ascii_digit);
+    if b.len() != 10
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || !digits(0..4)
+        || !digits(5..7)
+        || !digits(8..10)
+    {
+        return None;
+    }
+    let num =
+        |r: std::ops::Range<usize>| b[r].iter().fold(0u16, |n, d| n * 10 + u16::from(d - b'0'));
+    let month = time::Month::try_from(u8::try_from(num(5..7)).ok()?).ok()?;
+    Date::from_calendar_date(i32::from(num(0..4)), month, u8::try_from(num(8..10)).ok()?).ok()
 }
 
 fn parse_native_date(text: &str, form: &OwnedFormatItem) -> Option<Date> {
@@ -636,7 +658,7 @@ fn canonical_to_native<'a>(
             })
         }
         (Value::Bool(b), Kind::Boolean) => bool_text(*b),
-        (Value::String(s), Kind::Text | Kind::Date(_) | Kind::DateTime(_)) => s.as_str(),
+        (Value::String(s), Kind::Text | Kind::Date(..) | Kind::DateTime(_)) => s.as_str(),
         _ => {
             problems.push(wrong_type(path()));
             return None;
@@ -652,7 +674,8 @@ fn canonical_to_native<'a>(
     // sub-millisecond instant) must refuse it, not round it: reading the
     // native text back has to give the same date or instant.
     let converted = match &r.kind {
-        Kind::Date(form) => Date::parse(text, CANONICAL_DATE)
+        Kind::Date(_, true) if iso_date(text).is_some() => return Some(Cow::Borrowed(text)),
+        Kind::Date(form, _) => Date::parse(text, CANONICAL_DATE)
             .map_err(|_| invalid_date(path()))
             .and_then(|d| {
                 d.format(form)
