@@ -12,6 +12,12 @@ use corrections_gateway::tools::{self, Engines};
 use corrections_gateway::{bench, delivery, partner, xlog};
 use std::io::Write;
 
+/// mimalloc rather than the system allocator: translating a document makes
+/// a few hundred small allocations, and with glibc malloc they were about a
+/// quarter of the instructions (docs/benchmarks.md, translation).
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "corrections-gateway",
