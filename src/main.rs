@@ -217,7 +217,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 }
             }
             let running = app::start(gateway)?;
-            println!("corrections-gateway listening on http://{} (plain HTTP on loopback: demo default only)", running.addr);
+            println!("corrections-gateway listening on http://{} (plain HTTP on loopback: demo default only); web interface: http://{}/ui/", running.addr, running.addr);
             running.task.await.context("server task")??;
             Ok(std::process::ExitCode::SUCCESS)
         }
