@@ -12,6 +12,8 @@ use corrections_gateway::partner::{GatewayCert, Partner};
 use corrections_gateway::security::alg::Algorithm;
 use corrections_gateway::store::Store;
 
+pub mod scans;
+
 pub struct TestGateway {
     pub dir: tempfile::TempDir,
     pub running: Running,
