@@ -19,6 +19,7 @@ use crate::validate::Validator;
 use crate::workflow::calendar::Calendar;
 use crate::workflow::handover::HandoverDocuments;
 use crate::workflow::period::PeriodRules;
+use crate::xlog::note::NoteSigner;
 
 /// Everything a request needs, loaded once at start-up (shared through an `Arc`).
 pub struct Gateway {
@@ -38,6 +39,8 @@ pub struct Gateway {
     pub blobs: BlobStore,
     /// "Now" for every decision; the system clock unless a test or the demo shifted it.
     pub clock: Clock,
+    /// Signs the exchange log's checkpoints (Ed25519, `DIR/pki/log.key.pem`).
+    pub log_key: NoteSigner,
 }
 
 impl Gateway {
@@ -86,6 +89,22 @@ impl Gateway {
         )
         .await
         .context("opening the database")?;
+        // Leaves stored before the Merkle tree existed get their subtrees now.
+        store
+            .integrate_log(50_000)
+            .await
+            .context("building the exchange log's Merkle tree")?;
+        let log_key_file = settings.pki_dir().join("log.key.pem");
+        if !log_key_file.exists() {
+            anyhow::bail!(
+                "no exchange-log key {} (run init-dev)",
+                log_key_file.display()
+            );
+        }
+        // Also keeps log.pub in step with the configured origin.
+        let log_key =
+            crate::security::devpki::generate_log_key(&settings.pki_dir(), &settings.log_origin)
+                .map_err(|e| anyhow::anyhow!("loading the log key: {}", e.message().en))?;
         let blobs = BlobStore::open(&settings.blobs_dir()).with_context(|| {
             format!(
                 "opening the attachment store {}",
@@ -105,6 +124,7 @@ impl Gateway {
             identity,
             blobs,
             clock: Clock::system(),
+            log_key,
         })
     }
 }
@@ -130,9 +150,11 @@ pub fn start(gateway: Gateway) -> anyhow::Result<Running> {
         n => n,
     };
     let gateway = Arc::new(gateway);
+    crate::metrics::handle();
     let data = actix_web::web::Data::from(gateway.clone());
     let server = actix_web::HttpServer::new(move || {
         actix_web::App::new()
+            .wrap(actix_web::middleware::from_fn(crate::metrics::track))
             .app_data(data.clone())
             .configure(crate::web::routes)
             .configure(crate::api::routes)
@@ -154,6 +176,11 @@ pub fn start(gateway: Gateway) -> anyhow::Result<Running> {
         worker.stop().await;
         served
     });
+    crate::xlog::checkpoints::spawn_publisher(
+        Arc::downgrade(&gateway),
+        |gw: &Gateway| (&gw.store, &gw.log_key),
+        std::time::Duration::from_secs(gateway.settings.checkpoint_interval_secs),
+    );
     Ok(Running {
         addr,
         handle,
@@ -199,6 +226,8 @@ pub fn init_dev(settings: &Settings) -> anyhow::Result<DevSetup> {
         .collect();
     crate::security::devpki::generate(&settings.pki_dir(), &refs)
         .map_err(|e| anyhow::anyhow!("generating the dev PKI: {}", e.message().en))?;
+    crate::security::devpki::generate_log_key(&settings.pki_dir(), &settings.log_origin)
+        .map_err(|e| anyhow::anyhow!("generating the log key: {}", e.message().en))?;
     Ok(DevSetup {
         registry_created,
         agencies: agencies.into_iter().map(|(id, _)| id).collect(),
@@ -208,6 +237,7 @@ pub fn init_dev(settings: &Settings) -> anyhow::Result<DevSetup> {
 /// Whether a data directory already holds a PKI (`serve` runs `init-dev` otherwise).
 pub fn has_pki(settings: &Settings) -> bool {
     settings.pki_dir().join("gateway.crt.pem").exists()
+        && settings.pki_dir().join("log.key.pem").exists()
 }
 
 /// Whether the gateway runs on the DEV-ONLY PKI written by `init-dev` (its

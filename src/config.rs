@@ -56,6 +56,10 @@ pub struct Settings {
     pub session_hours: u32,
     /// Mark web cookies `Secure` (set when the gateway is served over HTTPS).
     pub secure_cookies: bool,
+    /// The exchange log's origin: first line of its checkpoints and name of its key.
+    pub log_origin: String,
+    /// How often a checkpoint is signed and published when the log grew.
+    pub checkpoint_interval_secs: u64,
     /// Outbound delivery: retries, backoff and the push client (`[delivery]`).
     pub delivery: DeliverySettings,
 }
@@ -136,6 +140,8 @@ impl Default for Settings {
             session_hours: 8,
             secure_cookies: false,
             delivery: DeliverySettings::default(),
+            log_origin: "corrections-gateway.example/log".into(),
+            checkpoint_interval_secs: 10,
         }
     }
 }
@@ -233,6 +239,16 @@ impl Settings {
         self.delivery.check()?;
         if !(1..=3600).contains(&self.signature_window_secs) {
             anyhow::bail!("signature_window_secs must be between 1 and 3600");
+        }
+        if self.log_origin.is_empty()
+            || self
+                .log_origin
+                .contains(|c: char| c.is_whitespace() || c == '+')
+        {
+            anyhow::bail!("log_origin must be non-empty, without spaces or '+'");
+        }
+        if !(1..=3600).contains(&self.checkpoint_interval_secs) {
+            anyhow::bail!("checkpoint_interval_secs must be between 1 and 3600");
         }
         for sub in ["schemas", "mappings", "rules"] {
             if !self.resources.join(sub).is_dir() {

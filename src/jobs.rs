@@ -36,6 +36,7 @@ pub async fn sweep_overdue(gw: &Gateway) -> Result<usize, StoreError> {
             .await?
         {
             marked += 1;
+            crate::metrics::deadline_missed();
             // The alert hook (e-mail to the agency's clerks) hangs here; no personal data.
             tracing::info!(case_id = %deadline.case_id, step = %deadline.step, log_index = position.index, "deadline missed");
         }

@@ -28,6 +28,8 @@ pub mod formats;
 pub mod intake;
 /// Background jobs driven by time: the overdue sweep.
 pub mod jobs;
+/// Prometheus metrics: the recorder, the request middleware and the counters stages bump.
+pub mod metrics;
 /// The canonical document and its value types (AgencyId, IdNumber, CaseNo …).
 pub mod model;
 /// Partner-side client: signs and posts documents, verifies the gateway's receipts.

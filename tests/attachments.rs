@@ -9,7 +9,8 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{court_notice, TestGateway};
+use common::scans::{multipart, notice_with, scan};
+use common::TestGateway;
 use corrections_gateway::partner::{Answer, Partner};
 use corrections_gateway::security::alg::Algorithm;
 use corrections_gateway::security::digest::sha256_hex;
@@ -20,37 +21,6 @@ const COURT: &str = "court.620102";
 const CORRECTIONS: &str = "corrections.620102";
 const PRISON: &str = "prison.620000.3";
 const PDF: &str = "application/pdf";
-
-/// A small fake scan, distinct per `seed`.
-fn scan(seed: u8, len: usize) -> Vec<u8> {
-    let mut bytes = b"%PDF-1.7\n".to_vec();
-    bytes.extend((0..len).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed)));
-    bytes
-}
-
-/// A court notice (unique by `n`) listing the given scans as attachments.
-fn notice_with(n: usize, scans: &[(&str, &[u8], bool)]) -> Vec<u8> {
-    let listed: Vec<(&str, String, Option<usize>)> = scans
-        .iter()
-        .map(|(kind, bytes, with_size)| {
-            (*kind, sha256_hex(bytes), with_size.then_some(bytes.len()))
-        })
-        .collect();
-    notice_listing(n, &listed)
-}
-
-/// A court notice listing attachments by (kind, sha256, size).
-fn notice_listing(n: usize, listed: &[(&str, String, Option<usize>)]) -> Vec<u8> {
-    let mut list = String::from("  <FJ>\n");
-    for (kind, sha, size) in listed {
-        let size = size.map(|n| format!(r#" DX="{n}""#)).unwrap_or_default();
-        list.push_str(&format!(
-            "    <WJ LX=\"{kind}\" MC=\"{kind}-阿依古丽.pdf\" MIME=\"application/pdf\" SHA256=\"{sha}\"{size}/>\n"
-        ));
-    }
-    list.push_str("  </FJ>\n</FYJHWS>");
-    common::edit(&court_notice(n), "</FYJHWS>", &list)
-}
 
 async fn upload(partner: &Partner, bytes: &[u8], sha256: &str) -> Answer {
     let path = format!("/api/v1/attachments/{sha256}");
@@ -64,27 +34,6 @@ async fn upload(partner: &Partner, bytes: &[u8], sha256: &str) -> Answer {
         )
         .await
         .unwrap()
-}
-
-/// A multipart/related body: the document first, then each attachment.
-fn multipart(document: &[u8], attachments: &[&[u8]]) -> (String, Vec<u8>) {
-    let boundary = "gw-b0undary-7f3a";
-    let mut body = Vec::new();
-    body.extend_from_slice(
-        format!("--{boundary}\r\nContent-Type: application/xml; charset=utf-8\r\n\r\n").as_bytes(),
-    );
-    body.extend_from_slice(document);
-    for a in attachments {
-        body.extend_from_slice(
-            format!("\r\n--{boundary}\r\nContent-Type: application/pdf\r\n\r\n").as_bytes(),
-        );
-        body.extend_from_slice(a);
-    }
-    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
-    (
-        format!(r#"multipart/related; boundary="{boundary}"; type="application/xml""#),
-        body,
-    )
 }
 
 async fn submit_multipart(partner: &Partner, content_type: &str, body: &[u8]) -> Answer {
@@ -543,101 +492,6 @@ async fn an_oversized_attachment_gets_413_before_its_body_is_read() {
     assert_eq!(answer.json().unwrap()["code"], "attachment_too_large");
     assert!(blob_files(&gw).is_empty(), "{:?}", blob_files(&gw));
     assert_eq!(gw.count("documents").await, 0);
-}
-
-/// Appends up to `max` bytes of `scan(seed, len)` starting at byte `from`.
-fn push_scan(out: &mut Vec<u8>, seed: u8, len: usize, from: usize, max: usize) {
-    const HEAD: &[u8] = b"%PDF-1.7\n";
-    let total = HEAD.len() + len;
-    let end = total.min(from + max);
-    out.extend((from..end).map(|i| match HEAD.get(i) {
-        Some(b) => *b,
-        None => ((i - HEAD.len()) as u8).wrapping_mul(31).wrapping_add(seed),
-    }));
-}
-
-fn vm_hwm_kib() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
-}
-
-#[actix_web::test]
-async fn a_20_mib_scan_streams_through_without_being_buffered() {
-    const MIB: usize = 1024 * 1024;
-    let gw = TestGateway::start().await;
-    let court = gw.partner(COURT, Algorithm::EcdsaP256Sha256);
-    // Build the body in place (no second 20 MiB copy that would raise the
-    // high-water mark beforehand and hide a server-side buffer).
-    let len = 20 * MIB;
-    let (sha, size) = {
-        let mut h = openssl::sha::Sha256::new();
-        let mut buf = Vec::with_capacity(MIB);
-        let mut done = 0;
-        while done < len + 9 {
-            buf.clear();
-            push_scan(&mut buf, 9, len, done, MIB);
-            h.update(&buf);
-            done += buf.len();
-        }
-        (hex::encode(h.finish()), done)
-    };
-    let doc = notice_listing(8, &[("PJS", sha.clone(), Some(size))]);
-    let (ct, small) = multipart(&doc, &[b"@"]);
-    let at = small.windows(1).rposition(|w| w == b"@").unwrap();
-    let mut body = Vec::with_capacity(small.len() + size);
-    body.extend_from_slice(&small[..at]);
-    let mut done = 0;
-    while done < size {
-        let before = body.len();
-        push_scan(&mut body, 9, len, done, MIB);
-        done += body.len() - before;
-    }
-    body.extend_from_slice(&small[at + 1..]);
-    let headers = court
-        .sign("POST", "/api/v1/documents", Some(&ct), Some(&body))
-        .unwrap();
-    let before = vm_hwm_kib();
-    let answer = court
-        .send(
-            reqwest::Method::POST,
-            "/api/v1/documents",
-            Some((&ct, body)),
-            headers,
-        )
-        .await
-        .unwrap();
-    let after = vm_hwm_kib();
-    assert_eq!(
-        answer.status,
-        201,
-        "{}",
-        String::from_utf8_lossy(&answer.body)
-    );
-    if let (Some(before), Some(after)) = (before, after) {
-        let grown_mib = (after.saturating_sub(before)) / 1024;
-        eprintln!("VmHWM grew by {grown_mib} MiB while a 20 MiB body went through");
-        // Buffering the body (or the part) on the server would add ≥ 20 MiB on
-        // top of the client's own copy; streaming adds at most a few MiB.
-        assert!(grown_mib < 12, "VmHWM grew by {grown_mib} MiB");
-    }
-    let id = answer.json().unwrap()["document_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let read = gw
-        .partner(CORRECTIONS, Algorithm::EcdsaP256Sha256)
-        .get(&format!("/api/v1/documents/{id}/attachments/{sha}"))
-        .await
-        .unwrap();
-    assert_eq!(read.status, 200);
-    assert_eq!(read.body.len(), 20 * MIB + 9);
-    assert_eq!(sha256_hex(&read.body), sha);
 }
 
 #[actix_web::test]

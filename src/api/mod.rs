@@ -1,4 +1,4 @@
-//! Partner HTTP endpoints (documents, attachments, mailbox, deliveries, cases). Handlers translate HTTP into calls on `intake`,
+//! Partner HTTP endpoints (documents, attachments, mailbox, deliveries, cases, the exchange log). Handlers translate HTTP into calls on `intake`,
 //! `store` and `security` and back; every error becomes problem+json in one
 //! place ([`problem`]), and every response to a partner is signed by the
 //! gateway (RFC 9421, covering `@status`, `content-type`, `content-digest`).
@@ -7,7 +7,9 @@ pub mod attachments;
 pub mod cases;
 pub mod deliveries;
 pub mod documents;
+pub mod log;
 pub mod mailbox;
+pub mod ops;
 pub mod problem;
 pub mod schemas;
 
@@ -42,9 +44,15 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route("/mailbox", web::get().to(mailbox::list))
             .route("/mailbox/{id}/ack", web::post().to(mailbox::ack))
             .route("/cases/{id}", web::get().to(cases::get))
+            .route("/log/checkpoint", web::get().to(log::checkpoint))
+            .route("/log/entries", web::get().to(log::entries))
+            .route("/log/proof/inclusion", web::get().to(log::inclusion))
+            .route("/log/proof/consistency", web::get().to(log::consistency))
             .route("/schemas", web::get().to(schemas::list))
             .route("/schemas/{name}", web::get().to(schemas::get)),
     )
+    .route("/metrics", web::get().to(ops::metrics))
+    .route("/readyz", web::get().to(ops::ready))
     .route(
         "/healthz",
         web::get().to(|| async { HttpResponse::Ok().content_type("text/plain").body("ok\n") }),

@@ -242,6 +242,7 @@ async fn attempt(gw: Arc<Gateway>, client: reqwest::Client, claim: ClaimedPush, 
                 )
                 .await;
             if let Ok(true) = stored {
+                crate::metrics::delivery_attempt("delivered");
                 tracing::info!(delivery_id = %d.id, document_id = %d.document_id, recipient = %d.agency_id, attempt = claim.attempt, "delivered and receipted");
             }
             stored
@@ -312,8 +313,10 @@ async fn record_failure(
         )
         .await?;
     if recorded {
+        crate::metrics::delivery_attempt(failure.code);
         tracing::info!(delivery_id = %d.id, recipient = %d.agency_id, attempt = claim.attempt, outcome = failure.code, http_status = ?failure.http_status, "delivery attempt failed");
         if next.is_none() {
+            crate::metrics::dead_letter();
             alert_dead_letter(d, claim.attempt, failure.code);
         }
     }

@@ -7,6 +7,8 @@
 //! U+FFFD, and a character the target charset cannot carry is an error, not
 //! `?` or a numeric character reference (a changed name is a wrong person).
 
+use std::borrow::Cow;
+
 use encoding_rs::{Encoding, GB18030, GBK, UTF_8};
 
 /// The encodings partners actually use. Everything else encoding_rs knows
@@ -27,9 +29,8 @@ pub(crate) fn mime_name(enc: &'static Encoding) -> String {
 }
 
 /// Strict decode: `None` when any byte sequence is invalid in `enc`.
-pub(crate) fn decode(bytes: &[u8], enc: &'static Encoding) -> Option<String> {
+pub(crate) fn decode<'b>(bytes: &'b [u8], enc: &'static Encoding) -> Option<Cow<'b, str>> {
     enc.decode_without_bom_handling_and_without_replacement(bytes)
-        .map(|s| s.into_owned())
 }
 
 /// Whether every character of `text` exists in `enc` (always true for UTF-8
@@ -45,8 +46,11 @@ pub(crate) fn can_encode(text: &str, enc: &'static Encoding) -> bool {
 /// Strict encode: `None` when a character cannot be represented. Callers
 /// check each field with [`can_encode`] first so they can name the field;
 /// this is the backstop for text the mapping does not own (markup).
-pub(crate) fn encode(text: &str, enc: &'static Encoding) -> Option<Vec<u8>> {
-    let (bytes, _, unmappable) = enc.encode(text);
+pub(crate) fn encode(text: String, enc: &'static Encoding) -> Option<Vec<u8>> {
+    if enc == UTF_8 {
+        return Some(text.into_bytes());
+    }
+    let (bytes, _, unmappable) = enc.encode(&text);
     (!unmappable).then(|| bytes.into_owned())
 }
 
@@ -68,8 +72,8 @@ mod tests {
     #[test]
     fn character_outside_gbk_is_refused_not_replaced() {
         assert!(!can_encode("王𠮷祥", GBK));
-        assert!(encode("王𠮷祥", GBK).is_none());
-        let bytes = encode("王𠮷祥", GB18030).unwrap_or_default();
+        assert!(encode("王𠮷祥".to_owned(), GBK).is_none());
+        let bytes = encode("王𠮷祥".to_owned(), GB18030).unwrap_or_default();
         assert_eq!(decode(&bytes, GB18030).as_deref(), Some("王𠮷祥"));
     }
 }

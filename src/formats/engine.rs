@@ -7,6 +7,7 @@
 //! bytes (that is `xml`/`json`), or judge content beyond its native form
 //! (ID check digits, 案号 syntax, bracket normalisation are `validate`'s).
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use serde_json::{Map, Value};
@@ -151,23 +152,23 @@ pub(crate) fn decode(m: &DialectMapping, root: &Element) -> Result<Value, Violat
     };
     // The message type decides which rules apply, so it is read first and
     // its absence or an unknown code stops decoding.
+    let path = || mt_rule.native.display(&base);
     let code = match read(root, &mt_rule.native, &base) {
-        Found::Value(_, path, true) => return Err(vec![wrong_type(path)]),
-        Found::Value(text, _, _) => text,
-        Found::Absent(path) => return Err(vec![missing_field(path)]),
+        Found::Value(_, true) => return Err(vec![wrong_type(path())]),
+        Found::Value(text, _) => text,
+        Found::Absent => return Err(vec![missing_field(path())]),
         Found::Duplicate(path) => return Err(vec![duplicate_field(path)]),
-        Found::WrongType(path) => return Err(vec![wrong_type(path)]),
+        Found::WrongType => return Err(vec![wrong_type(path())]),
     };
-    let path = mt_rule.native.display(&base);
     let message_type = mt_rule
         .codes
         .as_ref()
-        .and_then(|t| t.to_canonical(&code))
+        .and_then(|t| t.to_canonical(code))
         .filter(|t| m.supports(t));
     let (Some(message_type), Some(rules)) =
         (message_type, message_type.and_then(|t| m.messages.get(t)))
     else {
-        return Err(vec![unknown_message_type(path)]);
+        return Err(vec![unknown_message_type(path())]);
     };
     let mut doc = Value::Object(Map::new());
     set(
@@ -200,23 +201,27 @@ impl Decoder {
         for rule in rules {
             match rule {
                 Rule::Scalar(r) if matches!(r.kind, Kind::AgencyName) => {}
-                Rule::Scalar(r) => match read(el, &r.native, base) {
-                    // JSON says what is a number or boolean; XML cannot.
-                    Found::Value(_, path, literal)
-                        if self.json && literal != r.native_is_literal() =>
-                    {
-                        problems.push(wrong_type(path))
-                    }
-                    Found::Value(text, path, _) => {
-                        if let Some(v) = native_to_canonical(r, &text, path, problems) {
-                            set(out, &r.canonical.0, v);
+                Rule::Scalar(r) => {
+                    // The native path is rendered only for a violation.
+                    let path = || r.native.display(base);
+                    match read(el, &r.native, base) {
+                        // JSON says what is a number or boolean; XML cannot.
+                        Found::Value(_, literal)
+                            if self.json && literal != r.native_is_literal() =>
+                        {
+                            problems.push(wrong_type(path()))
                         }
+                        Found::Value(text, _) => {
+                            if let Some(v) = native_to_canonical(r, text, path, problems) {
+                                set(out, &r.canonical.0, v);
+                            }
+                        }
+                        Found::Absent if r.required => problems.push(missing_field(path())),
+                        Found::Absent => {}
+                        Found::Duplicate(path) => problems.push(duplicate_field(path)),
+                        Found::WrongType => problems.push(wrong_type(path())),
                     }
-                    Found::Absent(path) if r.required => problems.push(missing_field(path)),
-                    Found::Absent(_) => {}
-                    Found::Duplicate(path) => problems.push(duplicate_field(path)),
-                    Found::WrongType(path) => problems.push(wrong_type(path)),
-                },
+                }
                 Rule::Repeated(r) => self.repeated(r, el, base, out, problems),
                 Rule::Fixed(r) => set(out, &r.canonical.0, Value::String(r.value.clone())),
             }
@@ -235,13 +240,10 @@ impl Decoder {
             .native
             .steps
             .split_at(r.native.steps.len().saturating_sub(1));
-        let parent_path = NativePath {
-            steps: parents.to_vec(),
-            attribute: None,
-        };
         let mut items = Vec::new();
-        match element_at(el, &parent_path, base) {
-            Ok(Some((parent, parent_base))) => {
+        match element_at(el, parents, base) {
+            Ok(Some(parent)) => {
+                let parent_base = steps_display(base, parents);
                 let name = last.first().map(String::as_str).unwrap_or_default();
                 for (i, child) in parent.children_named(name).enumerate() {
                     let item_base = if self.json {
@@ -255,7 +257,7 @@ impl Decoder {
                     }
                     if let Some((path, value)) = &r.select {
                         match read(child, path, &item_base) {
-                            Found::Value(v, _, _) if v == *value => {}
+                            Found::Value(v, _) if v == value => {}
                             _ => continue,
                         }
                     }
@@ -278,46 +280,57 @@ impl Decoder {
     }
 }
 
-enum Found {
-    /// Text, its path, and whether JSON wrote it as a literal.
-    Value(String, String, bool),
-    Absent(String),
+/// What [`read`] found. Paths are rendered by the caller, and only for a
+/// violation: a valid document builds none.
+enum Found<'e> {
+    /// Text (borrowed from the tree), and whether JSON wrote it as a literal.
+    Value(&'e str, bool),
+    Absent,
+    /// The path of the step that matched more than one element.
     Duplicate(String),
     /// A value was expected and an object/element with children (or a JSON
     /// array) stands there.
-    WrongType(String),
+    WrongType,
 }
 
-/// The single element at `path`'s steps below `el` (`Ok(None)` if absent;
+/// `base` followed by `/step` for each of `steps`.
+fn steps_display(base: &str, steps: &[String]) -> String {
+    let mut at =
+        String::with_capacity(base.len() + steps.iter().map(|s| s.len() + 1).sum::<usize>());
+    at.push_str(base);
+    for step in steps {
+        at.push('/');
+        at.push_str(step);
+    }
+    at
+}
+
+/// The single element at `steps` below `el` (`Ok(None)` if absent;
 /// `Err(path)` if a step matches more than one element).
 fn element_at<'e>(
     el: &'e Element,
-    path: &NativePath,
+    steps: &[String],
     base: &str,
-) -> Result<Option<(&'e Element, String)>, String> {
+) -> Result<Option<&'e Element>, String> {
     let mut cur = el;
-    let mut at = base.to_owned();
-    for step in &path.steps {
-        at.push('/');
-        at.push_str(step);
+    for (i, step) in steps.iter().enumerate() {
         let mut found = cur.children_named(step);
         match (found.next(), found.next()) {
             (Some(one), None) => cur = one,
             (None, _) => return Ok(None),
-            (Some(_), Some(_)) => return Err(at),
+            (Some(_), Some(_)) => return Err(steps_display(base, &steps[..=i])),
         }
     }
-    Ok(Some((cur, at)))
+    Ok(Some(cur))
 }
 
 /// Reads the value at `path`: an attribute or the element's text, with XML
 /// whitespace around it trimmed (pretty-printing is not content). Empty
 /// counts as absent: the canonical model omits empty fields.
-fn read(el: &Element, path: &NativePath, base: &str) -> Found {
-    let display = path.display(base);
-    let target = match element_at(el, path, base) {
-        Ok(Some((target, _))) => target,
-        Ok(None) => return Found::Absent(display),
+fn read<'e>(el: &'e Element, path: &NativePath, base: &str) -> Found<'e> {
+    let target = match element_at(el, &path.steps, base) {
+        Ok(Some(target)) => target,
+        Ok(None) => return Found::Absent,
         Err(dup) => return Found::Duplicate(dup),
     };
     let raw = match &path.attribute {
@@ -325,17 +338,13 @@ fn read(el: &Element, path: &NativePath, base: &str) -> Found {
         // A list item read as a value through a step is an array where one
         // value belongs; the item itself (empty path) is a list's value.
         None if !target.children.is_empty() || (target.list_item && !path.steps.is_empty()) => {
-            return Found::WrongType(display)
+            return Found::WrongType
         }
         None => Some(target.text.as_str()),
     };
     match raw.map(|s| s.trim_matches(is_xml_space)) {
-        Some(s) if !s.is_empty() => Found::Value(
-            s.to_owned(),
-            display,
-            target.literal && path.attribute.is_none(),
-        ),
-        _ => Found::Absent(display),
+        Some(s) if !s.is_empty() => Found::Value(s, target.literal && path.attribute.is_none()),
+        _ => Found::Absent,
     }
 }
 
@@ -376,9 +385,9 @@ pub(crate) fn encode(
     write(
         &mut root,
         &mt_rule.native,
-        code,
+        Cow::Borrowed(code),
         false,
-        "/message_type",
+        || "/message_type".to_owned(),
         &mut problems,
     );
     let ctx = Encoder { m, names };
@@ -407,24 +416,27 @@ impl Encoder<'_> {
         for rule in rules {
             match rule {
                 Rule::Scalar(r) => {
-                    let path = r.canonical.display(base);
+                    // The canonical path is rendered only for a violation.
+                    let path = || r.canonical.display(base);
                     let Some(v) = get(value, &r.canonical) else {
                         if r.required {
-                            problems.push(missing_field(path));
+                            problems.push(missing_field(path()));
                         }
                         continue;
                     };
                     let text = match (&r.kind, v) {
-                        (Kind::AgencyName, Value::String(id)) => self.names.get(id).cloned(),
+                        (Kind::AgencyName, Value::String(id)) => {
+                            self.names.get(id).map(|n| Cow::Borrowed(n.as_str()))
+                        }
                         (Kind::AgencyName, _) => None,
-                        _ => canonical_to_native(r, v, &path, problems),
+                        _ => canonical_to_native(r, v, path, problems),
                     };
                     let Some(text) = text else { continue };
                     if !charset::can_encode(&text, self.m.encoding) {
-                        problems.push(unrepresentable_character(path, self.m.encoding.name()));
+                        problems.push(unrepresentable_character(path(), self.m.encoding.name()));
                     } else {
                         let literal = r.native_is_literal();
-                        write(el, &r.native, &text, literal, &path, problems);
+                        write(el, &r.native, text, literal, path, problems);
                     }
                 }
                 Rule::Repeated(r) => self.repeated(r, value, base, el, problems),
@@ -469,7 +481,14 @@ impl Encoder<'_> {
             child.list_item = true;
             self.rules(&r.items, item, &item_path, &mut child, problems);
             if let Some((at, v)) = &r.select {
-                write(&mut child, at, v, false, &item_path, problems);
+                write(
+                    &mut child,
+                    at,
+                    Cow::Borrowed(v),
+                    false,
+                    || item_path.clone(),
+                    problems,
+                );
             }
             parent.children.push(child);
         }
@@ -503,9 +522,9 @@ fn element_mut<'e>(el: &'e mut Element, steps: &[String]) -> &'e mut Element {
 fn write(
     el: &mut Element,
     path: &NativePath,
-    text: &str,
+    text: Cow<'_, str>,
     literal: bool,
-    canonical_path: &str,
+    canonical_path: impl Fn() -> String,
     problems: &mut Violations,
 ) {
     let target = element_mut(el, &path.steps);
@@ -524,9 +543,9 @@ fn write(
         }
     };
     if slot.is_empty() {
-        text.clone_into(slot);
-    } else if slot != text {
-        problems.push(conflicting_fields(canonical_path.to_owned()));
+        *slot = text.into_owned();
+    } else if *slot != *text {
+        problems.push(conflicting_fields(canonical_path()));
     }
 }
 
@@ -546,14 +565,14 @@ fn bool_text(b: bool) -> &'static str {
 fn native_to_canonical(
     r: &ScalarRule,
     text: &str,
-    path: String,
+    path: impl Fn() -> String,
     problems: &mut Violations,
 ) -> Option<Value> {
     let text = match &r.codes {
         Some(table) => match table.to_canonical(text) {
             Some(v) => v,
             None => {
-                problems.push(bad_code_value(path, &table.name));
+                problems.push(bad_code_value(path(), &table.name));
                 return None;
             }
         },
@@ -564,22 +583,44 @@ fn native_to_canonical(
         Kind::Boolean => match text {
             "true" => Ok(Value::Bool(true)),
             "false" => Ok(Value::Bool(false)),
-            _ => Err(bad_code_value(path, "true/false")),
+            _ => Err(bad_code_value(path(), "true/false")),
         },
         Kind::Integer => text
             .parse::<u64>()
             .map(Value::from)
-            .map_err(|_| invalid_number(path)),
-        Kind::Date(form) => parse_native_date(text, form)
+            .map_err(|_| invalid_number(path())),
+        Kind::Date(_, true) if iso_date(text).is_some() => Ok(Value::String(text.to_owned())),
+        Kind::Date(form, _) => parse_native_date(text, form)
             .and_then(|d| d.format(CANONICAL_DATE).ok())
             .map(Value::String)
-            .ok_or_else(|| invalid_date(path)),
+            .ok_or_else(|| invalid_date(path())),
         Kind::DateTime(form) => parse_native_instant(text, form)
             .and_then(|t| t.format(&Rfc3339).ok())
             .map(Value::String)
-            .ok_or_else(|| invalid_datetime(path)),
+            .ok_or_else(|| invalid_datetime(path())),
     };
     converted.map_err(|v| problems.push(v)).ok()
+}
+
+/// A date in exactly the canonical form (four-digit year, two-digit month
+/// and day, a real day): the case where native and canonical text are the
+/// same, decided without the general format machinery.
+fn iso_date(text: &str) -> Option<Date> {
+    let b = text.as_bytes();
+    let digits = |r: std::ops::Range<usize>| b[r].iter().all(u8::is_ascii_digit);
+    if b.len() != 10
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || !digits(0..4)
+        || !digits(5..7)
+        || !digits(8..10)
+    {
+        return None;
+    }
+    let num =
+        |r: std::ops::Range<usize>| b[r].iter().fold(0u16, |n, d| n * 10 + u16::from(d - b'0'));
+    let month = time::Month::try_from(u8::try_from(num(5..7)).ok()?).ok()?;
+    Date::from_calendar_date(i32::from(num(0..4)), month, u8::try_from(num(8..10)).ok()?).ok()
 }
 
 fn parse_native_date(text: &str, form: &OwnedFormatItem) -> Option<Date> {
@@ -601,29 +642,30 @@ fn parse_native_instant(text: &str, form: &DateTimeForm) -> Option<OffsetDateTim
     }
 }
 
-fn canonical_to_native(
-    r: &ScalarRule,
-    value: &Value,
-    path: &str,
+/// The native text of a canonical value; borrowed where it is the value
+/// itself or a code, so a plain field costs no copy before it is written.
+fn canonical_to_native<'a>(
+    r: &'a ScalarRule,
+    value: &'a Value,
+    path: impl Fn() -> String,
     problems: &mut Violations,
-) -> Option<String> {
-    let path = || path.to_owned();
+) -> Option<Cow<'a, str>> {
     let text = match (value, &r.kind) {
         (Value::Number(n), Kind::Integer) if r.codes.is_none() => {
-            return n.as_u64().map(|n| n.to_string()).or_else(|| {
+            return n.as_u64().map(|n| Cow::Owned(n.to_string())).or_else(|| {
                 problems.push(invalid_number(path()));
                 None
             })
         }
         (Value::Bool(b), Kind::Boolean) => bool_text(*b),
-        (Value::String(s), Kind::Text | Kind::Date(_) | Kind::DateTime(_)) => s.as_str(),
+        (Value::String(s), Kind::Text | Kind::Date(..) | Kind::DateTime(_)) => s.as_str(),
         _ => {
             problems.push(wrong_type(path()));
             return None;
         }
     };
     if let Some(table) = &r.codes {
-        return table.to_native(text).map(str::to_owned).or_else(|| {
+        return table.to_native(text).map(Cow::Borrowed).or_else(|| {
             problems.push(bad_code_value(path(), &table.name));
             None
         });
@@ -632,7 +674,8 @@ fn canonical_to_native(
     // sub-millisecond instant) must refuse it, not round it: reading the
     // native text back has to give the same date or instant.
     let converted = match &r.kind {
-        Kind::Date(form) => Date::parse(text, CANONICAL_DATE)
+        Kind::Date(_, true) if iso_date(text).is_some() => return Some(Cow::Borrowed(text)),
+        Kind::Date(form, _) => Date::parse(text, CANONICAL_DATE)
             .map_err(|_| invalid_date(path()))
             .and_then(|d| {
                 d.format(form)
@@ -654,9 +697,9 @@ fn canonical_to_native(
                     .filter(|n| parse_native_instant(n, form) == Some(t))
                     .ok_or_else(|| unsupported_value(path()))
             }),
-        _ => Ok(text.to_owned()),
+        _ => return Some(Cow::Borrowed(text)),
     };
-    converted.map_err(|v| problems.push(v)).ok()
+    converted.map(Cow::Owned).map_err(|v| problems.push(v)).ok()
 }
 
 impl ScalarRule {

@@ -304,7 +304,7 @@ impl Pointer {
         let mut out = base.to_owned();
         for t in &self.0 {
             out.push('/');
-            out.push_str(&t.replace('~', "~0").replace('/', "~1"));
+            crate::model::codes::push_escaped_token(&mut out, t);
         }
         out
     }
@@ -315,7 +315,9 @@ impl Pointer {
 pub(crate) enum Kind {
     Text,
     Integer,
-    Date(OwnedFormatItem),
+    /// The native form, and whether it is the canonical `YYYY-MM-DD` itself
+    /// (then a well-formed date passes through as it is).
+    Date(OwnedFormatItem, bool),
     DateTime(DateTimeForm),
     /// Canonical `true`/`false`; native `true`/`false` or via a code table.
     Boolean,
@@ -679,7 +681,7 @@ impl Compiler<'_> {
                     .as_ref()
                     .or(self.date_format.as_ref())
                     .ok_or("a date rule needs a date_format")?;
-                Kind::Date(describe(form)?)
+                Kind::Date(describe(form)?, form == "[year]-[month]-[day]")
             }
             KindSpec::Datetime => {
                 let form = spec

@@ -183,7 +183,7 @@ impl Formats {
                 // Every field was checked against the charset by name; markup
                 // is ASCII or from the mapping file, so this cannot fail in
                 // practice, and still must not substitute if it does.
-                charset::encode(&text, m.encoding).ok_or_else(|| {
+                charset::encode(text, m.encoding).ok_or_else(|| {
                     vec![Violation::new(
                         "unrepresentable_character",
                         "",

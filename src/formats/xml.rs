@@ -10,9 +10,10 @@
 //! references, fetch anything, or put document content into an error message.
 
 use encoding_rs::{Encoding, UTF_8};
+use quick_xml::encoding::Decoder;
 use quick_xml::events::Event;
 use quick_xml::name::ResolveResult;
-use quick_xml::NsReader;
+use quick_xml::{NsReader, Reader};
 
 use super::charset;
 use crate::violation::{Violation, Violations};
@@ -187,6 +188,15 @@ fn predefined_entity(name: &str) -> Option<&'static str> {
     })
 }
 
+/// Names come from a `&str` document, so they are UTF-8 already; the lossy
+/// conversion is only the fallback the type system asks for.
+fn utf8(bytes: &[u8]) -> String {
+    match std::str::from_utf8(bytes) {
+        Ok(s) => s.to_owned(),
+        Err(_) => String::from_utf8_lossy(bytes).into_owned(),
+    }
+}
+
 fn namespace_of(res: &ResolveResult<'_>) -> Option<String> {
     match res {
         ResolveResult::Bound(ns) => Some(String::from_utf8_lossy(ns.as_ref()).into_owned()),
@@ -194,17 +204,72 @@ fn namespace_of(res: &ResolveResult<'_>) -> Option<String> {
     }
 }
 
+/// quick-xml's reader, namespace-aware only where the document can bind a
+/// namespace: with no `xmlns` declaration and no `xml:` prefix (the one
+/// prefix bound without a declaration) every name is unbound, and resolving
+/// each one is wasted work on the common, namespace-free dialects.
+enum Events<'t> {
+    Ns(NsReader<&'t [u8]>),
+    Plain(Reader<&'t [u8]>),
+}
+
+impl<'t> Events<'t> {
+    fn new(text: &'t str) -> Self {
+        let mut events = if text.contains("xmlns") || text.contains("xml:") {
+            Events::Ns(NsReader::from_str(text))
+        } else {
+            Events::Plain(Reader::from_str(text))
+        };
+        let config = match &mut events {
+            Events::Ns(r) => r.config_mut(),
+            Events::Plain(r) => r.config_mut(),
+        };
+        config.check_end_names = true;
+        config.expand_empty_elements = true;
+        events
+    }
+
+    /// The next event, with the namespace of a start tag's name.
+    fn next(&mut self) -> Result<(Option<String>, Event<'t>), quick_xml::Error> {
+        match self {
+            Events::Ns(r) => r.read_resolved_event().map(|(res, event)| match event {
+                Event::Start(_) => (namespace_of(&res), event),
+                _ => (None, event),
+            }),
+            Events::Plain(r) => r.read_event().map(|event| (None, event)),
+        }
+    }
+
+    fn buffer_position(&self) -> u64 {
+        match self {
+            Events::Ns(r) => r.buffer_position(),
+            Events::Plain(r) => r.buffer_position(),
+        }
+    }
+
+    fn error_position(&self) -> u64 {
+        match self {
+            Events::Ns(r) => r.error_position(),
+            Events::Plain(r) => r.error_position(),
+        }
+    }
+
+    fn decoder(&self) -> Decoder {
+        match self {
+            Events::Ns(r) => r.decoder(),
+            Events::Plain(r) => r.decoder(),
+        }
+    }
+}
+
 fn parse_tree(text: &str) -> Result<Element, Violations> {
-    let mut reader = NsReader::from_str(text);
-    let config = reader.config_mut();
-    config.check_end_names = true;
-    config.expand_empty_elements = true;
+    let mut reader = Events::new(text);
     let mut stack: Vec<Element> = Vec::new();
     let mut root: Option<Element> = None;
     let mut count = 0usize;
     loop {
         let offset = reader.buffer_position();
-        let event = match reader.read_resolved_event() {
+        let event = match reader.next() {
             Ok(ev) => ev,
             Err(e) => {
                 let why = match e {
@@ -225,7 +290,7 @@ fn parse_tree(text: &str) -> Result<Element, Violations> {
                     "documents with a DOCTYPE or entity declarations are not accepted",
                 ))
             }
-            (res, Event::Start(start)) => {
+            (namespace, Event::Start(start)) => {
                 if root.is_some() {
                     return Err(malformed(
                         text,
@@ -243,8 +308,8 @@ fn parse_tree(text: &str) -> Result<Element, Violations> {
                     ));
                 }
                 let mut element = Element {
-                    name: String::from_utf8_lossy(start.local_name().as_ref()).into_owned(),
-                    namespace: namespace_of(&res),
+                    name: utf8(start.local_name().as_ref()),
+                    namespace,
                     ..Element::default()
                 };
                 for attr in start.attributes() {
@@ -264,7 +329,7 @@ fn parse_tree(text: &str) -> Result<Element, Violations> {
                                 "undefined entity in an attribute value",
                             )
                         })?;
-                    let name = String::from_utf8_lossy(key.local_name().as_ref()).into_owned();
+                    let name = utf8(key.local_name().as_ref());
                     if element.attribute(&name).is_some() {
                         return Err(malformed(text, offset, "属性重复", "duplicate attribute"));
                     }
@@ -382,7 +447,10 @@ pub(crate) fn is_xml_space(c: char) -> bool {
 /// these by eye when a case goes wrong); text-only elements stay on one line
 /// so values carry no added whitespace.
 pub(crate) fn write(root: &Element, charset_label: &str, comment: Option<&str>) -> String {
-    let mut out = format!("<?xml version=\"1.0\" encoding=\"{charset_label}\"?>\n");
+    let mut out = String::with_capacity(2048);
+    out.push_str("<?xml version=\"1.0\" encoding=\"");
+    out.push_str(charset_label);
+    out.push_str("\"?>\n");
     if let Some(c) = comment {
         out.push_str("<!-- ");
         out.push_str(c);
@@ -393,8 +461,7 @@ pub(crate) fn write(root: &Element, charset_label: &str, comment: Option<&str>) 
 }
 
 fn write_element(out: &mut String, el: &Element, depth: usize) {
-    let indent = "  ".repeat(depth);
-    out.push_str(&indent);
+    push_indent(out, depth);
     out.push('<');
     out.push_str(&el.name);
     if depth == 0 {
@@ -423,7 +490,7 @@ fn write_element(out: &mut String, el: &Element, depth: usize) {
         for child in &el.children {
             write_element(out, child, depth + 1);
         }
-        out.push_str(&indent);
+        push_indent(out, depth);
     }
     out.push_str("</");
     out.push_str(&el.name);
@@ -434,17 +501,30 @@ fn write_element(out: &mut String, el: &Element, depth: usize) {
 /// written as a character reference because attribute-value normalisation
 /// would otherwise turn it into a space on the way back in.
 fn escape_into(out: &mut String, s: &str, attribute: bool) {
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' if attribute => out.push_str("&quot;"),
-            '\t' if attribute => out.push_str("&#9;"),
-            '\n' if attribute => out.push_str("&#10;"),
-            '\r' => out.push_str("&#13;"),
-            _ => out.push(c),
-        }
+    // Every character that needs escaping is ASCII, so runs between them
+    // are copied whole (a byte index found this way is a char boundary).
+    let mut rest = s;
+    while let Some(i) = rest.bytes().position(|b| {
+        matches!(b, b'&' | b'<' | b'>' | b'\r') || (attribute && matches!(b, b'"' | b'\t' | b'\n'))
+    }) {
+        out.push_str(&rest[..i]);
+        out.push_str(match rest.as_bytes()[i] {
+            b'&' => "&amp;",
+            b'<' => "&lt;",
+            b'>' => "&gt;",
+            b'"' => "&quot;",
+            b'\t' => "&#9;",
+            b'\n' => "&#10;",
+            _ => "&#13;",
+        });
+        rest = &rest[i + 1..];
+    }
+    out.push_str(rest);
+}
+
+fn push_indent(out: &mut String, depth: usize) {
+    for _ in 0..depth {
+        out.push_str("  ");
     }
 }
 

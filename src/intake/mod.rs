@@ -262,6 +262,10 @@ pub async fn submit(
         trace.body_sha256 = Some(sha256_hex(body));
     }
     let outcome = run(gw, sub, now, &mut trace).await?;
+    crate::metrics::submission(match &outcome {
+        Ok(accepted) => Ok(accepted.status),
+        Err(rejection) => Err(rejection.code),
+    });
     if let (Err(rejection), Some(body_sha256)) = (&outcome, trace.body_sha256) {
         let event = LogEvent::SubmissionRejected {
             body_sha256,

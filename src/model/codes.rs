@@ -115,8 +115,27 @@ pub const ALL: &[&str] = &[
 
 /// Appends one reference token to a JSON pointer, escaping `~` and `/` (RFC 6901 §3).
 pub fn pointer_join(parent: &str, token: &str) -> String {
-    let escaped = token.replace('~', "~0").replace('/', "~1");
-    format!("{parent}/{escaped}")
+    let mut out = String::with_capacity(parent.len() + token.len() + 1);
+    out.push_str(parent);
+    out.push('/');
+    push_escaped_token(&mut out, token);
+    out
+}
+
+/// Appends `token` escaped as a JSON pointer reference token (RFC 6901:
+/// `~` → `~0`, `/` → `~1`), without allocating when there is nothing to escape.
+pub fn push_escaped_token(out: &mut String, token: &str) {
+    if !token.contains(['~', '/']) {
+        out.push_str(token);
+        return;
+    }
+    for c in token.chars() {
+        match c {
+            '~' => out.push_str("~0"),
+            '/' => out.push_str("~1"),
+            c => out.push(c),
+        }
+    }
 }
 
 /// The name a message uses for the field at `path`: its last reference token
@@ -124,6 +143,7 @@ pub fn pointer_join(parent: &str, token: &str) -> String {
 /// or the property key, never from a value.
 pub fn field_name(path: &str) -> String {
     match path.rsplit_once('/') {
+        Some((_, last)) if !last.is_empty() && !last.contains('~') => last.to_owned(),
         Some((_, last)) if !last.is_empty() => last.replace("~1", "/").replace("~0", "~"),
         _ => "document".to_owned(),
     }

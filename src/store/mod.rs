@@ -16,7 +16,7 @@
 //! PostgreSQL several writer connections (and gateway instances) commit at
 //! once, so no write may rely on being alone: unique keys decide replays and
 //! duplicates, case moves are guarded by the expected state, and appends to the
-//! exchange log are ordered by `lock_log`.
+//! exchange log are ordered by the row lock on `log_head` (see `log::append_leaves`).
 
 use std::path::Path;
 use std::str::FromStr;
@@ -25,12 +25,15 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyConnection, AnyPool, Connection, Executor, Row};
 
 mod cases;
+mod log;
 mod users;
 
 pub use cases::{CaseFilter, LapsedDeadline};
+pub use log::{ConsistencyProof, InclusionProof, LogEntry, StoredCheckpoint};
 pub use users::UserRecord;
 
-use crate::xlog::{self, LogPosition, PreparedLeaf};
+use crate::xlog::{LogPosition, PreparedLeaf};
+use log::append_log;
 
 mod outbox;
 pub use outbox::*;
@@ -268,15 +271,6 @@ pub struct CaseRecord {
     pub parties: Vec<String>,
     pub deadlines: Vec<NewDeadline>,
     pub documents: Vec<(String, String, i64)>,
-}
-
-/// One exchange-log entry as stored.
-#[derive(Debug, Clone)]
-pub struct LogEntry {
-    pub index: i64,
-    pub leaf: Vec<u8>,
-    pub leaf_hash: Vec<u8>,
-    pub chain_hash: Vec<u8>,
 }
 
 impl Store {
@@ -638,15 +632,6 @@ impl Store {
         }))
     }
 
-    /// Appends one entry to the exchange log in its own transaction (rejections, reads).
-    pub async fn append_log(&self, leaf: &PreparedLeaf) -> Result<LogPosition, StoreError> {
-        let mut conn = self.writer.acquire().await?;
-        let mut tx = conn.begin().await?;
-        let position = append_log(&mut tx, leaf).await?;
-        tx.commit().await?;
-        Ok(position)
-    }
-
     pub async fn document(&self, id: &str) -> Result<Option<StoredDocument>, StoreError> {
         let Some(row) = sqlx::query(
             "SELECT id, sender, message_type, content_type, body_sha256, original, canonical, received_at \
@@ -751,24 +736,6 @@ impl Store {
             Some(case_id) => self.case(&case_id).await,
             None => Ok(None),
         }
-    }
-
-    /// Log entries from `from` (inclusive), at most `limit`.
-    pub async fn log_entries(&self, from: i64, limit: i64) -> Result<Vec<LogEntry>, StoreError> {
-        let rows = sqlx::query("SELECT idx, leaf, leaf_hash, chain_hash FROM exchange_log WHERE idx >= $1 ORDER BY idx LIMIT $2")
-            .bind(from)
-            .bind(limit)
-            .fetch_all(&self.reader)
-            .await?;
-        Ok(rows
-            .into_iter()
-            .map(|r| LogEntry {
-                index: r.get(0),
-                leaf: r.get(1),
-                leaf_hash: r.get(2),
-                chain_hash: r.get(3),
-            })
-            .collect())
     }
 
     /// Number of rows in a table (tests and the benchmark use it to show that
@@ -896,73 +863,6 @@ async fn advance_case(
         .await?;
     insert_deadlines(tx, &update.id, &update.deadlines).await?;
     Ok(true)
-}
-
-/// Appends inside the caller's transaction: reads the tail, inserts after it.
-/// [`lock_log`] first makes the caller the only appender until it commits.
-async fn append_log(
-    tx: &mut AnyConnection,
-    leaf: &PreparedLeaf,
-) -> Result<LogPosition, StoreError> {
-    lock_log(tx).await?;
-    let tail = sqlx::query("SELECT idx, chain_hash FROM exchange_log ORDER BY idx DESC LIMIT 1")
-        .fetch_optional(&mut *tx)
-        .await?;
-    let (index, previous) = match tail {
-        Some(row) => {
-            let prev: Vec<u8> = row.get(1);
-            (
-                row.get::<i64, _>(0) + 1,
-                <[u8; 32]>::try_from(prev.as_slice()).unwrap_or([0; 32]),
-            )
-        }
-        None => (0, [0u8; 32]),
-    };
-    let chain = xlog::chain_hash(&previous, &leaf.leaf_hash);
-    sqlx::query("INSERT INTO exchange_log (idx, leaf, leaf_hash, chain_hash, logged_at) VALUES ($1, $2, $3, $4, $5)")
-        .bind(index)
-        .bind(&leaf.bytes)
-        .bind(leaf.leaf_hash.to_vec())
-        .bind(chain.to_vec())
-        .bind(leaf.at_ms)
-        .execute(&mut *tx)
-        .await?;
-    Ok(LogPosition {
-        index,
-        leaf_hash: leaf.leaf_hash,
-    })
-}
-
-/// Advisory-lock key that serialises exchange-log appends on PostgreSQL
-/// ("xlog" in ASCII; any constant no other code uses would do).
-const LOG_LOCK_KEY: i64 = 0x786c_6f67;
-
-/// Makes the calling transaction the only one appending to the exchange log
-/// until it commits or rolls back.
-///
-/// Appending reads the tail (index, chain hash) and inserts after it. On
-/// SQLite that is race-free as it stands: every write goes through the single
-/// writer connection. On PostgreSQL several writer connections run at once, and
-/// two transactions reading the same tail would both compute index n+1: one
-/// would fail on the primary key (a refused submission) or, worse, a chain
-/// would fork if the key ever changed. A transaction-scoped advisory lock taken
-/// before the tail is read orders the appenders; it is released by the commit,
-/// after the entry is visible, so the next appender reads the new tail (each
-/// statement sees the latest commits under READ COMMITTED). It holds no row or
-/// table lock, so readers of the log never wait, and it works across gateway
-/// instances sharing one database. The lock is taken as late as possible in
-/// each transaction (appending is the last write but the receipt) to keep the
-/// serialised part short.
-async fn lock_log(tx: &mut AnyConnection) -> Result<(), StoreError> {
-    if tx.backend_name().eq_ignore_ascii_case("postgresql") {
-        // `pg_advisory_xact_lock` returns `void`, which the Any driver cannot
-        // decode: select a constant from it instead.
-        sqlx::query("SELECT 1 FROM pg_advisory_xact_lock($1)")
-            .bind(LOG_LOCK_KEY)
-            .execute(&mut *tx)
-            .await?;
-    }
-    Ok(())
 }
 
 /// SQLite compares text byte by byte; a PostgreSQL database created with a

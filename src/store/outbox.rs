@@ -236,11 +236,19 @@ impl Store {
     ) -> Result<Vec<ClaimedPush>, StoreError> {
         let mut conn = self.writer.acquire().await?;
         let mut tx = conn.begin().await?;
-        let candidates = sqlx::query(
+        // Several instances on one PostgreSQL database claim at once: each
+        // skips the rows another's claim transaction holds instead of queueing
+        // behind it (and then losing the guarded update below). SQLite has a
+        // single writer, so there is nothing to skip.
+        let skip_locked = match self.backend {
+            super::Backend::Postgres => " FOR UPDATE SKIP LOCKED",
+            super::Backend::Sqlite => "",
+        };
+        let candidates = sqlx::query(&format!(
             "SELECT id, attempts FROM deliveries WHERE state = 'pending' AND mode = 'push' \
              AND next_attempt_at <= $1 AND (leased_until IS NULL OR leased_until <= $1) \
-             ORDER BY next_attempt_at, id LIMIT $2",
-        )
+             ORDER BY next_attempt_at, id LIMIT $2{skip_locked}",
+        ))
         .bind(now_ms)
         .bind(limit as i64)
         .fetch_all(&mut *tx)

@@ -143,6 +143,10 @@ impl Validator {
         let compile = |f: &SchemaFile| -> Result<jsonschema::Validator, ValidateSetupError> {
             jsonschema::options()
                 .with_draft(jsonschema::Draft::Draft202012)
+                // Our patterns are plain (no look-around or back-references),
+                // so the linear-time `regex` engine serves them; a pattern that
+                // needed more would fail here, at start-up.
+                .with_pattern_options(jsonschema::PatternOptions::regex())
                 .with_resources(resources()?.into_iter())
                 .build(&f.contents)
                 .map_err(|e| ValidateSetupError::Schema {
@@ -221,10 +225,16 @@ impl Validator {
         let schema = message_type
             .and_then(|t| self.by_type.get(&t))
             .unwrap_or(&self.envelope);
-        let from_schema: Violations = schema
-            .iter_errors(doc)
-            .flat_map(|e| schema::to_violations(&e))
-            .collect();
+        // Most documents are valid: the boolean check is much cheaper than
+        // collecting errors, which only an invalid document needs.
+        let from_schema: Violations = if schema.is_valid(doc) {
+            Violations::new()
+        } else {
+            schema
+                .iter_errors(doc)
+                .flat_map(|e| schema::to_violations(&e))
+                .collect()
+        };
         let typed = CanonicalDocument::from_json(doc);
         let mut specific = typed.as_ref().err().cloned().unwrap_or_default();
         specific.extend(rules::check(doc));

@@ -3,15 +3,22 @@
 //!
 //! This module owns the *content* and *hashing* of log entries: each event is
 //! serialised as RFC 8785 canonical JSON (the leaf), hashed as an RFC 9162
-//! leaf (`SHA-256(0x00 ‖ leaf)`), and linked to its predecessor by a hash
-//! chain. Appending happens in `store`, inside the same transaction as the
-//! event it records. A leaf must never hold personal data: only ids, agency
+//! leaf (`SHA-256(0x00 ‖ leaf)`); the leaves form an RFC 9162 Merkle tree
+//! ([`merkle`]) whose complete subtrees the store keeps, with signed
+//! checkpoints ([`note`], [`checkpoints`]) and an offline verifier
+//! ([`verify`], fed by [`export`]). Appending happens in `store`, inside the
+//! same transaction as the event it records. A leaf must never hold personal data: only ids, agency
 //! ids, message types, digests, codes and times — the types below have no
 //! field that could carry a name, an ID number or an address.
 
+pub mod checkpoints;
+pub mod export;
+pub mod merkle;
+pub mod note;
+pub mod verify;
+
 use serde::Serialize;
 
-use crate::security::digest::sha256;
 use crate::timefmt;
 
 /// Version of the leaf format, so a verifier knows how to read old entries.
@@ -68,6 +75,14 @@ pub enum LogEvent {
         document_id: String,
         reader: String,
         view: String,
+    },
+    /// An agency read exchange-log entries `[start, end)` (the leaves; proofs
+    /// and checkpoints are public and not logged).
+    #[serde(rename = "log.read")]
+    LogRead {
+        reader: String,
+        start: u64,
+        end: u64,
     },
     /// An agency uploaded an attachment on its own (first upload of these
     /// bytes by that agency). File names are never logged: they may name the person.
@@ -207,19 +222,7 @@ pub fn prepare(event: &LogEvent, at: time::OffsetDateTime) -> PreparedLeaf {
 
 /// RFC 9162 §2.1.1: the hash of a leaf is SHA-256 over 0x00 followed by the leaf.
 pub fn leaf_hash(leaf: &[u8]) -> [u8; 32] {
-    let mut input = Vec::with_capacity(leaf.len() + 1);
-    input.push(0x00);
-    input.extend_from_slice(leaf);
-    sha256(&input)
-}
-
-/// The chain link of an entry: SHA-256(previous chain hash ‖ leaf hash); the
-/// first entry's predecessor is 32 zero bytes.
-pub fn chain_hash(previous: &[u8; 32], leaf_hash: &[u8; 32]) -> [u8; 32] {
-    let mut input = [0u8; 64];
-    input[..32].copy_from_slice(previous);
-    input[32..].copy_from_slice(leaf_hash);
-    sha256(&input)
+    merkle::leaf_hash(leaf)
 }
 
 #[cfg(test)]
@@ -241,7 +244,7 @@ mod tests {
         );
         let mut prefixed = vec![0u8];
         prefixed.extend_from_slice(&leaf.bytes);
-        assert_eq!(leaf.leaf_hash, sha256(&prefixed));
+        assert_eq!(leaf.leaf_hash, crate::security::digest::sha256(&prefixed));
         assert_eq!(leaf.at_ms, 1_795_416_194_123);
     }
 }

@@ -21,6 +21,8 @@ use corrections_gateway::partner::{GatewayCert, Partner};
 use corrections_gateway::security::alg::Algorithm;
 use corrections_gateway::store::Store;
 
+pub mod scans;
+
 pub struct TestGateway {
     pub running: Running,
     /// Dropped after `running` (fields drop in order), so the database goes

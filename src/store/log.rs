@@ -1,0 +1,609 @@
+//! The exchange log's tables: the leaves (`exchange_log`), the hashes of
+//! complete subtrees (`log_nodes`), the tree size (`log_head`) and signed
+//! checkpoints (`checkpoints`). The tree math is `xlog::merkle`; this file
+//! only reads and writes what it says.
+//!
+//! An append runs inside the caller's transaction: it bumps `log_head`, reads
+//! the few right-edge subtrees the new leaves will merge with
+//! ([`merkle::frontier_tail`]), and inserts the leaves and every subtree they
+//! complete. Roots and proofs are one query of at most ~2 log2(n) point
+//! lookups, never a recomputation.
+
+use std::collections::HashMap;
+
+use sqlx::{AnyConnection, Connection, Row};
+
+use super::{Store, StoreError};
+use crate::xlog::merkle::{self, Frontier, Hash, NodeId, ProofError};
+use crate::xlog::{LogPosition, PreparedLeaf};
+
+/// Rows per multi-row INSERT. Small on purpose: sqlx-sqlite looks up every
+/// parameter's name when binding (`sqlite3_bind_parameter_name`, a linear
+/// scan), so binding costs grow with the square of a statement's parameters;
+/// 64 rows keeps that negligible while still saving most round trips.
+const INSERT_CHUNK: usize = 64;
+
+/// One exchange-log entry as stored.
+#[derive(Debug, Clone)]
+pub struct LogEntry {
+    pub index: i64,
+    pub leaf: Vec<u8>,
+    pub leaf_hash: Vec<u8>,
+}
+
+/// An inclusion proof (RFC 9162 §2.1.3) with the root it leads to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InclusionProof {
+    pub index: u64,
+    pub tree_size: u64,
+    pub leaf_hash: Hash,
+    pub root: Hash,
+    pub path: Vec<Hash>,
+}
+
+/// A consistency proof (RFC 9162 §2.1.4) with both roots.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsistencyProof {
+    pub first: u64,
+    pub second: u64,
+    pub first_root: Hash,
+    pub second_root: Hash,
+    pub path: Vec<Hash>,
+}
+
+/// A published checkpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredCheckpoint {
+    pub tree_size: u64,
+    pub note: String,
+    pub published_at_ms: i64,
+}
+
+/// The stored tree is not what the math expects (a missing or malformed
+/// node): only tampering or a bug can cause it.
+#[derive(Debug, thiserror::Error)]
+#[error("exchange log tree: {0}")]
+struct TreeDamaged(String);
+
+fn damaged(what: impl std::fmt::Display) -> StoreError {
+    StoreError::Database(sqlx::Error::Decode(Box::new(TreeDamaged(what.to_string()))))
+}
+
+impl From<ProofError> for StoreError {
+    fn from(e: ProofError) -> StoreError {
+        damaged(e)
+    }
+}
+
+/// Appends one leaf inside the caller's transaction.
+pub(super) async fn append_log(
+    tx: &mut AnyConnection,
+    leaf: &PreparedLeaf,
+) -> Result<LogPosition, StoreError> {
+    append_leaves(tx, std::slice::from_ref(leaf))
+        .await?
+        .pop()
+        .ok_or_else(|| damaged("no position for an appended leaf"))
+}
+
+/// Appends leaves inside the caller's transaction, in order.
+pub(super) async fn append_leaves(
+    tx: &mut AnyConnection,
+    leaves: &[PreparedLeaf],
+) -> Result<Vec<LogPosition>, StoreError> {
+    if leaves.is_empty() {
+        return Ok(Vec::new());
+    }
+    let count = leaves.len() as u64;
+    let end: i64 = sqlx::query("UPDATE log_head SET size = size + $1 WHERE id = 1 RETURNING size")
+        .bind(count as i64)
+        .fetch_one(&mut *tx)
+        .await?
+        .get(0);
+    let start = (end as u64)
+        .checked_sub(count)
+        .ok_or_else(|| damaged("log_head.size is negative"))?;
+    let tail = merkle::frontier_tail(start, count);
+    let hashes = read_nodes(&mut *tx, &tail).await?;
+    let mut frontier = Frontier::from_tail(start, hashes)?;
+    let mut nodes: Vec<(NodeId, Hash)> = Vec::with_capacity(leaves.len() + 1);
+    for leaf in leaves {
+        frontier.push(leaf.leaf_hash, |id, hash| nodes.push((id, *hash)))?;
+    }
+    for (n, chunk) in leaves.chunks(INSERT_CHUNK).enumerate() {
+        let first = start + (n * INSERT_CHUNK) as u64;
+        let sql = values_sql(
+            "INSERT INTO exchange_log (idx, leaf, leaf_hash, logged_at) VALUES ",
+            4,
+            chunk.len(),
+        );
+        let mut query = sqlx::query(&sql);
+        for (i, leaf) in chunk.iter().enumerate() {
+            query = query
+                .bind((first + i as u64) as i64)
+                .bind(leaf.bytes.as_slice())
+                .bind(leaf.leaf_hash.as_slice())
+                .bind(leaf.at_ms);
+        }
+        query.execute(&mut *tx).await?;
+    }
+    insert_nodes(tx, &nodes).await?;
+    Ok(leaves
+        .iter()
+        .enumerate()
+        .map(|(i, leaf)| LogPosition {
+            index: (start + i as u64) as i64,
+            leaf_hash: leaf.leaf_hash,
+        })
+        .collect())
+}
+
+async fn insert_nodes(tx: &mut AnyConnection, nodes: &[(NodeId, Hash)]) -> Result<(), StoreError> {
+    for chunk in nodes.chunks(INSERT_CHUNK) {
+        let sql = values_sql(
+            "INSERT INTO log_nodes (level, idx, hash) VALUES ",
+            3,
+            chunk.len(),
+        );
+        let mut query = sqlx::query(&sql);
+        for (id, hash) in chunk {
+            query = query
+                .bind(id.level as i32)
+                .bind(id.index as i64)
+                .bind(hash.as_slice());
+        }
+        query.execute(&mut *tx).await?;
+    }
+    Ok(())
+}
+
+/// `prefix ($1, $2, …), (…), …` for `rows` rows of `columns` values.
+fn values_sql(prefix: &str, columns: usize, rows: usize) -> String {
+    let mut sql = String::with_capacity(prefix.len() + rows * columns * 6);
+    sql.push_str(prefix);
+    let mut n = 0;
+    for row in 0..rows {
+        if row > 0 {
+            sql.push_str(", ");
+        }
+        sql.push('(');
+        for column in 0..columns {
+            n += 1;
+            if column > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!("${n}"));
+        }
+        sql.push(')');
+    }
+    sql
+}
+
+/// The hashes of `ids`, in that order, in one query (leaves from
+/// `exchange_log`, subtrees from `log_nodes`).
+async fn read_nodes<'c, E>(executor: E, ids: &[NodeId]) -> Result<Vec<Hash>, StoreError>
+where
+    E: sqlx::Executor<'c, Database = sqlx::Any>,
+{
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut unique: Vec<NodeId> = ids.to_vec();
+    unique.sort();
+    unique.dedup();
+    let (leaves, inner): (Vec<NodeId>, Vec<NodeId>) = unique.iter().partition(|id| id.level == 0);
+    let mut parts = Vec::new();
+    let mut n = 0;
+    let mut next = || {
+        n += 1;
+        format!("${n}")
+    };
+    if !leaves.is_empty() {
+        let list: Vec<String> = leaves.iter().map(|_| next()).collect();
+        parts.push(format!(
+            "SELECT 0 AS level, idx, leaf_hash AS hash FROM exchange_log WHERE idx IN ({})",
+            list.join(", ")
+        ));
+    }
+    if !inner.is_empty() {
+        let terms: Vec<String> = inner
+            .iter()
+            .map(|_| format!("(level = {} AND idx = {})", next(), next()))
+            .collect();
+        parts.push(format!(
+            "SELECT level, idx, hash FROM log_nodes WHERE {}",
+            terms.join(" OR ")
+        ));
+    }
+    let sql = parts.join(" UNION ALL ");
+    let mut query = sqlx::query(&sql);
+    for id in &leaves {
+        query = query.bind(id.index as i64);
+    }
+    for id in &inner {
+        query = query.bind(id.level as i32).bind(id.index as i64);
+    }
+    let mut found: HashMap<NodeId, Hash> = HashMap::with_capacity(unique.len());
+    for row in query.fetch_all(executor).await? {
+        let level: i64 = row.try_get(0)?;
+        let idx: i64 = row.try_get(1)?;
+        let hash: Vec<u8> = row.try_get(2)?;
+        let id = NodeId::new(level as u8, idx as u64);
+        let hash: Hash = hash
+            .try_into()
+            .map_err(|_| damaged(format!("{id} is not 32 bytes")))?;
+        found.insert(id, hash);
+    }
+    ids.iter()
+        .map(|id| {
+            found
+                .get(id)
+                .copied()
+                .ok_or_else(|| damaged(ProofError::MissingNode(*id)))
+        })
+        .collect()
+}
+
+/// The hashes of a plan's nodes, folded into the plan's hashes.
+async fn read_plan<'c, E>(
+    executor: E,
+    plans: &[&merkle::Plan],
+) -> Result<Vec<Vec<Hash>>, StoreError>
+where
+    E: sqlx::Executor<'c, Database = sqlx::Any>,
+{
+    let ids: Vec<NodeId> = plans
+        .iter()
+        .flat_map(|plan| plan.iter().flatten().copied())
+        .collect();
+    let hashes = read_nodes(executor, &ids).await?;
+    let found: HashMap<NodeId, Hash> = ids.into_iter().zip(hashes).collect();
+    plans
+        .iter()
+        .map(|plan| Ok(merkle::fill(plan, |id| found.get(&id).copied())?))
+        .collect()
+}
+
+impl Store {
+    /// Appends one entry to the exchange log in its own transaction (rejections, reads).
+    pub async fn append_log(&self, leaf: &PreparedLeaf) -> Result<LogPosition, StoreError> {
+        let mut conn = self.writer.acquire().await?;
+        let mut tx = conn.begin().await?;
+        let position = append_log(&mut tx, leaf).await?;
+        tx.commit().await?;
+        Ok(position)
+    }
+
+    /// Appends several entries in one transaction (one fsync), in order.
+    pub async fn append_log_batch(
+        &self,
+        leaves: &[PreparedLeaf],
+    ) -> Result<Vec<LogPosition>, StoreError> {
+        let mut conn = self.writer.acquire().await?;
+        let mut tx = conn.begin().await?;
+        let positions = append_leaves(&mut tx, leaves).await?;
+        tx.commit().await?;
+        Ok(positions)
+    }
+
+    /// Appends leaves one call each, `per_transaction` calls to a transaction:
+    /// the gateway's own path when several events share a commit (benchmark).
+    pub async fn append_log_each(
+        &self,
+        leaves: &[PreparedLeaf],
+        per_transaction: usize,
+    ) -> Result<(), StoreError> {
+        for batch in leaves.chunks(per_transaction.max(1)) {
+            let mut conn = self.writer.acquire().await?;
+            let mut tx = conn.begin().await?;
+            for leaf in batch {
+                append_log(&mut tx, leaf).await?;
+            }
+            tx.commit().await?;
+        }
+        Ok(())
+    }
+
+    /// Log entries from `from` (inclusive), at most `limit`.
+    pub async fn log_entries(&self, from: i64, limit: i64) -> Result<Vec<LogEntry>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT idx, leaf, leaf_hash FROM exchange_log WHERE idx >= $1 ORDER BY idx LIMIT $2",
+        )
+        .bind(from)
+        .bind(limit)
+        .fetch_all(&self.reader)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| LogEntry {
+                index: r.get(0),
+                leaf: r.get(1),
+                leaf_hash: r.get(2),
+            })
+            .collect())
+    }
+
+    /// The number of leaves in the tree.
+    pub async fn log_size(&self) -> Result<u64, StoreError> {
+        let size: i64 = sqlx::query("SELECT size FROM log_head WHERE id = 1")
+            .fetch_one(&self.reader)
+            .await?
+            .get(0);
+        Ok(size.max(0) as u64)
+    }
+
+    /// The root hash of the tree of `size` leaves (`size` ≤ [`Store::log_size`]).
+    pub async fn log_root(&self, size: u64) -> Result<Hash, StoreError> {
+        let plan = vec![merkle::root_plan(size)];
+        Ok(read_plan(&self.reader, &[&plan]).await?[0][0])
+    }
+
+    /// The index of the first leaf with this hash below `tree_size`.
+    pub async fn leaf_index(
+        &self,
+        leaf_hash: &Hash,
+        tree_size: u64,
+    ) -> Result<Option<u64>, StoreError> {
+        let row =
+            sqlx::query("SELECT MIN(idx) FROM exchange_log WHERE leaf_hash = $1 AND idx < $2")
+                .bind(leaf_hash.as_slice())
+                .bind(tree_size as i64)
+                .fetch_one(&self.reader)
+                .await?;
+        Ok(row.get::<Option<i64>, _>(0).map(|i| i as u64))
+    }
+
+    /// RFC 9162 inclusion proof of leaf `index` in the tree of `tree_size`
+    /// leaves (`index < tree_size ≤ log_size`), with that tree's root.
+    pub async fn inclusion_proof(
+        &self,
+        index: u64,
+        tree_size: u64,
+    ) -> Result<InclusionProof, StoreError> {
+        let path = merkle::inclusion_plan(index, tree_size)?;
+        let leaf = vec![vec![NodeId::new(0, index)]];
+        let root = vec![merkle::root_plan(tree_size)];
+        let mut found = read_plan(&self.reader, &[&path, &leaf, &root]).await?;
+        let root = found[2][0];
+        let leaf_hash = found[1][0];
+        Ok(InclusionProof {
+            index,
+            tree_size,
+            leaf_hash,
+            root,
+            path: std::mem::take(&mut found[0]),
+        })
+    }
+
+    /// RFC 9162 consistency proof from `first` to `second` leaves
+    /// (`first ≤ second ≤ log_size`), with both roots.
+    pub async fn consistency_proof(
+        &self,
+        first: u64,
+        second: u64,
+    ) -> Result<ConsistencyProof, StoreError> {
+        let path = merkle::consistency_plan(first, second)?;
+        let roots = vec![merkle::root_plan(first), merkle::root_plan(second)];
+        let mut found = read_plan(&self.reader, &[&path, &roots]).await?;
+        Ok(ConsistencyProof {
+            first,
+            second,
+            first_root: found[1][0],
+            second_root: found[1][1],
+            path: std::mem::take(&mut found[0]),
+        })
+    }
+
+    /// The subtrees (level ≥ 1) completed by the leaves `[start, end)`, in the
+    /// order they completed (export, for the offline verifier).
+    pub async fn log_nodes_completed(
+        &self,
+        start: u64,
+        end: u64,
+    ) -> Result<Vec<(NodeId, Hash)>, StoreError> {
+        let mut out = Vec::new();
+        for level in 1..64u8 {
+            // Node (level, i) completes with leaf ((i + 1) << level) - 1.
+            let first = (start + 1).div_ceil(1 << level).saturating_sub(1);
+            let last = (end >> level) as i64; // exclusive
+            if (1u64 << level) > end {
+                break;
+            }
+            let rows = sqlx::query(
+                "SELECT idx, hash FROM log_nodes WHERE level = $1 AND idx >= $2 AND idx < $3 ORDER BY idx",
+            )
+            .bind(level as i32)
+            .bind(first as i64)
+            .bind(last)
+            .fetch_all(&self.reader)
+            .await?;
+            for row in rows {
+                let id = NodeId::new(level, row.get::<i64, _>(0) as u64);
+                let hash: Vec<u8> = row.get(1);
+                let hash: Hash = hash
+                    .try_into()
+                    .map_err(|_| damaged(format!("{id} is not 32 bytes")))?;
+                out.push((id, hash));
+            }
+        }
+        out.sort_by_key(|(id, _)| (id.leaves().1, id.level));
+        Ok(out)
+    }
+
+    /// Writes the subtrees of leaves that are stored but not yet in the tree
+    /// (a log from before the Merkle tree, or a bulk load), in transactions
+    /// of `batch` leaves. Returns the tree size.
+    pub async fn integrate_log(&self, batch: u64) -> Result<u64, StoreError> {
+        // Several instances starting on one PostgreSQL database may integrate
+        // at once: each batch locks the head row first and starts over from
+        // the stored size when another instance got there before it.
+        loop {
+            if let Some(size) = self.integrate_log_from_head(batch.max(1)).await? {
+                return Ok(size);
+            }
+        }
+    }
+
+    /// One pass of [`Store::integrate_log`]; `None` when another writer moved
+    /// the head meanwhile.
+    async fn integrate_log_from_head(&self, batch: u64) -> Result<Option<u64>, StoreError> {
+        let leaves: i64 = sqlx::query("SELECT COALESCE(MAX(idx) + 1, 0) FROM exchange_log")
+            .fetch_one(&self.writer)
+            .await?
+            .get(0);
+        let mut conn = self.writer.acquire().await?;
+        let size: i64 = sqlx::query("SELECT size FROM log_head WHERE id = 1")
+            .fetch_one(&mut *conn)
+            .await?
+            .get(0);
+        let mut size = size.max(0) as u64;
+        let target = leaves.max(0) as u64;
+        if size >= target {
+            return Ok(Some(size));
+        }
+        let hashes = read_nodes(&mut *conn, &merkle::root_plan(size)).await?;
+        let mut frontier = Frontier::from_nodes(size, hashes)?;
+        while size < target {
+            let end = (size + batch).min(target);
+            let mut tx = conn.begin().await?;
+            let locked: i64 =
+                sqlx::query("UPDATE log_head SET size = size WHERE id = 1 RETURNING size")
+                    .fetch_one(&mut *tx)
+                    .await?
+                    .get(0);
+            if locked as u64 != size {
+                return Ok(None);
+            }
+            let rows = sqlx::query(
+                "SELECT idx, leaf_hash FROM exchange_log WHERE idx >= $1 AND idx < $2 ORDER BY idx",
+            )
+            .bind(size as i64)
+            .bind(end as i64)
+            .fetch_all(&mut *tx)
+            .await?;
+            let mut nodes = Vec::with_capacity(rows.len() + 1);
+            for (i, row) in rows.iter().enumerate() {
+                let idx: i64 = row.get(0);
+                if idx as u64 != size + i as u64 {
+                    return Err(damaged(format!(
+                        "exchange_log has no entry {}",
+                        size + i as u64
+                    )));
+                }
+                let hash: Vec<u8> = row.get(1);
+                let hash: Hash = hash
+                    .try_into()
+                    .map_err(|_| damaged(format!("leaf hash {idx} is not 32 bytes")))?;
+                frontier.push(hash, |id, h| nodes.push((id, *h)))?;
+            }
+            if rows.len() as u64 != end - size {
+                return Err(damaged(format!(
+                    "exchange_log has no entry {}",
+                    size + rows.len() as u64
+                )));
+            }
+            insert_nodes(&mut tx, &nodes).await?;
+            sqlx::query("UPDATE log_head SET size = $1 WHERE id = 1")
+                .bind(end as i64)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            size = end;
+        }
+        Ok(Some(size))
+    }
+
+    /// Inserts leaves without their subtrees (bulk load for benchmarks and
+    /// imports; [`Store::integrate_log`] must run before the next append).
+    pub async fn bulk_load_leaves(
+        &self,
+        first_index: u64,
+        leaves: &[PreparedLeaf],
+    ) -> Result<(), StoreError> {
+        let mut conn = self.writer.acquire().await?;
+        let mut tx = conn.begin().await?;
+        for (n, chunk) in leaves.chunks(INSERT_CHUNK).enumerate() {
+            let first = first_index + (n * INSERT_CHUNK) as u64;
+            let sql = values_sql(
+                "INSERT INTO exchange_log (idx, leaf, leaf_hash, logged_at) VALUES ",
+                4,
+                chunk.len(),
+            );
+            let mut query = sqlx::query(&sql);
+            for (i, leaf) in chunk.iter().enumerate() {
+                query = query
+                    .bind((first + i as u64) as i64)
+                    .bind(leaf.bytes.as_slice())
+                    .bind(leaf.leaf_hash.as_slice())
+                    .bind(leaf.at_ms);
+            }
+            query.execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Stores a signed checkpoint; false if one of that size exists already.
+    pub async fn insert_checkpoint(
+        &self,
+        tree_size: u64,
+        note: &str,
+        at_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "INSERT INTO checkpoints (tree_size, note, published_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (tree_size) DO NOTHING",
+        )
+        .bind(tree_size as i64)
+        .bind(note)
+        .bind(at_ms)
+        .execute(&self.writer)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// The checkpoint of this size, or the latest when `None`.
+    pub async fn checkpoint(
+        &self,
+        tree_size: Option<u64>,
+    ) -> Result<Option<StoredCheckpoint>, StoreError> {
+        let row = match tree_size {
+            Some(size) => {
+                sqlx::query("SELECT tree_size, note, published_at FROM checkpoints WHERE tree_size = $1")
+                    .bind(size as i64)
+                    .fetch_optional(&self.reader)
+                    .await?
+            }
+            None => {
+                sqlx::query("SELECT tree_size, note, published_at FROM checkpoints ORDER BY tree_size DESC LIMIT 1")
+                    .fetch_optional(&self.reader)
+                    .await?
+            }
+        };
+        Ok(row.map(checkpoint_row))
+    }
+
+    /// Checkpoints with a size above `after`, smallest first, at most `limit`.
+    pub async fn checkpoints(
+        &self,
+        after: Option<u64>,
+        limit: i64,
+    ) -> Result<Vec<StoredCheckpoint>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT tree_size, note, published_at FROM checkpoints WHERE tree_size > $1 ORDER BY tree_size LIMIT $2",
+        )
+        .bind(after.map(|a| a as i64).unwrap_or(-1))
+        .bind(limit)
+        .fetch_all(&self.reader)
+        .await?;
+        Ok(rows.into_iter().map(checkpoint_row).collect())
+    }
+}
+
+fn checkpoint_row(row: sqlx::any::AnyRow) -> StoredCheckpoint {
+    StoredCheckpoint {
+        tree_size: row.get::<i64, _>(0).max(0) as u64,
+        note: row.get(1),
+        published_at_ms: row.get(2),
+    }
+}
