@@ -21,6 +21,7 @@ use corrections_gateway::partner::{GatewayCert, Partner};
 use corrections_gateway::security::alg::Algorithm;
 use corrections_gateway::store::Store;
 
+pub mod receiver;
 pub mod scans;
 
 pub struct TestGateway {
@@ -106,6 +107,7 @@ impl TestGateway {
         settings.listen = "127.0.0.1:0".into();
         settings.workers = 2;
         adjust(&mut settings);
+        seed_dev_pki(&settings.pki_dir());
         app::init_dev(&settings).expect("init-dev");
         let mut gateway = Gateway::load(settings).await.expect("gateway loads");
         gateway.clock = clock;
@@ -124,9 +126,14 @@ impl TestGateway {
 
     /// A partner signing as `agency` with its dev key for `alg`.
     pub fn partner(&self, agency: &str, alg: Algorithm) -> Partner {
+        self.partner_at(&self.base_url, agency, alg)
+    }
+
+    /// The same, talking to another instance (on the same data directory).
+    pub fn partner_at(&self, base_url: &str, agency: &str, alg: Algorithm) -> Partner {
         let dir = self.pki().join(agency);
         let mut partner = Partner::from_files(
-            &self.base_url,
+            base_url,
             &dir.join(format!("{}.key.pem", alg.file_stem())),
             &dir.join(format!("{}.crt.pem", alg.file_stem())),
         )
@@ -156,6 +163,62 @@ impl TestGateway {
             .into_iter()
             .map(|e| String::from_utf8(e.leaf).expect("leaves are UTF-8 JSON"))
             .collect()
+    }
+}
+
+/// Copies a dev PKI generated once per test run into `pki_dir` unless it
+/// holds one already. `init-dev` takes seconds (an RSA key per agency), and
+/// every test gateway would pay that; it then finds the copy and only fills
+/// in what is missing (an agency a test's own registry adds). Each gateway
+/// still gets its own files, so a test that revokes a certificate changes
+/// only its copy.
+pub fn seed_dev_pki(pki_dir: &Path) {
+    if pki_dir.exists() {
+        return;
+    }
+    copy_tree(dev_pki_template(), pki_dir);
+}
+
+/// The shared template: `init-dev` output under the target directory, named
+/// after a digest of what shapes it (the generator and the demo registry), so
+/// a changed generator never serves a stale template. Test binaries run in
+/// parallel, so it is built aside and moved into place whole.
+fn dev_pki_template() -> &'static Path {
+    static TEMPLATE: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    TEMPLATE.get_or_init(|| {
+        let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut shape = Vec::new();
+        for file in ["src/security/devpki.rs", "rules/agencies.demo.toml"] {
+            shape.extend(std::fs::read(manifest.join(file)).expect("template inputs"));
+        }
+        let tag = &corrections_gateway::security::digest::sha256_hex(&shape)[..16];
+        let parent = Path::new(env!("CARGO_TARGET_TMPDIR"));
+        let template = parent.join(format!("dev-pki-{tag}"));
+        if template.exists() {
+            return template;
+        }
+        std::fs::create_dir_all(parent).expect("target tmp dir");
+        let work = tempfile::tempdir_in(parent).expect("temp dir");
+        app::init_dev(&Settings::for_dir(work.path())).expect("init-dev");
+        // Renaming onto an existing non-empty directory fails: if another
+        // test process got there first, its template serves.
+        if let Err(e) = std::fs::rename(work.path().join("pki"), &template) {
+            assert!(template.exists(), "template {}: {e}", template.display());
+        }
+        template
+    })
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("create dir");
+    for entry in std::fs::read_dir(from).expect("read template") {
+        let entry = entry.expect("template entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("file type").is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy template file");
+        }
     }
 }
 
