@@ -44,6 +44,16 @@ pub struct Options {
     /// Data directory to use (default: a fresh temporary one).
     #[arg(long)]
     pub dir: Option<PathBuf>,
+    /// Database to use instead of SQLite in the data directory (an empty
+    /// PostgreSQL database: the notices are the same on every run, and a
+    /// second run would get 200 resubmission answers).
+    #[arg(long)]
+    pub database_url: Option<String>,
+    /// Gateway instances sharing the database (in this process, each with
+    /// its own listener, pools and outbox worker); partners are spread over
+    /// them. More than one needs PostgreSQL.
+    #[arg(long, default_value_t = 1)]
+    pub instances: usize,
     /// Instead of the load test: translation throughput per dialect (decode +
     /// validate + encode) on one core, over the native test fixtures.
     #[arg(long)]
@@ -54,6 +64,7 @@ pub struct Options {
 #[derive(Debug, Clone)]
 pub struct Report {
     pub alg: Algorithm,
+    pub instances: usize,
     pub partners: usize,
     pub documents: usize,
     pub accepted: usize,
@@ -72,6 +83,7 @@ impl Report {
 impl std::fmt::Display for Report {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         writeln!(f, "algorithm            {}", self.alg.as_str())?;
+        writeln!(f, "gateway instances    {}", self.instances)?;
         writeln!(f, "partners             {}", self.partners)?;
         writeln!(
             f,
@@ -125,44 +137,59 @@ pub async fn load(options: Options) -> anyhow::Result<Report> {
     };
     let mut settings = Settings::for_dir(&dir);
     settings.listen = "127.0.0.1:0".into();
+    if let Some(url) = &options.database_url {
+        settings.database_url = url.clone();
+    }
     app::init_dev(&settings)?;
     let pki = settings.pki_dir();
-    let running = app::start(Gateway::load(settings.clone()).await?)?;
+    let mut instances = Vec::new();
+    for _ in 0..options.instances.max(1) {
+        instances.push(app::start(Gateway::load(settings.clone()).await?)?);
+    }
     let report = drive(
-        &running,
+        &instances,
         &pki,
         alg,
         options.partners.max(1),
         options.documents.max(1),
     )
     .await;
-    running.handle.stop(true).await;
+    for running in &instances {
+        running.handle.stop(true).await;
+    }
     let report = report?;
     println!("{report}");
     Ok(report)
 }
 
 async fn drive(
-    running: &app::Running,
+    instances: &[app::Running],
     pki: &std::path::Path,
     alg: Algorithm,
     partners: usize,
     documents: usize,
 ) -> anyhow::Result<Report> {
     let sender = "court.620102";
-    let (key, _cert, keyid, _) = load_signing_key(
-        &pki.join(sender)
-            .join(format!("{}.key.pem", alg.file_stem())),
-        &pki.join(sender)
-            .join(format!("{}.crt.pem", alg.file_stem())),
-    )
-    .map_err(|e| anyhow::anyhow!(e.message().en))?;
-    let partner = Arc::new(Partner::new(
-        &format!("http://{}", running.addr),
-        key,
-        keyid,
-        alg,
-    ));
+    // One client per instance; the signature covers no host, so a request
+    // signed once may go to any of them.
+    let mut clients = Vec::with_capacity(instances.len());
+    for running in instances {
+        let (key, _cert, keyid, _) = load_signing_key(
+            &pki.join(sender)
+                .join(format!("{}.key.pem", alg.file_stem())),
+            &pki.join(sender)
+                .join(format!("{}.crt.pem", alg.file_stem())),
+        )
+        .map_err(|e| anyhow::anyhow!(e.message().en))?;
+        clients.push(Arc::new(Partner::new(
+            &format!("http://{}", running.addr),
+            key,
+            keyid,
+            alg,
+        )));
+    }
+    let partner = clients[0].clone();
+    let running = &instances[0];
     let gateway_cert = GatewayCert::load(&pki.join("gateway.crt.pem"))?;
     // Prepare and sign every request first: the timed phase measures the gateway.
     let mut prepared = Vec::with_capacity(documents);
@@ -180,9 +207,9 @@ async fn drive(
     let queue = Arc::new(std::sync::Mutex::new(prepared));
     let started = Instant::now();
     let mut tasks = Vec::new();
-    for _ in 0..partners {
+    for p in 0..partners {
         let queue = queue.clone();
-        let partner = partner.clone();
+        let partner = clients[p % clients.len()].clone();
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
             let mut accepted = 0usize;
@@ -230,6 +257,7 @@ async fn drive(
         .map_err(|e| anyhow::anyhow!("receipt signature: {}", e.message().en))?;
     Ok(Report {
         alg,
+        instances: instances.len(),
         partners,
         documents,
         accepted,

@@ -446,6 +446,16 @@ async fn run(
     };
     let body_sha256 = trace.body_sha256.clone().unwrap_or_default();
     if let Some(receipt) = gw.store.receipt_for(&agency, &body_sha256).await? {
+        // The same signed request sent twice at once: the twin passed the
+        // replay check above before this one committed. It is still a replay,
+        // not a resubmission (which carries a signature of its own).
+        if gw
+            .store
+            .signature_seen(&verified.params.keyid, &verified.signature_sha256)
+            .await?
+        {
+            return Ok(Err(Rejection::security(&SecurityError::ReplayedSignature)));
+        }
         return Ok(Ok(Accepted {
             status: 200,
             receipt,
