@@ -44,13 +44,21 @@ pub async fn sweep_overdue(gw: &Gateway) -> Result<usize, StoreError> {
     Ok(marked)
 }
 
-/// Runs [`sweep_overdue`] every `interval` until the runtime stops.
-pub fn spawn_overdue_sweep(gw: Arc<Gateway>, interval: Duration) -> tokio::task::JoinHandle<()> {
+/// Runs [`sweep_overdue`] every `interval` until `stop` says so (a sweep
+/// under way is finished first: its marks and log entries commit together).
+pub fn spawn_overdue_sweep(
+    gw: Arc<Gateway>,
+    interval: Duration,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut ticker = tokio::time::interval(interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            ticker.tick().await;
+            tokio::select! {
+                _ = ticker.tick() => {}
+                _ = stop.changed() => return,
+            }
             if let Err(e) = sweep_overdue(&gw).await {
                 tracing::warn!(error = %e, "overdue sweep failed; will try again");
             }

@@ -84,6 +84,45 @@ pub fn unix(t: &Asn1TimeRef) -> i64 {
         .unwrap_or(0)
 }
 
+/// The agency directories of the trust roots, `(agency id, directory)`:
+/// every `<root>/<agency-id>/` that holds a `ca.crt.pem`, each root sorted,
+/// roots in order. The signature trust store and the TLS listener both read
+/// the trust store through this one walk.
+pub fn agency_dirs(roots: &[PathBuf]) -> Vec<(String, PathBuf)> {
+    let mut found = Vec::new();
+    for root in roots {
+        let Ok(entries) = std::fs::read_dir(root) else {
+            continue;
+        };
+        let mut dirs: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.is_dir() && p.join("ca.crt.pem").exists())
+            .collect();
+        dirs.sort();
+        for dir in dirs {
+            if let Some(agency) = dir.file_name().and_then(|n| n.to_str()) {
+                found.push((agency.to_string(), dir.clone()));
+            }
+        }
+    }
+    found
+}
+
+/// The files of an agency directory whose names end with `suffix`, sorted.
+pub fn files_ending(dir: &Path, suffix: &str) -> Result<Vec<PathBuf>, SecurityError> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| key_error(dir, &e.to_string()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.ends_with(suffix))
+        })
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
 fn key_error(path: &Path, what: &str) -> SecurityError {
     SecurityError::KeyMaterial(format!("{}: {what}", path.display()))
 }
@@ -95,30 +134,14 @@ impl TrustStore {
             revocations: HashMap::new(),
             agencies: Vec::new(),
         };
-        for root in roots {
-            let Ok(entries) = std::fs::read_dir(root) else {
-                continue;
-            };
-            let mut dirs: Vec<PathBuf> = entries
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.is_dir())
-                .collect();
-            dirs.sort();
-            for dir in dirs {
-                store.load_agency(&dir)?;
-            }
+        for (agency, dir) in agency_dirs(roots) {
+            store.load_agency(agency, &dir)?;
         }
         Ok(store)
     }
 
-    fn load_agency(&mut self, dir: &Path) -> Result<(), SecurityError> {
-        let Some(agency) = dir.file_name().and_then(|n| n.to_str()).map(str::to_string) else {
-            return Ok(());
-        };
+    fn load_agency(&mut self, agency: String, dir: &Path) -> Result<(), SecurityError> {
         let ca_path = dir.join("ca.crt.pem");
-        if !ca_path.exists() {
-            return Ok(());
-        }
         let ca = X509::from_pem(
             &std::fs::read(&ca_path).map_err(|e| key_error(&ca_path, &e.to_string()))?,
         )
