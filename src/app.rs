@@ -171,8 +171,8 @@ pub fn start(gateway: Gateway) -> anyhow::Result<Running> {
                 trust_roots: gateway.settings.trust_roots.clone(),
             })
             .context("loading the TLS listener's certificate, key, CAs and CRLs")?;
-            let tls_listener = TcpListener::bind(tls_listen)
-                .with_context(|| format!("binding {tls_listen}"))?;
+            let tls_listener =
+                TcpListener::bind(tls_listen).with_context(|| format!("binding {tls_listen}"))?;
             Some((Arc::new(tls), tls_listener))
         }
     };

@@ -229,7 +229,9 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             let running = app::start(gateway)?;
             println!("corrections-gateway listening on http://{} (plain HTTP on loopback: demo default only); web interface: http://{}/ui/", running.addr, running.addr);
             if let Some(tls_addr) = running.tls_addr {
-                println!("partners over mutual TLS: https://{tls_addr} (client certificate required)");
+                println!(
+                    "partners over mutual TLS: https://{tls_addr} (client certificate required)"
+                );
             }
             signals::run_until_stopped(running).await?;
             Ok(std::process::ExitCode::SUCCESS)

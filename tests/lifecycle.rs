@@ -5,115 +5,12 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::time::Duration;
 
+use common::served::Served;
 use corrections_gateway::partner::Partner;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-const BIN: &str = env!("CARGO_BIN_EXE_corrections-gateway");
-
-/// A `serve` process on a fresh data directory, its log in a file.
-struct Served {
-    child: Child,
-    dir: tempfile::TempDir,
-    addr: String,
-    log: PathBuf,
-}
-
-impl Served {
-    fn start(env: &[(&str, &str)]) -> Served {
-        let dir = tempfile::tempdir().unwrap();
-        let log = dir.path().join("gateway.log");
-        let mut command = Command::new(BIN);
-        command
-            .args(["serve", "--listen", "127.0.0.1:0", "--dir"])
-            .arg(dir.path().join("data"))
-            .env_remove("RUST_LOG")
-            .env_remove("GATEWAY_LOG_FORMAT")
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(&log).unwrap());
-        for (name, value) in env {
-            command.env(name, value);
-        }
-        let mut child = command.spawn().unwrap();
-        let addr = listening_address(&mut child);
-        Served {
-            child,
-            dir,
-            addr,
-            log,
-        }
-    }
-
-    fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
-    fn pki(&self) -> PathBuf {
-        self.dir.path().join("data/pki")
-    }
-
-    fn partner(&self, agency: &str) -> Partner {
-        let dir = self.pki().join(agency);
-        Partner::from_files(
-            &self.base_url(),
-            &dir.join("ecdsa-p256.key.pem"),
-            &dir.join("ecdsa-p256.crt.pem"),
-        )
-        .unwrap()
-    }
-
-    fn signal(&self, name: &str) {
-        let status = Command::new("kill")
-            .arg(format!("-{name}"))
-            .arg(self.child.id().to_string())
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-
-    /// Waits for the process to exit (at most `limit`).
-    fn wait(&mut self, limit: Duration) -> std::process::ExitStatus {
-        let started = Instant::now();
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(started.elapsed() < limit, "the gateway did not exit");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap()
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// The address `serve` prints once it listens.
-fn listening_address(child: &mut Child) -> String {
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Some(rest) = line.split("listening on http://").nth(1) {
-                let addr = rest.split_whitespace().next().unwrap_or("").to_string();
-                let _ = tx.send(addr);
-            }
-        }
-    });
-    rx.recv_timeout(Duration::from_secs(120))
-        .expect("serve prints its address")
-}
 
 fn fixture(name: &str) -> Vec<u8> {
     std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join(name)).unwrap()
@@ -133,12 +30,15 @@ const PERSONAL: [&str; 8] = [
 
 #[actix_web::test]
 async fn json_logs_follow_each_request_by_its_id_and_hold_no_personal_data() {
-    let mut gw = Served::start(&[
-        ("GATEWAY_LOG_FORMAT", "json"),
-        ("RUST_LOG", "debug"),
-        // The shared fixture references scans nobody uploads.
-        ("GATEWAY_REQUIRE_ATTACHMENTS", "false"),
-    ]);
+    let mut gw = Served::start(
+        &[],
+        &[
+            ("GATEWAY_LOG_FORMAT", "json"),
+            ("RUST_LOG", "debug"),
+            // The shared fixture references scans nobody uploads.
+            ("GATEWAY_REQUIRE_ATTACHMENTS", "false"),
+        ],
+    );
     let court = gw.partner("court.620102");
     let document = fixture("tests/fixtures/native/court/handover.notice.xml");
     for text in PERSONAL.iter().take(3) {
@@ -163,7 +63,12 @@ async fn json_logs_follow_each_request_by_its_id_and_hold_no_personal_data() {
         )
         .await
         .unwrap();
-    assert_eq!(accepted.status, 201, "{}", String::from_utf8_lossy(&accepted.body));
+    assert_eq!(
+        accepted.status,
+        201,
+        "{}",
+        String::from_utf8_lossy(&accepted.body)
+    );
     assert_eq!(accepted.headers["x-request-id"], "partner-42.submit");
     let document_id = accepted.json().unwrap()["document_id"]
         .as_str()
@@ -179,7 +84,10 @@ async fn json_logs_follow_each_request_by_its_id_and_hold_no_personal_data() {
     let mut headers = court
         .sign("POST", path, Some("application/xml"), Some(&bad))
         .unwrap();
-    headers.push(("x-request-id", "not a sane id: spaces and \"quotes\"".into()));
+    headers.push((
+        "x-request-id",
+        "not a sane id: spaces and \"quotes\"".into(),
+    ));
     let refused = court
         .send(
             reqwest::Method::POST,
@@ -190,12 +98,21 @@ async fn json_logs_follow_each_request_by_its_id_and_hold_no_personal_data() {
         .await
         .unwrap();
     assert_eq!(refused.status, 422);
-    let generated = refused.headers["x-request-id"].to_str().unwrap().to_string();
-    assert!(uuid::Uuid::parse_str(&generated).is_ok(), "an insane id is replaced: {generated}");
+    let generated = refused.headers["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        uuid::Uuid::parse_str(&generated).is_ok(),
+        "an insane id is replaced: {generated}"
+    );
     assert_eq!(refused.json().unwrap()["request_id"], generated.as_str());
 
     // Reads of the document and its case.
-    let read = court.get(&format!("/api/v1/documents/{document_id}")).await.unwrap();
+    let read = court
+        .get(&format!("/api/v1/documents/{document_id}"))
+        .await
+        .unwrap();
     assert_eq!(read.status, 200);
     let canonical = court
         .get(&format!("/api/v1/documents/{document_id}/canonical"))
@@ -214,7 +131,10 @@ async fn json_logs_follow_each_request_by_its_id_and_hold_no_personal_data() {
         // Parsed, so escaped (\uXXXX) text is scanned as the text it is.
         let text = value.to_string();
         for secret in PERSONAL {
-            assert!(!text.contains(secret), "{secret} leaked into the log: {line}");
+            assert!(
+                !text.contains(secret),
+                "{secret} leaked into the log: {line}"
+            );
         }
         lines.push(value);
     }
@@ -255,7 +175,13 @@ async fn json_logs_follow_each_request_by_its_id_and_hold_no_personal_data() {
 
 /// Sends a signed submission over a raw connection, the body in `pieces`
 /// with `pause` between them (a slow client), and returns the status code.
-async fn slow_submission(addr: &str, partner: &Partner, body: &[u8], pieces: usize, pause: Duration) -> u16 {
+async fn slow_submission(
+    addr: &str,
+    partner: &Partner,
+    body: &[u8],
+    pieces: usize,
+    pause: Duration,
+) -> u16 {
     let path = "/api/v1/documents";
     let headers = partner
         .sign("POST", path, Some("application/xml"), Some(body))
@@ -286,7 +212,7 @@ async fn slow_submission(addr: &str, partner: &Partner, body: &[u8], pieces: usi
 
 #[actix_web::test]
 async fn sigterm_lets_a_slow_submission_finish_and_exits_zero() {
-    let mut gw = Served::start(&[("GATEWAY_SHUTDOWN_TIMEOUT_SECS", "20")]);
+    let mut gw = Served::start(&[], &[("GATEWAY_SHUTDOWN_TIMEOUT_SECS", "20")]);
     let court = gw.partner("court.620102");
     let body = common::court_notice(7);
     let addr = gw.addr.clone();
@@ -304,7 +230,11 @@ async fn sigterm_lets_a_slow_submission_finish_and_exits_zero() {
         .send()
         .await;
     assert!(refused.is_err(), "a new request was served after SIGTERM");
-    assert_eq!(in_flight.await.unwrap(), 201, "the request in flight finished");
+    assert_eq!(
+        in_flight.await.unwrap(),
+        201,
+        "the request in flight finished"
+    );
     let status = gw.wait(Duration::from_secs(30));
     assert!(status.success(), "exit status {status:?}");
     let log = gw.log_text();

@@ -18,7 +18,10 @@ async fn the_served_openapi_document_matches_the_route_table_both_ways() {
         .await
         .unwrap();
     assert_eq!(answer.status(), 200);
-    assert!(answer.headers().contains_key("signature"), "signed like every partner answer");
+    assert!(
+        answer.headers().contains_key("signature"),
+        "signed like every partner answer"
+    );
     let doc: serde_json::Value = answer.json().await.unwrap();
     assert_eq!(doc["openapi"], "3.1.0");
 
@@ -29,7 +32,9 @@ async fn the_served_openapi_document_matches_the_route_table_both_ways() {
     assert_eq!(registered.len(), ROUTES.len(), "no route registered twice");
     let mut documented = BTreeSet::new();
     for (path, item) in doc["paths"].as_object().expect("paths") {
-        for method in ["get", "put", "post", "delete", "patch", "head", "options", "trace"] {
+        for method in [
+            "get", "put", "post", "delete", "patch", "head", "options", "trace",
+        ] {
             if item.get(method).is_some() {
                 documented.insert((method.to_string(), path.clone()));
             }
@@ -37,8 +42,14 @@ async fn the_served_openapi_document_matches_the_route_table_both_ways() {
     }
     let undocumented: Vec<_> = registered.difference(&documented).collect();
     let unserved: Vec<_> = documented.difference(&registered).collect();
-    assert!(undocumented.is_empty(), "routes missing from openapi.json: {undocumented:?}");
-    assert!(unserved.is_empty(), "documented but not served: {unserved:?}");
+    assert!(
+        undocumented.is_empty(),
+        "routes missing from openapi.json: {undocumented:?}"
+    );
+    assert!(
+        unserved.is_empty(),
+        "documented but not served: {unserved:?}"
+    );
     assert!(registered.contains(&("get".into(), "/api/v1/openapi.json".into())));
 
     // Path parameters are declared for every `{name}` of a path.
@@ -50,7 +61,10 @@ async fn the_served_openapi_document_matches_the_route_table_both_ways() {
             .unwrap_or_default();
         for segment in path.split('/').filter(|s| s.starts_with('{')) {
             let name = segment.trim_matches(|c| c == '{' || c == '}');
-            assert!(params.contains(&name), "{method} {path} does not declare {name}");
+            assert!(
+                params.contains(&name),
+                "{method} {path} does not declare {name}"
+            );
         }
         assert!(
             op["responses"].as_object().is_some_and(|r| !r.is_empty()),
@@ -66,14 +80,28 @@ async fn the_document_shows_problems_signatures_and_the_receipt() {
     let schemas = &doc["components"]["schemas"];
     // RFC 9457 problem with the gateway's extensions.
     let problem = &schemas["Problem"]["properties"];
-    for field in ["type", "title", "status", "code", "message", "errors", "request_id"] {
+    for field in [
+        "type",
+        "title",
+        "status",
+        "code",
+        "message",
+        "errors",
+        "request_id",
+    ] {
         assert!(problem.get(field).is_some(), "Problem has no {field}");
     }
     assert!(schemas["Bilingual"]["properties"]["zh"].is_object());
     assert!(schemas["Violation"]["properties"]["path"].is_object());
     // The receipt of a submission.
     let receipt = &schemas["Receipt"]["properties"];
-    for field in ["receipt_id", "document_id", "body_sha256", "log_index", "leaf_hash"] {
+    for field in [
+        "receipt_id",
+        "document_id",
+        "body_sha256",
+        "log_index",
+        "leaf_hash",
+    ] {
         assert!(receipt.get(field).is_some(), "Receipt has no {field}");
     }
 
@@ -95,8 +123,16 @@ async fn the_document_shows_problems_signatures_and_the_receipt() {
         created["content"]["application/json"]["schema"]["$ref"],
         "#/components/schemas/Receipt"
     );
-    for header in ["Signature", "Signature-Input", "Content-Digest", "X-Request-Id"] {
-        assert!(created["headers"].get(header).is_some(), "201 documents {header}");
+    for header in [
+        "Signature",
+        "Signature-Input",
+        "Content-Digest",
+        "X-Request-Id",
+    ] {
+        assert!(
+            created["headers"].get(header).is_some(),
+            "201 documents {header}"
+        );
     }
     let refused = &submit["responses"]["422"]["content"]["application/problem+json"];
     assert_eq!(refused["schema"]["$ref"], "#/components/schemas/Problem");

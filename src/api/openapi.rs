@@ -26,7 +26,10 @@ use crate::app::Gateway;
 #[into_params(parameter_in = Header)]
 pub struct SignedSubmission {
     /// RFC 9530 digest of the exact body bytes: `sha-256=:<base64>:` (or `sha-512`).
-    #[param(rename = "Content-Digest", example = "sha-256=:X48E9qOokqqrvdts8nOJRJN3OWDUoyWxBf7kbu9DBPE=:")]
+    #[param(
+        rename = "Content-Digest",
+        example = "sha-256=:X48E9qOokqqrvdts8nOJRJN3OWDUoyWxBf7kbu9DBPE=:"
+    )]
     pub content_digest: String,
     /// RFC 9421 signature parameters. Must cover at least
     /// `("@method" "@path" "content-type" "content-digest")`, with `created`,

@@ -130,8 +130,7 @@ impl ServerTls {
 
     /// Re-reads every file; on failure the previous material stays in use.
     pub fn reload(&self) -> Result<(), TlsError> {
-        let (builder, ca_agencies, stamps) =
-            configure(&self.files, Arc::downgrade(&self.current))?;
+        let (builder, ca_agencies, stamps) = configure(&self.files, Arc::downgrade(&self.current))?;
         let loaded = Arc::new(Loaded {
             context: builder.build().into_context(),
             ca_agencies,
@@ -171,7 +170,9 @@ impl ServerTls {
                     _ = stop.changed() => return,
                 }
                 match self.reload_if_changed() {
-                    Ok(true) => tracing::info!("TLS certificate, key, CAs or CRLs changed: reloaded"),
+                    Ok(true) => {
+                        tracing::info!("TLS certificate, key, CAs or CRLs changed: reloaded")
+                    }
                     Ok(false) => {}
                     Err(e) => {
                         tracing::error!(error = %e, "TLS material changed but cannot be loaded; keeping the previous")
@@ -268,7 +269,11 @@ fn configure(files: &TlsFiles, current: Weak<Current>) -> Result<Configured, Tls
 
 /// OpenSSL's verdict on each certificate of the client's chain, plus ours on
 /// the client's own: it must be bound to the agency whose CA issued it.
-fn verify_client(current: &Weak<Current>, preverified: bool, ctx: &mut X509StoreContextRef) -> bool {
+fn verify_client(
+    current: &Weak<Current>,
+    preverified: bool,
+    ctx: &mut X509StoreContextRef,
+) -> bool {
     if !preverified {
         // The reason (revoked, unknown CA, CRL expired …) for the operator;
         // never the certificate's subject.

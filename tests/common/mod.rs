@@ -13,6 +13,7 @@ use corrections_gateway::security::alg::Algorithm;
 use corrections_gateway::store::Store;
 
 pub mod scans;
+pub mod served;
 
 pub struct TestGateway {
     pub dir: tempfile::TempDir,
