@@ -26,7 +26,7 @@ fn mutual_tls(settings: &mut Settings) {
 fn pkcs8(path: &Path) -> Vec<u8> {
     let text = std::fs::read_to_string(path).unwrap();
     let at = text.find("-----BEGIN").expect("a PEM key");
-    text[at..].as_bytes().to_vec()
+    text.as_bytes()[at..].to_vec()
 }
 
 /// An HTTPS client that trusts the dev gateway CA and presents the
