@@ -4,7 +4,7 @@
 //! clone) → a TOML file (`--config FILE`, else `DIR/gateway.toml` if present)
 //! → `GATEWAY_*` environment variables (e.g. `GATEWAY_LISTEN`,
 //! `GATEWAY_MAX_BODY_BYTES`) → command-line flags. The reference of every
-//! key is `docs/configuration.md`.
+//! key is `docs/operations.md` (tests/operations_doc.rs keeps it complete).
 
 use std::path::{Path, PathBuf};
 
@@ -97,7 +97,7 @@ impl Default for TlsSettings {
 }
 
 /// How the outbox worker pushes documents (`[delivery]` in the TOML file,
-/// `GATEWAY_DELIVERY__<KEY>` in the environment; docs/configuration.md).
+/// `GATEWAY_DELIVERY__<KEY>` in the environment; docs/operations.md).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
 pub struct DeliverySettings {

@@ -134,8 +134,26 @@ async fn the_document_shows_problems_signatures_and_the_receipt() {
             "201 documents {header}"
         );
     }
-    let refused = &submit["responses"]["422"]["content"]["application/problem+json"];
-    assert_eq!(refused["schema"]["$ref"], "#/components/schemas/Problem");
+    for status in ["422", "4XX", "503"] {
+        let refused = &submit["responses"][status]["content"]["application/problem+json"];
+        assert_eq!(
+            refused["schema"]["$ref"], "#/components/schemas/Problem",
+            "{status}"
+        );
+    }
+    // Signed everywhere (with mutual TLS in production) except the public routes.
+    assert_eq!(doc["security"].as_array().unwrap().len(), 2);
+    assert!(
+        submit.get("security").is_none(),
+        "submissions use the global requirement"
+    );
+    for public in ["/healthz", "/api/v1/schemas", "/api/v1/log/checkpoint"] {
+        assert_eq!(
+            doc["paths"][public]["get"]["security"],
+            serde_json::json!([{}]),
+            "{public} is public"
+        );
+    }
 
     let reads = &doc["paths"]["/api/v1/cases"]["get"]["parameters"];
     let names: Vec<&str> = reads

@@ -205,6 +205,15 @@ async fn a_revoked_client_certificate_is_refused_once_the_crl_says_so() {
     // The agency's other certificates are still good.
     let other = client(&gw.pki(), Some(("court.620102", "rsa")));
     assert!(server_certificate(&other, &url).await.is_ok());
+
+    // A CA without a CRL refuses its clients (fail closed).
+    std::fs::remove_file(gw.pki().join("court.620102/ca.crl.pem")).unwrap();
+    eventually("refusing the clients of a CA without a CRL", || async {
+        server_certificate(&other, &url).await.is_err()
+    })
+    .await;
+    let police = client(&gw.pki(), Some(("police.620102", "ecdsa-p256")));
+    assert!(server_certificate(&police, &url).await.is_ok());
 }
 
 #[actix_web::test]

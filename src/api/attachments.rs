@@ -6,7 +6,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use tokio::io::AsyncReadExt;
 
 use super::documents::{authorize_read, body_stream, declared_length};
-use super::openapi::{SignedRead, SignedSubmission};
+use super::openapi::{Refusals, SignedRead, SignedSubmission};
 use super::problem::{signed, Problem};
 use super::request_parts;
 use crate::app::Gateway;
@@ -33,10 +33,8 @@ use crate::xlog::{self, LogEvent};
         (status = 201, description = "stored", body = crate::attachments::UploadAnswer),
         (status = 200, description = "the same bytes were already stored", body = crate::attachments::UploadAnswer),
         (status = 413, description = "over `max_attachment_bytes`", body = Problem, content_type = "application/problem+json"),
-        (status = "4XX", description = "digest, signature or certificate refused", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "storage unavailable", body = Problem, content_type = "application/problem+json")
+        Refusals
     ),
-    security(("http_message_signature" = []), ("mutual_tls" = []))
 )]
 pub async fn upload(
     gw: web::Data<Gateway>,
@@ -105,10 +103,8 @@ fn attachment_too_large(limit: u64) -> Problem {
             (String = "application/pdf"), (String = "application/octet-stream")
         )),
         (status = 404, description = "no such document or attachment, or the caller is not a party", body = Problem, content_type = "application/problem+json"),
-        (status = "4XX", description = "signature or certificate refused", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "storage unavailable", body = Problem, content_type = "application/problem+json")
+        Refusals
     ),
-    security(("http_message_signature" = []), ("mutual_tls" = []))
 )]
 pub async fn read(
     gw: web::Data<Gateway>,

@@ -8,7 +8,7 @@ use base64::Engine;
 use serde::{Deserialize, Serialize};
 
 use super::authenticate_read;
-use super::openapi::SignedRead;
+use super::openapi::{Refusals, SignedRead};
 use super::problem::{signed, Problem};
 use crate::app::Gateway;
 use crate::model::CanonicalDocument;
@@ -139,10 +139,8 @@ pub struct ListQuery {
     responses(
         (status = 200, description = "the case's state, deadlines, documents, timeline and suggestions", body = CaseView),
         (status = 404, description = "no such case, or the caller is not a party to it", body = Problem, content_type = "application/problem+json"),
-        (status = "4XX", description = "signature or certificate refused", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "storage unavailable", body = Problem, content_type = "application/problem+json")
+        Refusals
     ),
-    security(("http_message_signature" = []), ("mutual_tls" = []))
 )]
 pub async fn get(gw: web::Data<Gateway>, req: HttpRequest, id: web::Path<String>) -> HttpResponse {
     let reader = match authenticate_read(&gw, &req) {
@@ -181,10 +179,8 @@ pub async fn get(gw: web::Data<Gateway>, req: HttpRequest, id: web::Path<String>
     params(ListQuery, SignedRead),
     responses(
         (status = 200, description = "the caller's cases, newest activity first, each with deadlines and timeline", body = CaseList),
-        (status = "4XX", description = "query, signature or certificate refused", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "storage unavailable", body = Problem, content_type = "application/problem+json")
+        Refusals
     ),
-    security(("http_message_signature" = []), ("mutual_tls" = []))
 )]
 pub async fn list(
     gw: web::Data<Gateway>,

@@ -12,7 +12,7 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Serialize;
 
-use super::openapi::{SignedRead, SignedSubmission};
+use super::openapi::{Refusals, SignedRead, SignedSubmission};
 use super::problem::{signed, Problem};
 use super::request_parts;
 use crate::app::Gateway;
@@ -97,10 +97,8 @@ fn json(gw: &Gateway, status: u16, value: &impl Serialize) -> HttpResponse {
     responses(
         (status = 200, description = "where each delivery of the document stands", body = DocumentDeliveries),
         (status = 404, description = "no such document, or the caller is not a party to it", body = Problem, content_type = "application/problem+json"),
-        (status = "4XX", description = "signature or certificate refused", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "storage unavailable", body = Problem, content_type = "application/problem+json")
+        Refusals
     ),
-    security(("http_message_signature" = []), ("mutual_tls" = []))
 )]
 pub async fn of_document(
     gw: web::Data<Gateway>,
@@ -138,10 +136,8 @@ pub async fn of_document(
         (status = 403, description = "`retry_not_permitted`: only the document's sender may retry", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "no such delivery, or the caller is not a party", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`delivery_not_dead`: only a dead letter can be retried", body = Problem, content_type = "application/problem+json"),
-        (status = "4XX", description = "signature or certificate refused", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "storage unavailable", body = Problem, content_type = "application/problem+json")
+        Refusals
     ),
-    security(("http_message_signature" = []), ("mutual_tls" = []))
 )]
 pub async fn retry(
     gw: web::Data<Gateway>,

@@ -4,7 +4,7 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
 
-use super::openapi::{SignedRead, SignedSubmission};
+use super::openapi::{Refusals, SignedRead, SignedSubmission};
 use super::problem::{signed, Problem};
 use super::{authenticate_read, request_parts};
 use crate::app::Gateway;
@@ -33,10 +33,8 @@ use crate::xlog::{self, LogEvent};
         (status = 200, description = "the same bytes from the same sender again: the original receipt", body = crate::intake::Receipt),
         (status = 413, description = "body over `max_body_bytes` (or `max_multipart_bytes`)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "the document is not valid: every problem with its path", body = Problem, content_type = "application/problem+json"),
-        (status = "4XX", description = "refused: signature, certificate, format, routing or workflow", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "storage unavailable: nothing stored, retry (`Retry-After`)", body = Problem, content_type = "application/problem+json")
+        Refusals
     ),
-    security(("http_message_signature" = []), ("mutual_tls" = []))
 )]
 pub async fn submit(
     gw: web::Data<Gateway>,
@@ -100,10 +98,8 @@ pub async fn submit(
             (Object = "application/json")
         )),
         (status = 404, description = "no such document, or the caller is not a party to it", body = Problem, content_type = "application/problem+json"),
-        (status = "4XX", description = "signature or certificate refused", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "storage unavailable", body = Problem, content_type = "application/problem+json")
+        Refusals
     ),
-    security(("http_message_signature" = []), ("mutual_tls" = []))
 )]
 pub async fn original(
     gw: web::Data<Gateway>,
@@ -122,10 +118,8 @@ pub async fn original(
     responses(
         (status = 200, description = "the canonical document (schemas at /api/v1/schemas)", body = Object),
         (status = 404, description = "no such document, or the caller is not a party to it", body = Problem, content_type = "application/problem+json"),
-        (status = "4XX", description = "signature or certificate refused", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "storage unavailable", body = Problem, content_type = "application/problem+json")
+        Refusals
     ),
-    security(("http_message_signature" = []), ("mutual_tls" = []))
 )]
 pub async fn canonical(
     gw: web::Data<Gateway>,

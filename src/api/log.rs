@@ -14,7 +14,7 @@ use base64::Engine;
 use serde::Serialize;
 
 use super::authenticate_read;
-use super::openapi::SignedRead;
+use super::openapi::{Refusals, SignedRead};
 use super::problem::{signed, Problem};
 use crate::app::Gateway;
 use crate::violation::Bilingual;
@@ -136,12 +136,12 @@ async fn within_log(gw: &Gateway, size: u64) -> Result<u64, HttpResponse> {
     get,
     path = "/api/v1/log/checkpoint",
     tag = "log",
+    security(()),
     params(("size" = Option<u64>, Query, description = "the tree size of a published checkpoint; default the latest")),
     responses(
         (status = 200, description = "a C2SP tlog-checkpoint signed note (origin, size, base64 root, signature lines)", body = String, content_type = "text/plain; charset=utf-8"),
         (status = 404, description = "`log_checkpoint_not_found`", body = Problem, content_type = "application/problem+json"),
-        (status = "4XX", description = "a parameter is missing, malformed or beyond the tree", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "storage unavailable", body = Problem, content_type = "application/problem+json")
+        Refusals
     )
 )]
 pub async fn checkpoint(gw: web::Data<Gateway>, req: HttpRequest) -> HttpResponse {
@@ -195,10 +195,8 @@ struct Entry {
     ),
     responses(
         (status = 200, description = "the entries' canonical-JSON leaves (base64) and leaf hashes; the read is logged", body = Entries),
-        (status = "4XX", description = "a parameter is missing, malformed or beyond the tree", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "storage unavailable", body = Problem, content_type = "application/problem+json")
+        Refusals
     ),
-    security(("http_message_signature" = []), ("mutual_tls" = []))
 )]
 pub async fn entries(gw: web::Data<Gateway>, req: HttpRequest) -> HttpResponse {
     let reader = match authenticate_read(&gw, &req) {
@@ -279,6 +277,7 @@ fn hexes(hashes: &[Hash]) -> Vec<String> {
     get,
     path = "/api/v1/log/proof/inclusion",
     tag = "log",
+    security(()),
     params(
         ("tree_size" = u64, Query, description = "the tree size the proof is for"),
         ("index" = Option<u64>, Query, description = "the leaf's index (or give leaf_hash)"),
@@ -287,8 +286,7 @@ fn hexes(hashes: &[Hash]) -> Vec<String> {
     responses(
         (status = 200, description = "RFC 9162 §2.1.3 inclusion proof", body = InclusionView),
         (status = 404, description = "`log_leaf_not_found`", body = Problem, content_type = "application/problem+json"),
-        (status = "4XX", description = "a parameter is missing, malformed or beyond the tree", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "storage unavailable", body = Problem, content_type = "application/problem+json")
+        Refusals
     )
 )]
 pub async fn inclusion(gw: web::Data<Gateway>, req: HttpRequest) -> HttpResponse {
@@ -355,14 +353,14 @@ struct ConsistencyView {
     get,
     path = "/api/v1/log/proof/consistency",
     tag = "log",
+    security(()),
     params(
         ("first" = u64, Query, description = "the smaller tree size"),
         ("second" = u64, Query, description = "the larger tree size")
     ),
     responses(
         (status = 200, description = "RFC 9162 §2.1.4 consistency proof", body = ConsistencyView),
-        (status = "4XX", description = "a parameter is missing, malformed or beyond the tree", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "storage unavailable", body = Problem, content_type = "application/problem+json")
+        Refusals
     )
 )]
 pub async fn consistency(gw: web::Data<Gateway>, req: HttpRequest) -> HttpResponse {

@@ -18,7 +18,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 
-use super::openapi::{SignedRead, SignedSubmission};
+use super::openapi::{Refusals, SignedRead, SignedSubmission};
 use super::problem::{signed, Problem};
 use super::{authenticate_read, request_parts};
 use crate::app::Gateway;
@@ -136,10 +136,8 @@ fn decode_cursor(cursor: &str) -> Option<String> {
     ),
     responses(
         (status = 200, description = "the caller's pending pull deliveries, oldest first, each translated into its dialect (each hand-out is logged)", body = Page),
-        (status = "4XX", description = "cursor, limit, signature or certificate refused", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "storage unavailable", body = Problem, content_type = "application/problem+json")
+        Refusals
     ),
-    security(("http_message_signature" = []), ("mutual_tls" = []))
 )]
 pub async fn list(gw: web::Data<Gateway>, req: HttpRequest) -> HttpResponse {
     let agency = match authenticate_read(&gw, &req) {
@@ -270,10 +268,8 @@ pub async fn list(gw: web::Data<Gateway>, req: HttpRequest) -> HttpResponse {
         (status = 200, description = "acknowledged (the same answer for a repeated ack); starts the periods counted from receipt", body = AckAnswer),
         (status = 404, description = "no such delivery in the caller's mailbox", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "`unsupported_media_type`: an ack is application/json", body = Problem, content_type = "application/problem+json"),
-        (status = "4XX", description = "malformed ack, signature or certificate refused", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "storage unavailable", body = Problem, content_type = "application/problem+json")
+        Refusals
     ),
-    security(("http_message_signature" = []), ("mutual_tls" = []))
 )]
 pub async fn ack(
     gw: web::Data<Gateway>,

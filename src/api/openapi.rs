@@ -63,6 +63,21 @@ pub struct SignedRead {
     pub signature: String,
 }
 
+/// The refusals any partner route may answer besides its own: one place
+/// rather than on each route. (Documentation only: never constructed.)
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)]
+pub enum Refusals {
+    /// Refused: signature or certificate (`tls_agency_mismatch` on the
+    /// mutual-TLS listener), a malformed parameter or body, or not the
+    /// caller's to see; the problem's `code` says which (docs/errors.md).
+    #[response(status = "4XX", content_type = "application/problem+json")]
+    Refused(Problem),
+    /// Storage unavailable: nothing was stored; retry after `Retry-After`.
+    #[response(status = 503, content_type = "application/problem+json")]
+    Unavailable(Problem),
+}
+
 /// Security schemes (RFC 9421 signatures, mutual TLS) and the response
 /// signature note, added to the generated document.
 struct Security;
@@ -180,6 +195,12 @@ impl Modify for Security {
         super::ops::metrics,
     ),
     components(schemas(Problem)),
+    // Signed, over mutual TLS in production or over loopback HTTP in the
+    // demo; public routes say `security(())`.
+    security(
+        ("http_message_signature" = [], "mutual_tls" = []),
+        ("http_message_signature" = [])
+    ),
     modifiers(&Security),
     tags(
         (name = "documents", description = "submit and read documents (文书)"),
@@ -209,6 +230,7 @@ pub fn json() -> &'static [u8] {
     get,
     path = "/api/v1/openapi.json",
     tag = "contract",
+    security(()),
     responses((status = 200, description = "this OpenAPI 3.1 document", content_type = "application/json", body = Object))
 )]
 pub async fn document(gw: web::Data<Gateway>) -> HttpResponse {

@@ -11,6 +11,7 @@ use crate::app::Gateway;
     get,
     path = "/healthz",
     tag = "operations",
+    security(()),
     responses((status = 200, description = "`ok`", body = String, content_type = "text/plain"))
 )]
 pub async fn health() -> HttpResponse {
@@ -22,6 +23,7 @@ pub async fn health() -> HttpResponse {
     get,
     path = "/readyz",
     tag = "operations",
+    security(()),
     responses(
         (status = 200, description = "`ready`", body = String, content_type = "text/plain"),
         (status = 503, description = "the database does not answer (`Retry-After: 5`)", body = String, content_type = "text/plain")
@@ -47,6 +49,7 @@ pub async fn ready(gw: web::Data<Gateway>) -> HttpResponse {
     get,
     path = "/metrics",
     tag = "operations",
+    security(()),
     responses((status = 200, description = "Prometheus text exposition 0.0.4", body = String, content_type = "text/plain; version=0.0.4; charset=utf-8"))
 )]
 pub async fn metrics(gw: web::Data<Gateway>) -> HttpResponse {

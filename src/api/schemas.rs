@@ -13,6 +13,7 @@ use crate::app::Gateway;
     get,
     path = "/api/v1/schemas",
     tag = "contract",
+    security(()),
     responses((status = 200, description = "`{\"schemas\": [{\"name\", \"href\"}]}`", body = SchemaList))
 )]
 pub async fn list(gw: web::Data<Gateway>) -> HttpResponse {
@@ -53,6 +54,7 @@ pub struct SchemaRef {
     get,
     path = "/api/v1/schemas/{name}",
     tag = "contract",
+    security(()),
     params(("name" = String, Path, description = "message type (`handover.notice`) or file name (`handover.notice.schema.json`)")),
     responses(
         (status = 200, description = "the JSON Schema (2020-12) the validator uses", body = Object, content_type = "application/schema+json"),
