@@ -13,6 +13,7 @@ use crate::config::Settings;
 use crate::formats::Formats;
 use crate::registry::Registry;
 use crate::security::devpki::GatewayIdentity;
+use crate::security::reload::Reloadable;
 use crate::security::tls::{ServerTls, TlsFiles};
 use crate::security::trust::TrustStore;
 use crate::store::Store;
@@ -26,7 +27,8 @@ use crate::xlog::note::NoteSigner;
 pub struct Gateway {
     pub settings: Settings,
     pub store: Store,
-    pub trust: TrustStore,
+    /// Reloadable while serving (`security::reload`), hence shared.
+    pub trust: Arc<TrustStore>,
     pub registry: Registry,
     pub formats: Formats,
     pub validator: Validator,
@@ -54,7 +56,8 @@ impl Gateway {
                 settings.registry.display()
             )
         })?;
-        let trust = TrustStore::load(&settings.trust_roots).context("loading the trust store")?;
+        let trust =
+            Arc::new(TrustStore::load(&settings.trust_roots).context("loading the trust store")?);
         let identity = GatewayIdentity::load(&settings.pki_dir()).with_context(|| {
             format!(
                 "loading the gateway key from {}",
@@ -136,8 +139,8 @@ pub struct Running {
     pub addr: std::net::SocketAddr,
     /// The mutual-TLS listener, when `tls.listen` is set.
     pub tls_addr: Option<std::net::SocketAddr>,
-    /// Its certificates, keys and CRLs: reloadable while serving.
-    pub tls: Option<Arc<ServerTls>>,
+    /// The trust store and the TLS listener's material, reloadable while serving.
+    pub reloadable: Reloadable,
     pub handle: actix_web::dev::ServerHandle,
     pub gateway: Arc<Gateway>,
     /// Ends when the server has stopped (graceful: requests in flight
@@ -146,8 +149,8 @@ pub struct Running {
 }
 
 /// Binds the listen addresses and starts serving in the background, with the
-/// outbox worker (`delivery`), the overdue sweep, checkpoint publishing and,
-/// with TLS, the certificate watcher alongside. Signals are not handled
+/// outbox worker (`delivery`), the overdue sweep, checkpoint publishing and
+/// the watcher that reloads changed certificates and CRLs alongside. Signals are not handled
 /// here: `signals::run_until_stopped` does for the binary.
 pub fn start(gateway: Gateway) -> anyhow::Result<Running> {
     let listener = TcpListener::bind(&gateway.settings.listen)
@@ -214,13 +217,16 @@ pub fn start(gateway: Gateway) -> anyhow::Result<Running> {
             stopped.clone(),
         ),
     ];
-    if let Some(tls) = &tls_server {
-        if gateway.settings.tls.reload_secs > 0 {
-            jobs.push(tls.clone().spawn_watcher(
-                std::time::Duration::from_secs(gateway.settings.tls.reload_secs),
-                stopped,
-            ));
-        }
+    let reloadable = Reloadable {
+        trust: gateway.trust.clone(),
+        tls: tls_server,
+    };
+    if gateway.settings.reload_secs > 0 {
+        jobs.push(crate::security::reload::spawn_watcher(
+            reloadable.clone(),
+            std::time::Duration::from_secs(gateway.settings.reload_secs),
+            stopped,
+        ));
     }
     // The outbox worker lives as long as the server.
     let worker = crate::delivery::Worker::spawn(gateway.clone());
@@ -238,7 +244,7 @@ pub fn start(gateway: Gateway) -> anyhow::Result<Running> {
     Ok(Running {
         addr,
         tls_addr,
-        tls: tls_server,
+        reloadable,
         handle,
         gateway,
         task,

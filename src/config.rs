@@ -65,13 +65,17 @@ pub struct Settings {
     pub log_format: crate::telemetry::LogFormat,
     /// On SIGTERM/SIGINT, how long requests in flight may take to finish.
     pub shutdown_timeout_secs: u64,
+    /// Seconds between checks of the trust store's certificates and CRLs and
+    /// of the TLS server certificate and key for changes (reloaded without a
+    /// restart); 0: only on SIGHUP.
+    pub reload_secs: u64,
     /// The mutual-TLS listener for partners (`[tls]`).
     pub tls: TlsSettings,
 }
 
 /// The mutual-TLS listener (`[tls]` in the TOML file, `GATEWAY_TLS__<KEY>` in
 /// the environment; docs/operations.md). Off unless `listen` is set.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct TlsSettings {
     /// Address of the HTTPS listener that requires client certificates; empty: none.
@@ -80,20 +84,6 @@ pub struct TlsSettings {
     pub cert: PathBuf,
     /// Server private key (PEM); empty means `DIR/pki/tls-server.key.pem`.
     pub key: PathBuf,
-    /// Seconds between checks of the certificate, key, CA and CRL files for
-    /// changes (reloaded without a restart); 0: only on SIGHUP.
-    pub reload_secs: u64,
-}
-
-impl Default for TlsSettings {
-    fn default() -> Self {
-        TlsSettings {
-            listen: String::new(),
-            cert: PathBuf::new(),
-            key: PathBuf::new(),
-            reload_secs: 30,
-        }
-    }
 }
 
 /// How the outbox worker pushes documents (`[delivery]` in the TOML file,
@@ -176,6 +166,7 @@ impl Default for Settings {
             checkpoint_interval_secs: 10,
             log_format: crate::telemetry::LogFormat::Text,
             shutdown_timeout_secs: 30,
+            reload_secs: 30,
             tls: TlsSettings::default(),
         }
     }
@@ -298,8 +289,8 @@ impl Settings {
         if !(1..=3600).contains(&self.shutdown_timeout_secs) {
             anyhow::bail!("shutdown_timeout_secs must be between 1 and 3600");
         }
-        if self.tls.reload_secs > 86_400 {
-            anyhow::bail!("tls.reload_secs must be between 0 (SIGHUP only) and 86400");
+        if self.reload_secs > 86_400 {
+            anyhow::bail!("reload_secs must be between 0 (SIGHUP only) and 86400");
         }
         for sub in ["schemas", "mappings", "rules"] {
             if !self.resources.join(sub).is_dir() {

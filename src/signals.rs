@@ -1,8 +1,8 @@
 //! Process signals of `serve`: SIGTERM and SIGINT stop the gateway
 //! gracefully — no new connections, requests in flight finish (up to
 //! `shutdown_timeout_secs`), then the background jobs end — and a second
-//! one stops at once; SIGHUP reloads the mutual-TLS listener's certificate,
-//! key, CAs and CRLs. In-process servers (tests) are stopped through their
+//! one stops at once; SIGHUP reloads the trust store (agency CAs, signer
+//! certificates, CRLs) and the mutual-TLS listener's certificate and key. In-process servers (tests) are stopped through their
 //! handle instead and install no signal handler.
 
 use anyhow::Context;
@@ -19,7 +19,7 @@ pub async fn run_until_stopped(running: Running) -> anyhow::Result<()> {
     let mut hup = signal(SignalKind::hangup()).context("listening for SIGHUP")?;
     let Running {
         handle,
-        tls,
+        reloadable,
         mut task,
         ..
     } = running;
@@ -34,13 +34,11 @@ pub async fn run_until_stopped(running: Running) -> anyhow::Result<()> {
                 tracing::info!("SIGINT: stopping gracefully (no new connections; requests in flight finish)");
                 break;
             }
-            _ = hup.recv() => match &tls {
-                Some(tls) => match tls.reload() {
-                    Ok(()) => tracing::info!("SIGHUP: TLS certificate, key, CAs and CRLs reloaded"),
-                    Err(e) => tracing::error!(error = %e, "SIGHUP: TLS material cannot be loaded; keeping the previous"),
-                },
-                None => tracing::info!("SIGHUP: no TLS listener, nothing to reload"),
-            },
+            _ = hup.recv() => {
+                tracing::info!("SIGHUP: reloading certificates, keys and CRLs");
+                let reloadable = reloadable.clone();
+                let _ = tokio::task::spawn_blocking(move || reloadable.reload_now()).await;
+            }
         }
     }
     let graceful = handle.stop(true);

@@ -2,7 +2,8 @@
 //! from the agency's CA is required at the handshake, a revoked one is
 //! refused once its CA's CRL says so, the signature must come from the
 //! certificate's own agency, and the server certificate, key and CRLs are
-//! swapped without a restart (file change, or SIGHUP for the binary).
+//! swapped without a restart (file change, or SIGHUP for the binary) — for
+//! the handshake and for signatures alike.
 
 mod common;
 
@@ -14,12 +15,13 @@ use common::{court_notice, TestGateway};
 use corrections_gateway::app;
 use corrections_gateway::config::Settings;
 use corrections_gateway::partner::Partner;
+use corrections_gateway::security::alg::Algorithm;
 use corrections_gateway::security::devpki;
 use openssl::x509::X509;
 
 fn mutual_tls(settings: &mut Settings) {
     settings.tls.listen = "127.0.0.1:0".into();
-    settings.tls.reload_secs = 1;
+    settings.reload_secs = 1;
 }
 
 /// A PEM private key as native-tls wants it (PKCS#8, without the DEV banner).
@@ -202,6 +204,14 @@ async fn a_revoked_client_certificate_is_refused_once_the_crl_says_so() {
     .unwrap()
     .unwrap_err();
     assert!(refusal.contains("revoked"), "{refusal}");
+    // Signatures made with it are refused too, still without a restart.
+    let signed = gw
+        .partner("court.620102", Algorithm::EcdsaP256Sha256)
+        .submit(&court_notice(3), "application/xml")
+        .await
+        .unwrap();
+    assert_eq!(signed.status, 403);
+    assert_eq!(signed.json().unwrap()["code"], "certificate_revoked");
     // The agency's other certificates are still good.
     let other = client(&gw.pki(), Some(("court.620102", "rsa")));
     assert!(server_certificate(&other, &url).await.is_ok());
@@ -242,7 +252,7 @@ async fn a_new_server_certificate_is_served_to_new_handshakes_without_a_restart(
 async fn the_binary_reloads_its_certificate_on_sighup() {
     let gw = Served::start(
         &["--tls-listen", "127.0.0.1:0"],
-        &[("GATEWAY_TLS__RELOAD_SECS", "0")],
+        &[("GATEWAY_RELOAD_SECS", "0")],
     );
     let url = format!("https://{}", gw.tls_addr.as_ref().unwrap());
     let court = client(&gw.pki(), Some(("court.620102", "ecdsa-p256")));
@@ -262,9 +272,12 @@ async fn the_binary_reloads_its_certificate_on_sighup() {
         server_certificate(&court, &url).await.ok() == Some(new.clone())
     })
     .await;
-    assert!(gw
-        .log_text()
-        .contains("SIGHUP: TLS certificate, key, CAs and CRLs reloaded"));
+    let log = gw.log_text();
+    assert!(log.contains("SIGHUP: reloading"), "{log}");
+    assert!(
+        log.contains("TLS certificate, key, CAs and CRLs reloaded"),
+        "{log}"
+    );
 }
 
 /// A raw OpenSSL handshake as the court, offering at most `max`.

@@ -11,6 +11,7 @@ pub mod alg;
 pub mod devpki;
 pub mod digest;
 pub mod httpsig;
+pub mod reload;
 pub mod request;
 pub mod response;
 pub mod tls;

@@ -26,7 +26,6 @@ use std::any::Any;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock, Weak};
-use std::time::{Duration, SystemTime};
 
 use openssl::ssl::{
     ClientHelloResponse, SslAcceptor, SslAcceptorBuilder, SslContext, SslFiletype, SslMethod,
@@ -38,7 +37,7 @@ use openssl::x509::verify::X509VerifyFlags;
 use openssl::x509::{X509Name, X509StoreContextRef, X509};
 
 use super::digest::sha256_hex;
-use super::trust::{agency_dirs, agency_of, files_ending};
+use super::trust::{agency_dirs, agency_of, files_ending, stamps, FileStamp};
 
 /// Why the TLS material could not be loaded. The listener keeps its
 /// previous material when a reload fails.
@@ -83,7 +82,7 @@ struct Loaded {
     /// SHA-256 of each agency CA's DER → the agency id (its directory).
     ca_agencies: HashMap<String, String>,
     /// Each file read, with its modification time and length when read.
-    stamps: Vec<(PathBuf, Option<SystemTime>, u64)>,
+    stamps: Vec<FileStamp>,
 }
 
 /// The latest load (`None` only while the first is being made).
@@ -146,71 +145,31 @@ impl ServerTls {
     /// Reloads if a file read last time changed, or one appeared or vanished
     /// in the trust store; returns whether it reloaded.
     pub fn reload_if_changed(&self) -> Result<bool, TlsError> {
-        let now = stamps(&self.files);
+        let now = tls_stamps(&self.files);
         let changed = latest(&self.current).is_none_or(|loaded| loaded.stamps != now);
         if changed {
             self.reload()?;
         }
         Ok(changed)
     }
-
-    /// Checks the files every `interval` until `stop` says so; a reload that
-    /// fails is logged and retried at the next change.
-    pub fn spawn_watcher(
-        self: Arc<Self>,
-        interval: Duration,
-        mut stop: tokio::sync::watch::Receiver<bool>,
-    ) -> tokio::task::JoinHandle<()> {
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(interval);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tokio::select! {
-                    _ = tick.tick() => {}
-                    _ = stop.changed() => return,
-                }
-                match self.reload_if_changed() {
-                    Ok(true) => {
-                        tracing::info!("TLS certificate, key, CAs or CRLs changed: reloaded")
-                    }
-                    Ok(false) => {}
-                    Err(e) => {
-                        tracing::error!(error = %e, "TLS material changed but cannot be loaded; keeping the previous")
-                    }
-                }
-            }
-        })
-    }
 }
 
 /// The files a load reads, with their stamps: the server cert and key, and
 /// every CA and CRL file of the trust store.
-fn stamps(files: &TlsFiles) -> Vec<(PathBuf, Option<SystemTime>, u64)> {
+fn tls_stamps(files: &TlsFiles) -> Vec<FileStamp> {
     let mut paths = vec![files.cert.clone(), files.key.clone()];
     for (_, dir) in agency_dirs(&files.trust_roots) {
         paths.push(dir.join("ca.crt.pem"));
         paths.extend(files_ending(&dir, ".crl.pem").unwrap_or_default());
     }
-    paths
-        .into_iter()
-        .map(|path| {
-            let meta = std::fs::metadata(&path).ok();
-            let modified = meta.as_ref().and_then(|m| m.modified().ok());
-            let len = meta.map(|m| m.len()).unwrap_or(0);
-            (path, modified, len)
-        })
-        .collect()
+    stamps(paths)
 }
 
-type Configured = (
-    SslAcceptorBuilder,
-    HashMap<String, String>,
-    Vec<(PathBuf, Option<SystemTime>, u64)>,
-);
+type Configured = (SslAcceptorBuilder, HashMap<String, String>, Vec<FileStamp>);
 
 /// Builds one acceptor from the files (see the module documentation).
 fn configure(files: &TlsFiles, current: Weak<Current>) -> Result<Configured, TlsError> {
-    let stamps = stamps(files);
+    let stamps = tls_stamps(files);
     let mut b = SslAcceptor::mozilla_intermediate_v5(SslMethod::tls_server())?;
     b.set_min_proto_version(Some(SslVersion::TLS1_2))?;
     b.set_options(SslOptions::NO_TICKET);
