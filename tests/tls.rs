@@ -85,6 +85,16 @@ fn fingerprint(path: &Path) -> Vec<u8> {
     openssl::sha::sha256(&cert.to_der().unwrap()).to_vec()
 }
 
+/// Replaces the TLS server key and certificate of the data directory `dir`
+/// (init-dev makes what is missing); returns the new certificate's fingerprint.
+fn new_server_certificate(dir: &Path) -> Vec<u8> {
+    let pki = dir.join("pki");
+    std::fs::remove_file(pki.join("tls-server.key.pem")).unwrap();
+    std::fs::remove_file(pki.join("tls-server.crt.pem")).unwrap();
+    app::init_dev(&Settings::for_dir(dir)).unwrap();
+    fingerprint(&pki.join("tls-server.crt.pem"))
+}
+
 /// Polls `check` every 200 ms for up to 15 s (the watcher looks every second).
 async fn eventually<F, Fut>(what: &str, mut check: F)
 where
@@ -235,12 +245,8 @@ async fn a_new_server_certificate_is_served_to_new_handshakes_without_a_restart(
     let old = fingerprint(&cert_file);
     assert_eq!(server_certificate(&court, &url).await.unwrap(), old);
 
-    // A new key and certificate (init-dev makes what is missing). The two
-    // files change one after the other: a half-changed pair is not loaded.
-    std::fs::remove_file(gw.pki().join("tls-server.key.pem")).unwrap();
-    std::fs::remove_file(&cert_file).unwrap();
-    app::init_dev(&Settings::for_dir(gw.dir.path())).unwrap();
-    let new = fingerprint(&cert_file);
+    // The two files change one after the other: a half-changed pair is not loaded.
+    let new = new_server_certificate(gw.dir.path());
     assert_ne!(old, new);
     eventually("serving the new certificate", || async {
         server_certificate(&court, &url).await.ok() == Some(new.clone())
@@ -260,10 +266,7 @@ async fn the_binary_reloads_its_certificate_on_sighup() {
     let old = fingerprint(&cert_file);
     assert_eq!(server_certificate(&court, &url).await.unwrap(), old);
 
-    std::fs::remove_file(gw.pki().join("tls-server.key.pem")).unwrap();
-    std::fs::remove_file(&cert_file).unwrap();
-    app::init_dev(&Settings::for_dir(&gw.dir.path().join("data"))).unwrap();
-    let new = fingerprint(&cert_file);
+    let new = new_server_certificate(&gw.dir.path().join("data"));
     // Without a file watcher, nothing changes until the operator says so.
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(server_certificate(&court, &url).await.unwrap(), old);

@@ -69,18 +69,12 @@ impl Reloadable {
 pub fn spawn_watcher(
     what: Reloadable,
     interval: Duration,
-    mut stop: tokio::sync::watch::Receiver<bool>,
+    stop: tokio::sync::watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(interval);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = tick.tick() => {}
-                _ = stop.changed() => return,
-            }
+    crate::jobs::spawn_every(interval, stop, move || {
+        let what = what.clone();
+        async move {
             // File reads and certificate parsing: off the async workers.
-            let what = what.clone();
             let _ = tokio::task::spawn_blocking(move || what.reload_changed()).await;
         }
     })
