@@ -13,6 +13,8 @@ use crate::config::Settings;
 use crate::formats::Formats;
 use crate::registry::Registry;
 use crate::security::devpki::GatewayIdentity;
+use crate::security::reload::Reloadable;
+use crate::security::tls::{ServerTls, TlsFiles};
 use crate::security::trust::TrustStore;
 use crate::store::Store;
 use crate::validate::Validator;
@@ -25,7 +27,8 @@ use crate::xlog::note::NoteSigner;
 pub struct Gateway {
     pub settings: Settings,
     pub store: Store,
-    pub trust: TrustStore,
+    /// Reloadable while serving (`security::reload`), hence shared.
+    pub trust: Arc<TrustStore>,
     pub registry: Registry,
     pub formats: Formats,
     pub validator: Validator,
@@ -53,7 +56,8 @@ impl Gateway {
                 settings.registry.display()
             )
         })?;
-        let trust = TrustStore::load(&settings.trust_roots).context("loading the trust store")?;
+        let trust =
+            Arc::new(TrustStore::load(&settings.trust_roots).context("loading the trust store")?);
         let identity = GatewayIdentity::load(&settings.pki_dir()).with_context(|| {
             format!(
                 "loading the gateway key from {}",
@@ -129,60 +133,118 @@ impl Gateway {
     }
 }
 
-/// A running server: its address and a handle to stop it.
+/// A running server: its addresses and a handle to stop it.
 pub struct Running {
+    /// The plain-HTTP listener (loopback in the embedded default).
     pub addr: std::net::SocketAddr,
+    /// The mutual-TLS listener, when `tls.listen` is set.
+    pub tls_addr: Option<std::net::SocketAddr>,
+    /// The trust store and the TLS listener's material, reloadable while serving.
+    pub reloadable: Reloadable,
     pub handle: actix_web::dev::ServerHandle,
     pub gateway: Arc<Gateway>,
+    /// Ends when the server has stopped (graceful: requests in flight
+    /// finished, up to `shutdown_timeout_secs`) and the background jobs with it.
     pub task: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
-/// Binds the listen address and starts serving in the background, with the
-/// outbox worker (`delivery`) alongside.
+/// Binds the listen addresses and starts serving in the background, with the
+/// outbox worker (`delivery`), the overdue sweep, checkpoint publishing and
+/// the watcher that reloads changed certificates and CRLs alongside. Signals are not handled
+/// here: `signals::run_until_stopped` does for the binary.
 pub fn start(gateway: Gateway) -> anyhow::Result<Running> {
     let listener = TcpListener::bind(&gateway.settings.listen)
         .with_context(|| format!("binding {}", gateway.settings.listen))?;
     let addr = listener.local_addr()?;
+    if !addr.ip().is_loopback() {
+        tracing::warn!(%addr, "plain HTTP on a non-loopback address: put it behind a TLS-terminating proxy; partners should use the mutual-TLS listener");
+    }
     let workers = match gateway.settings.workers {
         0 => std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(2),
         n => n,
     };
+    let tls = match gateway.settings.tls.listen.as_str() {
+        "" => None,
+        tls_listen => {
+            let tls = ServerTls::load(TlsFiles {
+                cert: gateway.settings.tls.cert.clone(),
+                key: gateway.settings.tls.key.clone(),
+                trust_roots: gateway.settings.trust_roots.clone(),
+            })
+            .context("loading the TLS listener's certificate, key, CAs and CRLs")?;
+            let tls_listener =
+                TcpListener::bind(tls_listen).with_context(|| format!("binding {tls_listen}"))?;
+            Some((Arc::new(tls), tls_listener))
+        }
+    };
     let gateway = Arc::new(gateway);
     crate::metrics::handle();
     let data = actix_web::web::Data::from(gateway.clone());
-    let server = actix_web::HttpServer::new(move || {
+    let mut server = actix_web::HttpServer::new(move || {
         actix_web::App::new()
             .wrap(actix_web::middleware::from_fn(crate::metrics::track))
+            .wrap(actix_web::middleware::from_fn(crate::telemetry::request_id))
             .app_data(data.clone())
             .configure(crate::web::routes)
             .configure(crate::api::routes)
     })
     .workers(workers)
-    .shutdown_timeout(10)
-    .listen(listener)?
-    .run();
+    .disable_signals()
+    .shutdown_timeout(gateway.settings.shutdown_timeout_secs)
+    .on_connect(crate::security::tls::on_connect)
+    .listen(listener)?;
+    let (mut tls_addr, mut tls_server) = (None, None);
+    if let Some((tls, tls_listener)) = tls {
+        tls_addr = Some(tls_listener.local_addr()?);
+        server = server.listen_openssl(tls_listener, tls.acceptor()?)?;
+        tls_server = Some(tls);
+    }
+    let server = server.run();
     let handle = server.handle();
-    let sweep = crate::jobs::spawn_overdue_sweep(
-        gateway.clone(),
-        std::time::Duration::from_secs(gateway.settings.overdue_sweep_secs),
-    );
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let mut jobs = vec![
+        crate::jobs::spawn_overdue_sweep(
+            gateway.clone(),
+            std::time::Duration::from_secs(gateway.settings.overdue_sweep_secs),
+            stopped.clone(),
+        ),
+        crate::xlog::checkpoints::spawn_publisher(
+            Arc::downgrade(&gateway),
+            |gw: &Gateway| (&gw.store, &gw.log_key),
+            std::time::Duration::from_secs(gateway.settings.checkpoint_interval_secs),
+            stopped.clone(),
+        ),
+    ];
+    let reloadable = Reloadable {
+        trust: gateway.trust.clone(),
+        tls: tls_server,
+    };
+    if gateway.settings.reload_secs > 0 {
+        jobs.push(crate::security::reload::spawn_watcher(
+            reloadable.clone(),
+            std::time::Duration::from_secs(gateway.settings.reload_secs),
+            stopped,
+        ));
+    }
     // The outbox worker lives as long as the server.
     let worker = crate::delivery::Worker::spawn(gateway.clone());
     let task = tokio::spawn(async move {
         let served = server.await;
-        sweep.abort();
+        // Requests are done: let each job finish what it is doing, then stop.
+        let _ = stop.send(true);
+        for job in jobs {
+            let _ = job.await;
+        }
         worker.stop().await;
+        tracing::info!("stopped: no request in flight, background jobs ended");
         served
     });
-    crate::xlog::checkpoints::spawn_publisher(
-        Arc::downgrade(&gateway),
-        |gw: &Gateway| (&gw.store, &gw.log_key),
-        std::time::Duration::from_secs(gateway.settings.checkpoint_interval_secs),
-    );
     Ok(Running {
         addr,
+        tls_addr,
+        reloadable,
         handle,
         gateway,
         task,

@@ -294,6 +294,7 @@ fn crypto_ceiling(gw: &Gateway, prepared: &[SignedRequest], budget: Duration) ->
                 content_digest: get("content-digest"),
                 signature_input: get("signature-input"),
                 signature: get("signature"),
+                tls_agency: None,
             };
             (parts, body.as_slice())
         })

@@ -4,7 +4,7 @@
 //! clone) → a TOML file (`--config FILE`, else `DIR/gateway.toml` if present)
 //! → `GATEWAY_*` environment variables (e.g. `GATEWAY_LISTEN`,
 //! `GATEWAY_MAX_BODY_BYTES`) → command-line flags. The reference of every
-//! key is `docs/configuration.md`.
+//! key is `docs/operations.md` (tests/operations_doc.rs keeps it complete).
 
 use std::path::{Path, PathBuf};
 
@@ -62,10 +62,33 @@ pub struct Settings {
     pub checkpoint_interval_secs: u64,
     /// Outbound delivery: retries, backoff and the push client (`[delivery]`).
     pub delivery: DeliverySettings,
+    /// Log lines: `text` (human-readable, the default) or `json`.
+    pub log_format: crate::telemetry::LogFormat,
+    /// On SIGTERM/SIGINT, how long requests in flight may take to finish.
+    pub shutdown_timeout_secs: u64,
+    /// Seconds between checks of the trust store's certificates and CRLs and
+    /// of the TLS server certificate and key for changes (reloaded without a
+    /// restart); 0: only on SIGHUP.
+    pub reload_secs: u64,
+    /// The mutual-TLS listener for partners (`[tls]`).
+    pub tls: TlsSettings,
+}
+
+/// The mutual-TLS listener (`[tls]` in the TOML file, `GATEWAY_TLS__<KEY>` in
+/// the environment; docs/operations.md). Off unless `listen` is set.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TlsSettings {
+    /// Address of the HTTPS listener that requires client certificates; empty: none.
+    pub listen: String,
+    /// Server certificate chain (PEM, leaf first); empty means `DIR/pki/tls-server.crt.pem`.
+    pub cert: PathBuf,
+    /// Server private key (PEM); empty means `DIR/pki/tls-server.key.pem`.
+    pub key: PathBuf,
 }
 
 /// How the outbox worker pushes documents (`[delivery]` in the TOML file,
-/// `GATEWAY_DELIVERY__<KEY>` in the environment; docs/configuration.md).
+/// `GATEWAY_DELIVERY__<KEY>` in the environment; docs/operations.md).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
 pub struct DeliverySettings {
@@ -142,6 +165,10 @@ impl Default for Settings {
             delivery: DeliverySettings::default(),
             log_origin: "corrections-gateway.example/log".into(),
             checkpoint_interval_secs: 10,
+            log_format: crate::telemetry::LogFormat::Text,
+            shutdown_timeout_secs: 30,
+            reload_secs: 30,
+            tls: TlsSettings::default(),
         }
     }
 }
@@ -153,6 +180,7 @@ pub struct Overrides {
     pub dir: Option<PathBuf>,
     pub listen: Option<String>,
     pub database_url: Option<String>,
+    pub tls_listen: Option<String>,
 }
 
 impl Settings {
@@ -190,6 +218,9 @@ impl Settings {
         if let Some(url) = &overrides.database_url {
             settings.database_url = url.clone();
         }
+        if let Some(listen) = &overrides.tls_listen {
+            settings.tls.listen = listen.clone();
+        }
         settings.fill_defaults();
         settings.check()?;
         Ok(settings)
@@ -217,6 +248,12 @@ impl Settings {
         }
         if self.registry.as_os_str().is_empty() {
             self.registry = self.dir.join("agencies.toml");
+        }
+        if self.tls.cert.as_os_str().is_empty() {
+            self.tls.cert = self.pki_dir().join("tls-server.crt.pem");
+        }
+        if self.tls.key.as_os_str().is_empty() {
+            self.tls.key = self.pki_dir().join("tls-server.key.pem");
         }
         if self.trust_roots.is_empty() {
             self.trust_roots = vec![self.resources.join("certs/agencies"), self.pki_dir()];
@@ -249,6 +286,12 @@ impl Settings {
         }
         if !(1..=3600).contains(&self.checkpoint_interval_secs) {
             anyhow::bail!("checkpoint_interval_secs must be between 1 and 3600");
+        }
+        if !(1..=3600).contains(&self.shutdown_timeout_secs) {
+            anyhow::bail!("shutdown_timeout_secs must be between 1 and 3600");
+        }
+        if self.reload_secs > 86_400 {
+            anyhow::bail!("reload_secs must be between 0 (SIGHUP only) and 86400");
         }
         for sub in ["schemas", "mappings", "rules"] {
             if !self.resources.join(sub).is_dir() {

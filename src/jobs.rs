@@ -1,5 +1,5 @@
 //! Background jobs that act on time passing rather than on a request: the
-//! overdue sweep. (The delivery worker lives with delivery, checkpoint
+//! overdue sweep, and [`spawn_every`], the loop every periodic job runs in. (The delivery worker lives with delivery, checkpoint
 //! publishing with the log.)
 //!
 //! The sweep finds deadlines that ran out unanswered, marks each overdue and
@@ -44,16 +44,43 @@ pub async fn sweep_overdue(gw: &Gateway) -> Result<usize, StoreError> {
     Ok(marked)
 }
 
-/// Runs [`sweep_overdue`] every `interval` until the runtime stops.
-pub fn spawn_overdue_sweep(gw: Arc<Gateway>, interval: Duration) -> tokio::task::JoinHandle<()> {
+/// Runs [`sweep_overdue`] every `interval` until `stop` says so (a sweep
+/// under way is finished first: its marks and log entries commit together).
+pub fn spawn_overdue_sweep(
+    gw: Arc<Gateway>,
+    interval: Duration,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    spawn_every(interval, stop, move || {
+        let gw = gw.clone();
+        async move {
+            if let Err(e) = sweep_overdue(&gw).await {
+                tracing::warn!(error = %e, "overdue sweep failed; will try again");
+            }
+        }
+    })
+}
+
+/// Runs `round` every `interval` (the first at once) until `stop` says so or
+/// its sender is gone; a round under way is finished, never cut short.
+pub fn spawn_every<F, Fut>(
+    interval: Duration,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+    round: F,
+) -> tokio::task::JoinHandle<()>
+where
+    F: Fn() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
     tokio::spawn(async move {
         let mut ticker = tokio::time::interval(interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            ticker.tick().await;
-            if let Err(e) = sweep_overdue(&gw).await {
-                tracing::warn!(error = %e, "overdue sweep failed; will try again");
+            tokio::select! {
+                _ = ticker.tick() => {}
+                _ = stop.changed() => return,
             }
+            round().await;
         }
     })
 }

@@ -38,8 +38,12 @@ pub mod partner;
 pub mod registry;
 /// Content digests, RFC 9421 signatures, algorithms, trust store and the dev PKI.
 pub mod security;
+/// Process signals of `serve`: graceful stop on SIGTERM/SIGINT, TLS reload on SIGHUP.
+pub mod signals;
 /// Durable storage through sqlx; the only module that writes SQL.
 pub mod store;
+/// Application logs (text or JSON) and the request id of every HTTP request.
+pub mod telemetry;
 /// Instants in storage (Unix ms), in the log (UTC) and for people (Beijing time).
 pub mod timefmt;
 /// Integrator and clerk tools behind the CLI: translate, validate, due.

@@ -9,7 +9,7 @@ use corrections_gateway::app::{self, Gateway};
 use corrections_gateway::config::{Overrides, Settings};
 use corrections_gateway::formats::Dialect;
 use corrections_gateway::tools::{self, Engines};
-use corrections_gateway::{bench, delivery, partner, xlog};
+use corrections_gateway::{bench, delivery, partner, signals, telemetry, xlog};
 use std::io::Write;
 
 /// mimalloc rather than the system allocator: translating a document makes
@@ -45,6 +45,9 @@ enum Command {
         /// Database URL (sqlite://… or postgres://…).
         #[arg(long)]
         database_url: Option<String>,
+        /// Also serve partners over mutual TLS on this address (e.g. 0.0.0.0:8443).
+        #[arg(long)]
+        tls_listen: Option<String>,
     },
     /// Write the DEV-ONLY PKI and the demo agency registry into DIR (idempotent).
     InitDev {
@@ -177,8 +180,12 @@ enum UsersCommand {
 
 #[actix_web::main]
 async fn main() -> std::process::ExitCode {
-    init_tracing();
-    match run(Cli::parse()).await {
+    let cli = Cli::parse();
+    // `serve` installs its logger once its settings are loaded (`log_format`).
+    if !matches!(cli.command, Command::Serve { .. }) {
+        telemetry::init(telemetry::LogFormat::from_env());
+    }
+    match run(cli).await {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -193,13 +200,16 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             dir,
             listen,
             database_url,
+            tls_listen,
         } => {
             let settings = Settings::load(&Overrides {
                 config_file: cli.config,
                 dir,
                 listen,
                 database_url,
+                tls_listen,
             })?;
+            telemetry::init(settings.log_format);
             if !app::has_pki(&settings) {
                 let setup = app::init_dev(&settings)?;
                 tracing::info!(agencies = setup.agencies.len(), dir = %settings.dir.display(), "generated the DEV-ONLY PKI");
@@ -218,7 +228,12 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             }
             let running = app::start(gateway)?;
             println!("corrections-gateway listening on http://{} (plain HTTP on loopback: demo default only); web interface: http://{}/ui/", running.addr, running.addr);
-            running.task.await.context("server task")??;
+            if let Some(tls_addr) = running.tls_addr {
+                println!(
+                    "partners over mutual TLS: https://{tls_addr} (client certificate required)"
+                );
+            }
+            signals::run_until_stopped(running).await?;
             Ok(std::process::ExitCode::SUCCESS)
         }
         Command::InitDev { dir } => {
@@ -440,19 +455,4 @@ fn dialect(name: &str) -> anyhow::Result<Dialect> {
     Dialect::parse(name).with_context(|| {
         format!("unknown dialect {name:?}: use court, procuratorate, police, prison or corrections / 未知的文书格式")
     })
-}
-
-/// Application logs: human-readable by default, JSON with `GATEWAY_LOG_FORMAT=json`;
-/// level from `RUST_LOG` (default `info`). Log lines carry codes and ids, never document content.
-fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    if std::env::var("GATEWAY_LOG_FORMAT").as_deref() == Ok("json") {
-        builder.json().init();
-    } else {
-        builder.init();
-    }
 }

@@ -11,7 +11,7 @@ use serde::Serialize;
 
 /// A message in both languages the gateway speaks (zh-CN first: it is the
 /// working language of every user).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Bilingual {
     pub zh: String,
     pub en: String,
@@ -27,7 +27,7 @@ impl Bilingual {
 }
 
 /// One problem with one field (or with the whole input when `path` is empty).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Violation {
     /// Stable snake_case code, e.g. `invalid_id_check_digit`.
     pub code: &'static str,

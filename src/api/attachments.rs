@@ -6,6 +6,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use tokio::io::AsyncReadExt;
 
 use super::documents::{authorize_read, body_stream, declared_length};
+use super::openapi::{Refusals, SignedRead, SignedSubmission};
 use super::problem::{signed, Problem};
 use super::request_parts;
 use crate::app::Gateway;
@@ -16,6 +17,25 @@ use crate::xlog::{self, LogEvent};
 
 /// Uploads the raw bytes of one attachment, signed like a submission; the
 /// answer is the signed `{sha256, size, media_type}`.
+#[utoipa::path(
+    put,
+    path = "/api/v1/attachments/{sha256}",
+    tag = "attachments",
+    params(
+        ("sha256" = String, Path, description = "lowercase hex SHA-256 of the bytes (64 digits)"),
+        SignedSubmission
+    ),
+    request_body(
+        description = "The attachment's raw bytes (scanned PDF, image); streamed, at most `max_attachment_bytes`.",
+        content((String = "application/pdf"), (String = "image/jpeg"), (String = "image/png"), (String = "application/octet-stream"))
+    ),
+    responses(
+        (status = 201, description = "stored", body = crate::attachments::UploadAnswer),
+        (status = 200, description = "the same bytes were already stored", body = crate::attachments::UploadAnswer),
+        (status = 413, description = "over `max_attachment_bytes`", body = Problem, content_type = "application/problem+json"),
+        Refusals
+    ),
+)]
 pub async fn upload(
     gw: web::Data<Gateway>,
     req: HttpRequest,
@@ -69,6 +89,23 @@ fn attachment_too_large(limit: u64) -> Problem {
 /// digest and reader, never the file name — before the bytes leave. The
 /// response is signed like every other: its `Content-Digest` is the blob's
 /// name, so it is known before the file is read.
+#[utoipa::path(
+    get,
+    path = "/api/v1/documents/{id}/attachments/{sha256}",
+    tag = "attachments",
+    params(
+        ("id" = String, Path, description = "the gateway's document id"),
+        ("sha256" = String, Path, description = "the attachment's lowercase hex SHA-256"),
+        SignedRead
+    ),
+    responses(
+        (status = 200, description = "the attachment's bytes, streamed, with its media type", content(
+            (String = "application/pdf"), (String = "application/octet-stream")
+        )),
+        (status = 404, description = "no such document or attachment, or the caller is not a party", body = Problem, content_type = "application/problem+json"),
+        Refusals
+    ),
+)]
 pub async fn read(
     gw: web::Data<Gateway>,
     req: HttpRequest,

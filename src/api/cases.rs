@@ -8,6 +8,7 @@ use base64::Engine;
 use serde::{Deserialize, Serialize};
 
 use super::authenticate_read;
+use super::openapi::{Refusals, SignedRead};
 use super::problem::{signed, Problem};
 use crate::app::Gateway;
 use crate::model::CanonicalDocument;
@@ -23,7 +24,7 @@ use crate::workflow::handover;
 const MAX_LIMIT: i64 = 200;
 const DEFAULT_LIMIT: i64 = 50;
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct CaseView {
     id: String,
     flow: String,
@@ -46,7 +47,7 @@ struct CaseView {
     suggestions: Vec<SuggestionView>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct SuggestionView {
     message_type: &'static str,
     to: String,
@@ -55,13 +56,13 @@ struct SuggestionView {
     reason: Bilingual,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct MissingView {
     kind: String,
     name_zh: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct DeadlineView {
     step: String,
     period: String,
@@ -78,14 +79,14 @@ struct DeadlineView {
     note: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct DocumentRef {
     document_id: String,
     message_type: String,
     received_at: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct TimelineEvent {
     at: String,
     /// `document.received`, `deadline.started`, `deadline.met`,
@@ -103,7 +104,7 @@ struct TimelineEvent {
     at_ms: i64,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct CaseList {
     cases: Vec<CaseView>,
     /// Pass as `cursor` for the next page; absent on the last page.
@@ -112,17 +113,35 @@ struct CaseList {
 }
 
 /// Query of `GET /api/v1/cases`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// Flow: `handover`, `assessment` or `revocation`.
     flow: Option<String>,
+    /// A state of the flow (docs/decisions.md lists them).
     state: Option<String>,
+    /// Only cases with an unanswered deadline past due (`true`), or none (`false`).
     overdue: Option<bool>,
     /// Must be the caller's own agency when given (partners see only their cases).
     agency: Option<String>,
+    /// The previous page's `next_cursor`.
     cursor: Option<String>,
+    /// Cases per page, 1–200 (default 50).
     limit: Option<i64>,
 }
 
+/// `GET /api/v1/cases/{id}`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/cases/{id}",
+    tag = "cases",
+    params(("id" = String, Path, description = "the case id"), SignedRead),
+    responses(
+        (status = 200, description = "the case's state, deadlines, documents, timeline and suggestions", body = CaseView),
+        (status = 404, description = "no such case, or the caller is not a party to it", body = Problem, content_type = "application/problem+json"),
+        Refusals
+    ),
+)]
 pub async fn get(gw: web::Data<Gateway>, req: HttpRequest, id: web::Path<String>) -> HttpResponse {
     let reader = match authenticate_read(&gw, &req) {
         Ok(verified) => verified.signer.agency,
@@ -152,6 +171,17 @@ pub async fn get(gw: web::Data<Gateway>, req: HttpRequest, id: web::Path<String>
     )
 }
 
+/// `GET /api/v1/cases`: the caller's cases, keyset-paginated.
+#[utoipa::path(
+    get,
+    path = "/api/v1/cases",
+    tag = "cases",
+    params(ListQuery, SignedRead),
+    responses(
+        (status = 200, description = "the caller's cases, newest activity first, each with deadlines and timeline", body = CaseList),
+        Refusals
+    ),
+)]
 pub async fn list(
     gw: web::Data<Gateway>,
     req: HttpRequest,

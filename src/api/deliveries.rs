@@ -12,6 +12,7 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Serialize;
 
+use super::openapi::{Refusals, SignedRead, SignedSubmission};
 use super::problem::{signed, Problem};
 use super::request_parts;
 use crate::app::Gateway;
@@ -22,7 +23,7 @@ use crate::timefmt;
 use crate::violation::Bilingual;
 
 /// A delivery as partners and clerks see it.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct DeliveryView {
     delivery_id: String,
     document_id: String,
@@ -71,6 +72,13 @@ impl From<Delivery> for DeliveryView {
     }
 }
 
+/// The answer of `GET /api/v1/documents/{id}/deliveries`.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct DocumentDeliveries {
+    document_id: String,
+    deliveries: Vec<DeliveryView>,
+}
+
 fn json(gw: &Gateway, status: u16, value: &impl Serialize) -> HttpResponse {
     signed(
         &gw.identity,
@@ -81,6 +89,17 @@ fn json(gw: &Gateway, status: u16, value: &impl Serialize) -> HttpResponse {
 }
 
 /// `GET /api/v1/documents/{id}/deliveries`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/documents/{id}/deliveries",
+    tag = "delivery",
+    params(("id" = String, Path, description = "the gateway's document id"), SignedRead),
+    responses(
+        (status = 200, description = "where each delivery of the document stands", body = DocumentDeliveries),
+        (status = 404, description = "no such document, or the caller is not a party to it", body = Problem, content_type = "application/problem+json"),
+        Refusals
+    ),
+)]
 pub async fn of_document(
     gw: web::Data<Gateway>,
     req: HttpRequest,
@@ -92,12 +111,11 @@ pub async fn of_document(
     };
     match gw.store.deliveries_of_document(&doc.id).await {
         Ok(list) => {
-            let views: Vec<DeliveryView> = list.into_iter().map(DeliveryView::from).collect();
-            json(
-                &gw,
-                200,
-                &serde_json::json!({ "document_id": doc.id, "deliveries": views }),
-            )
+            let answer = DocumentDeliveries {
+                document_id: doc.id,
+                deliveries: list.into_iter().map(DeliveryView::from).collect(),
+            };
+            json(&gw, 200, &answer)
         }
         Err(e) => {
             tracing::error!(error = %e, "reading deliveries failed");
@@ -107,6 +125,20 @@ pub async fn of_document(
 }
 
 /// `POST /api/v1/deliveries/{id}/retry`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/deliveries/{id}/retry",
+    tag = "delivery",
+    params(("id" = String, Path, description = "the delivery id"), SignedSubmission),
+    request_body(description = "any small JSON object, e.g. `{}` (signed like a submission)", content = Object, content_type = "application/json"),
+    responses(
+        (status = 200, description = "the dead letter is back in the outbox", body = DeliveryView),
+        (status = 403, description = "`retry_not_permitted`: only the document's sender may retry", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "no such delivery, or the caller is not a party", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`delivery_not_dead`: only a dead letter can be retried", body = Problem, content_type = "application/problem+json"),
+        Refusals
+    ),
+)]
 pub async fn retry(
     gw: web::Data<Gateway>,
     req: HttpRequest,

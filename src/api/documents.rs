@@ -4,6 +4,7 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
 
+use super::openapi::{Refusals, SignedRead, SignedSubmission};
 use super::problem::{signed, Problem};
 use super::{authenticate_read, request_parts};
 use crate::app::Gateway;
@@ -12,6 +13,29 @@ use crate::store::StoredDocument;
 use crate::xlog::{self, LogEvent};
 
 /// Submits one signed native document; answers with the signed receipt.
+#[utoipa::path(
+    post,
+    path = "/api/v1/documents",
+    tag = "documents",
+    params(SignedSubmission),
+    request_body(
+        description = "The partner's native document, byte for byte as signed (XML or JSON; \
+            `; charset=` honoured, GB18030 included), or `multipart/related` with the document \
+            first and its attachments after it.",
+        content(
+            (String = "application/xml"),
+            (Object = "application/json"),
+            (String = "multipart/related")
+        )
+    ),
+    responses(
+        (status = 201, description = "accepted: the signed receipt", body = crate::intake::Receipt),
+        (status = 200, description = "the same bytes from the same sender again: the original receipt", body = crate::intake::Receipt),
+        (status = 413, description = "body over `max_body_bytes` (or `max_multipart_bytes`)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "the document is not valid: every problem with its path", body = Problem, content_type = "application/problem+json"),
+        Refusals
+    ),
+)]
 pub async fn submit(
     gw: web::Data<Gateway>,
     req: HttpRequest,
@@ -63,6 +87,20 @@ pub async fn submit(
 }
 
 /// The original bytes exactly as the sender signed them.
+#[utoipa::path(
+    get,
+    path = "/api/v1/documents/{id}",
+    tag = "documents",
+    params(("id" = String, Path, description = "the gateway's document id"), SignedRead),
+    responses(
+        (status = 200, description = "the original bytes, with the Content-Type they were sent with", content(
+            (String = "application/xml"),
+            (Object = "application/json")
+        )),
+        (status = 404, description = "no such document, or the caller is not a party to it", body = Problem, content_type = "application/problem+json"),
+        Refusals
+    ),
+)]
 pub async fn original(
     gw: web::Data<Gateway>,
     req: HttpRequest,
@@ -72,6 +110,17 @@ pub async fn original(
 }
 
 /// The validated canonical JSON.
+#[utoipa::path(
+    get,
+    path = "/api/v1/documents/{id}/canonical",
+    tag = "documents",
+    params(("id" = String, Path, description = "the gateway's document id"), SignedRead),
+    responses(
+        (status = 200, description = "the canonical document (schemas at /api/v1/schemas)", body = Object),
+        (status = 404, description = "no such document, or the caller is not a party to it", body = Problem, content_type = "application/problem+json"),
+        Refusals
+    ),
+)]
 pub async fn canonical(
     gw: web::Data<Gateway>,
     req: HttpRequest,

@@ -14,6 +14,7 @@ use base64::Engine;
 use serde::Serialize;
 
 use super::authenticate_read;
+use super::openapi::{Refusals, SignedRead};
 use super::problem::{signed, Problem};
 use crate::app::Gateway;
 use crate::violation::Bilingual;
@@ -131,6 +132,18 @@ async fn within_log(gw: &Gateway, size: u64) -> Result<u64, HttpResponse> {
 
 /// `GET /api/v1/log/checkpoint[?size=N]`: the latest signed checkpoint
 /// (published now if the tree grew since the last), or the one of size N.
+#[utoipa::path(
+    get,
+    path = "/api/v1/log/checkpoint",
+    tag = "log",
+    security(()),
+    params(("size" = Option<u64>, Query, description = "the tree size of a published checkpoint; default the latest")),
+    responses(
+        (status = 200, description = "a C2SP tlog-checkpoint signed note (origin, size, base64 root, signature lines)", body = String, content_type = "text/plain; charset=utf-8"),
+        (status = 404, description = "`log_checkpoint_not_found`", body = Problem, content_type = "application/problem+json"),
+        Refusals
+    )
+)]
 pub async fn checkpoint(gw: web::Data<Gateway>, req: HttpRequest) -> HttpResponse {
     let size = match number(&params(&req), "size") {
         Ok(size) => size,
@@ -154,14 +167,14 @@ pub async fn checkpoint(gw: web::Data<Gateway>, req: HttpRequest) -> HttpRespons
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct Entries {
     start: u64,
     end: u64,
     entries: Vec<Entry>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct Entry {
     index: u64,
     /// The leaf's canonical JSON bytes, base64.
@@ -171,6 +184,20 @@ struct Entry {
 
 /// `GET /api/v1/log/entries?start=S&end=E`: entries `[S, E)`, at most
 /// [`MAX_ENTRIES`], for a signed request by a registered agency; logged.
+#[utoipa::path(
+    get,
+    path = "/api/v1/log/entries",
+    tag = "log",
+    params(
+        ("start" = u64, Query, description = "first index"),
+        ("end" = u64, Query, description = "one past the last index (at most 1000 entries)"),
+        SignedRead
+    ),
+    responses(
+        (status = 200, description = "the entries' canonical-JSON leaves (base64) and leaf hashes; the read is logged", body = Entries),
+        Refusals
+    ),
+)]
 pub async fn entries(gw: web::Data<Gateway>, req: HttpRequest) -> HttpResponse {
     let reader = match authenticate_read(&gw, &req) {
         Ok(verified) => verified.signer.agency,
@@ -231,7 +258,7 @@ pub async fn entries(gw: web::Data<Gateway>, req: HttpRequest) -> HttpResponse {
     )
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct InclusionView {
     index: u64,
     tree_size: u64,
@@ -246,6 +273,22 @@ fn hexes(hashes: &[Hash]) -> Vec<String> {
 
 /// `GET /api/v1/log/proof/inclusion?index=N&tree_size=M` (or
 /// `?leaf_hash=HEX&tree_size=M`): RFC 9162 §2.1.3 audit path.
+#[utoipa::path(
+    get,
+    path = "/api/v1/log/proof/inclusion",
+    tag = "log",
+    security(()),
+    params(
+        ("tree_size" = u64, Query, description = "the tree size the proof is for"),
+        ("index" = Option<u64>, Query, description = "the leaf's index (or give leaf_hash)"),
+        ("leaf_hash" = Option<String>, Query, description = "the leaf's hash, lowercase hex (or give index)")
+    ),
+    responses(
+        (status = 200, description = "RFC 9162 §2.1.3 inclusion proof", body = InclusionView),
+        (status = 404, description = "`log_leaf_not_found`", body = Problem, content_type = "application/problem+json"),
+        Refusals
+    )
+)]
 pub async fn inclusion(gw: web::Data<Gateway>, req: HttpRequest) -> HttpResponse {
     let p = params(&req);
     let tree_size = match required(&p, "tree_size") {
@@ -296,7 +339,7 @@ pub async fn inclusion(gw: web::Data<Gateway>, req: HttpRequest) -> HttpResponse
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct ConsistencyView {
     first: u64,
     second: u64,
@@ -306,6 +349,20 @@ struct ConsistencyView {
 }
 
 /// `GET /api/v1/log/proof/consistency?first=A&second=B`: RFC 9162 §2.1.4.
+#[utoipa::path(
+    get,
+    path = "/api/v1/log/proof/consistency",
+    tag = "log",
+    security(()),
+    params(
+        ("first" = u64, Query, description = "the smaller tree size"),
+        ("second" = u64, Query, description = "the larger tree size")
+    ),
+    responses(
+        (status = 200, description = "RFC 9162 §2.1.4 consistency proof", body = ConsistencyView),
+        Refusals
+    )
+)]
 pub async fn consistency(gw: web::Data<Gateway>, req: HttpRequest) -> HttpResponse {
     let p = params(&req);
     let (first, second) = match (required(&p, "first"), required(&p, "second")) {

@@ -18,6 +18,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 
+use super::openapi::{Refusals, SignedRead, SignedSubmission};
 use super::problem::{signed, Problem};
 use super::{authenticate_read, request_parts};
 use crate::app::Gateway;
@@ -44,7 +45,7 @@ struct MailboxQuery {
     limit: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct Page {
     agency: String,
     items: Vec<Item>,
@@ -52,7 +53,7 @@ struct Page {
     next_cursor: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct Item {
     delivery_id: String,
     document_id: String,
@@ -75,18 +76,18 @@ struct Item {
     error: Option<ItemError>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct ItemError {
     code: &'static str,
     message: Bilingual,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct AckBody {
     document_id: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct AckAnswer<'a> {
     delivery_id: &'a str,
     document_id: &'a str,
@@ -124,6 +125,20 @@ fn decode_cursor(cursor: &str) -> Option<String> {
 }
 
 /// `GET /api/v1/mailbox`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/mailbox",
+    tag = "delivery",
+    params(
+        ("cursor" = Option<String>, Query, description = "the previous page's `next_cursor`"),
+        ("limit" = Option<u32>, Query, description = "items per page, 1–100 (default 20)"),
+        SignedRead
+    ),
+    responses(
+        (status = 200, description = "the caller's pending pull deliveries, oldest first, each translated into its dialect (each hand-out is logged)", body = Page),
+        Refusals
+    ),
+)]
 pub async fn list(gw: web::Data<Gateway>, req: HttpRequest) -> HttpResponse {
     let agency = match authenticate_read(&gw, &req) {
         Ok(verified) => verified.signer.agency,
@@ -243,6 +258,19 @@ pub async fn list(gw: web::Data<Gateway>, req: HttpRequest) -> HttpResponse {
 }
 
 /// `POST /api/v1/mailbox/{delivery_id}/ack`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/mailbox/{id}/ack",
+    tag = "delivery",
+    params(("id" = String, Path, description = "the mailbox item's `delivery_id`"), SignedSubmission),
+    request_body(content = AckBody, content_type = "application/json"),
+    responses(
+        (status = 200, description = "acknowledged (the same answer for a repeated ack); starts the periods counted from receipt", body = AckAnswer),
+        (status = 404, description = "no such delivery in the caller's mailbox", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "`unsupported_media_type`: an ack is application/json", body = Problem, content_type = "application/problem+json"),
+        Refusals
+    ),
+)]
 pub async fn ack(
     gw: web::Data<Gateway>,
     req: HttpRequest,

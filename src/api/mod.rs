@@ -9,55 +9,60 @@ pub mod deliveries;
 pub mod documents;
 pub mod log;
 pub mod mailbox;
+pub mod openapi;
 pub mod ops;
 pub mod problem;
 pub mod schemas;
 
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpRequest};
 
 use crate::app::Gateway;
 use crate::security::request::{verify_request, RequestParts, VerifiedRequest};
 use crate::security::SecurityError;
 use problem::Problem;
 
-/// Registers every route.
+/// One table of every route: it builds the App ([`routes`]) and is what the
+/// test against the OpenAPI document ([`openapi`]) enumerates, so a route
+/// cannot be added without appearing in both, nor documented without existing.
+macro_rules! route_table {
+    ($($method:ident $path:literal => $handler:path;)*) => {
+        /// Every route the gateway serves besides the web interface: (method, path pattern).
+        pub const ROUTES: &[(&str, &str)] = &[$((stringify!($method), $path)),*];
+
+        fn register_routes(cfg: &mut web::ServiceConfig) {
+            $(cfg.route($path, web::$method().to($handler));)*
+        }
+    };
+}
+
+route_table! {
+    post "/api/v1/documents" => documents::submit;
+    get "/api/v1/documents/{id}" => documents::original;
+    get "/api/v1/documents/{id}/canonical" => documents::canonical;
+    get "/api/v1/documents/{id}/attachments/{sha256}" => attachments::read;
+    get "/api/v1/documents/{id}/deliveries" => deliveries::of_document;
+    put "/api/v1/attachments/{sha256}" => attachments::upload;
+    post "/api/v1/deliveries/{id}/retry" => deliveries::retry;
+    get "/api/v1/mailbox" => mailbox::list;
+    post "/api/v1/mailbox/{id}/ack" => mailbox::ack;
+    get "/api/v1/cases" => cases::list;
+    get "/api/v1/cases/{id}" => cases::get;
+    get "/api/v1/log/checkpoint" => log::checkpoint;
+    get "/api/v1/log/entries" => log::entries;
+    get "/api/v1/log/proof/inclusion" => log::inclusion;
+    get "/api/v1/log/proof/consistency" => log::consistency;
+    get "/api/v1/schemas" => schemas::list;
+    get "/api/v1/schemas/{name}" => schemas::get;
+    get "/api/v1/openapi.json" => openapi::document;
+    get "/healthz" => ops::health;
+    get "/readyz" => ops::ready;
+    get "/metrics" => ops::metrics;
+}
+
+/// Registers every route of [`ROUTES`] and the problem+json 404 for the rest.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::scope("/api/v1")
-            .route("/documents", web::post().to(documents::submit))
-            .route("/documents/{id}", web::get().to(documents::original))
-            .route(
-                "/documents/{id}/canonical",
-                web::get().to(documents::canonical),
-            )
-            .route(
-                "/documents/{id}/attachments/{sha256}",
-                web::get().to(attachments::read),
-            )
-            .route("/attachments/{sha256}", web::put().to(attachments::upload))
-            .route("/cases", web::get().to(cases::list))
-            .route(
-                "/documents/{id}/deliveries",
-                web::get().to(deliveries::of_document),
-            )
-            .route("/deliveries/{id}/retry", web::post().to(deliveries::retry))
-            .route("/mailbox", web::get().to(mailbox::list))
-            .route("/mailbox/{id}/ack", web::post().to(mailbox::ack))
-            .route("/cases/{id}", web::get().to(cases::get))
-            .route("/log/checkpoint", web::get().to(log::checkpoint))
-            .route("/log/entries", web::get().to(log::entries))
-            .route("/log/proof/inclusion", web::get().to(log::inclusion))
-            .route("/log/proof/consistency", web::get().to(log::consistency))
-            .route("/schemas", web::get().to(schemas::list))
-            .route("/schemas/{name}", web::get().to(schemas::get)),
-    )
-    .route("/metrics", web::get().to(ops::metrics))
-    .route("/readyz", web::get().to(ops::ready))
-    .route(
-        "/healthz",
-        web::get().to(|| async { HttpResponse::Ok().content_type("text/plain").body("ok\n") }),
-    )
-    .default_service(web::to(|| async {
+    register_routes(cfg);
+    cfg.default_service(web::to(|| async {
         Problem::not_found().response_unsigned()
     }));
 }
@@ -80,6 +85,9 @@ pub fn request_parts(req: &HttpRequest) -> RequestParts {
         content_digest: header("content-digest"),
         signature_input: header("signature-input"),
         signature: header("signature"),
+        tls_agency: req
+            .conn_data::<crate::security::tls::TlsPeer>()
+            .map(|peer| peer.agency.clone()),
     }
 }
 

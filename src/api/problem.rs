@@ -16,16 +16,36 @@ use crate::violation::{Bilingual, Violation, Violations};
 
 pub const CONTENT_TYPE: &str = "application/problem+json";
 
-#[derive(Debug, Clone, Serialize)]
+/// An RFC 9457 problem (`application/problem+json`).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(example = json!({
+    "type": "urn:corrections-gateway:problem:invalid_document",
+    "title": "the document is not valid",
+    "status": 422,
+    "code": "invalid_document",
+    "message": {"zh": "文书内容不符合规范", "en": "the document is not valid"},
+    "errors": [{
+        "code": "invalid_id_check_digit",
+        "path": "/subject/id_number",
+        "message": {"zh": "身份证号码校验位错误", "en": "the ID number's check digit is wrong"}
+    }],
+    "request_id": "0b6f3c8e-2f7a-4d8e-9d7c-6a1f0e4b9c21"
+}))]
 pub struct Problem {
+    /// `urn:corrections-gateway:problem:<code>`.
     #[serde(rename = "type")]
     pub kind: String,
+    /// The English message.
     pub title: String,
     pub status: u16,
+    /// Stable machine-readable code (docs/errors.md).
     pub code: &'static str,
     pub message: Bilingual,
+    /// Every problem with a field, each with its JSON pointer or XPath `path`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schema(value_type = Vec<Violation>)]
     pub errors: Violations,
+    /// The request's id (`X-Request-Id`), also in every log line of the request.
     pub request_id: String,
     /// Seconds a client should wait before retrying (503 only).
     #[serde(skip)]
@@ -41,7 +61,8 @@ impl Problem {
             code,
             message,
             errors,
-            request_id: uuid::Uuid::new_v4().to_string(),
+            request_id: crate::telemetry::current_request_id()
+                .unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
             retry_after: None,
         }
     }

@@ -347,8 +347,8 @@ pub async fn remove_orphans(gw: &Gateway, created: &[String]) {
 }
 
 /// The answer to an upload, signed by the HTTP layer.
-#[derive(Debug, Serialize)]
-struct UploadAnswer<'a> {
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct UploadAnswer<'a> {
     sha256: &'a str,
     size: u64,
     media_type: &'a str,

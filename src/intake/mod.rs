@@ -197,8 +197,8 @@ impl Rejection {
 pub struct Unavailable(#[from] pub StoreError);
 
 /// The receipt (回执) body, as signed and sent to the submitter (protocol.md).
-#[derive(Debug, Serialize)]
-struct Receipt<'a> {
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Receipt<'a> {
     receipt_id: &'a str,
     document_id: &'a str,
     sender: &'a str,
@@ -218,22 +218,22 @@ struct Receipt<'a> {
     signer: ReceiptSigner<'a>,
 }
 
-#[derive(Debug, Serialize)]
-struct ReceiptDeadline<'a> {
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ReceiptDeadline<'a> {
     step: &'a str,
     period: &'a str,
     due_at: Option<String>,
     status: &'a str,
 }
 
-#[derive(Debug, Serialize)]
-struct ReceiptAttachment<'a> {
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ReceiptAttachment<'a> {
     sha256: &'a str,
     size: Option<u64>,
 }
 
-#[derive(Debug, Serialize)]
-struct ReceiptSigner<'a> {
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ReceiptSigner<'a> {
     keyid: &'a str,
     alg: &'a str,
     agency: &'a str,

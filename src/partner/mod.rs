@@ -78,6 +78,13 @@ impl Partner {
         }
     }
 
+    /// Uses `http` to talk to the gateway: e.g. a client with the agency's
+    /// TLS client certificate for the mutual-TLS listener.
+    pub fn with_http_client(mut self, http: reqwest::Client) -> Partner {
+        self.http = http;
+        self
+    }
+
     /// The headers that sign a request: `Content-Digest` (with a body),
     /// `Signature-Input` and `Signature` with `created` = now.
     pub fn sign(

@@ -6,7 +6,9 @@
 //! `<agency-id>/ca.{key,crt}.pem`, `<agency-id>/ca.crl.pem`, and for each
 //! algorithm stem (`ecdsa-p256`, `sm2`, `rsa`, `ed25519`) `<agency-id>/<stem>.{key,crt}.pem`;
 //! `gateway-ca.{key,crt}.pem` and `gateway.{key,crt}.pem` (the gateway's
-//! receipt-signing key, ECDSA P-256); `log.key.pem` (the exchange log's
+//! receipt-signing key, ECDSA P-256); `tls-server.{key,crt}.pem` (the
+//! mutual-TLS listener's server certificate for `localhost`, `127.0.0.1` and
+//! `::1`, issued by the gateway CA); `log.key.pem` (the exchange log's
 //! checkpoint key, Ed25519) and `log.pub` (its signed-note verifier key
 //! `<origin>+<key id>+<base64>`). Generation is idempotent: existing files
 //! are kept and reused (`log.pub` is derived data and follows the origin).
@@ -21,7 +23,7 @@ use openssl::nid::Nid;
 use openssl::pkey::{PKey, PKeyRef, Private};
 use openssl::rsa::Rsa;
 use openssl::x509::extension::{
-    AuthorityKeyIdentifier, BasicConstraints, KeyUsage, SubjectAlternativeName,
+    AuthorityKeyIdentifier, BasicConstraints, ExtendedKeyUsage, KeyUsage, SubjectAlternativeName,
     SubjectKeyIdentifier,
 };
 use openssl::x509::{
@@ -109,7 +111,7 @@ pub fn generate(pki_dir: &Path, agencies: &[(&str, &str)]) -> Result<(), Securit
             "corrections-gateway",
             &gw_ca_key,
             None,
-            None,
+            Profile::Ca,
             3650,
         )
     })?;
@@ -120,7 +122,21 @@ pub fn generate(pki_dir: &Path, agencies: &[(&str, &str)]) -> Result<(), Securit
             "corrections-gateway",
             &gw_key,
             Some((&gw_ca, &gw_ca_key)),
-            None,
+            Profile::Signer(None),
+            730,
+        )
+    })?;
+    let tls_key = ensure_key(
+        &pki_dir.join("tls-server.key.pem"),
+        Algorithm::EcdsaP256Sha256,
+    )?;
+    ensure_cert(&pki_dir.join("tls-server.crt.pem"), || {
+        issue(
+            "localhost",
+            "corrections-gateway",
+            &tls_key,
+            Some((&gw_ca, &gw_ca_key)),
+            Profile::TlsServer(&["localhost", "127.0.0.1", "::1"]),
             730,
         )
     })?;
@@ -132,7 +148,14 @@ pub fn generate(pki_dir: &Path, agencies: &[(&str, &str)]) -> Result<(), Securit
         // signer certificate issued by a P-256 CA avoids that pitfall.
         let ca_key = ensure_key(&dir.join("ca.key.pem"), Algorithm::EcdsaP256Sha256)?;
         let ca = ensure_cert(&dir.join("ca.crt.pem"), || {
-            issue(&format!("{id} DEV CA"), name, &ca_key, None, None, 3650)
+            issue(
+                &format!("{id} DEV CA"),
+                name,
+                &ca_key,
+                None,
+                Profile::Ca,
+                3650,
+            )
         })?;
         if !dir.join("ca.crl.pem").exists() {
             write_crl(&dir.join("ca.crl.pem"), &ca, &ca_key, Vec::new())?;
@@ -146,7 +169,7 @@ pub fn generate(pki_dir: &Path, agencies: &[(&str, &str)]) -> Result<(), Securit
                     name,
                     &key,
                     Some((&ca, &ca_key)),
-                    Some(id),
+                    Profile::Signer(Some(id)),
                     730,
                 )
             })?;
@@ -281,14 +304,24 @@ fn ensure_cert(
     )?)
 }
 
-/// Issues a certificate for `key`: self-signed CA when `issuer` is `None`,
-/// otherwise a signer certificate bound to `agency` by its SAN URI.
+/// What a dev certificate is for.
+enum Profile<'a> {
+    /// A self-signed CA.
+    Ca,
+    /// A signer, bound to an agency by its SAN URI when one is named.
+    Signer(Option<&'a str>),
+    /// A TLS server certificate for these host names and IP addresses.
+    TlsServer(&'a [&'a str]),
+}
+
+/// Issues a certificate for `key`: self-signed when `issuer` is `None`
+/// (a [`Profile::Ca`]), otherwise issued by `issuer` for `profile`.
 fn issue(
     common_name: &str,
     organization: &str,
     key: &PKeyRef<Private>,
     issuer: Option<(&X509, &PKey<Private>)>,
-    agency: Option<&str>,
+    profile: Profile,
     days: u32,
 ) -> Result<X509, SecurityError> {
     let mut name = X509NameBuilder::new()?;
@@ -313,7 +346,7 @@ fn issue(
     );
     b.set_not_before(&not_before)?;
     b.set_not_after(&not_after)?;
-    let is_ca = issuer.is_none();
+    let is_ca = matches!(profile, Profile::Ca);
     if is_ca {
         b.append_extension(BasicConstraints::new().critical().ca().build()?)?;
         b.append_extension(
@@ -326,6 +359,9 @@ fn issue(
     } else {
         b.append_extension(BasicConstraints::new().critical().build()?)?;
         b.append_extension(KeyUsage::new().critical().digital_signature().build()?)?;
+    }
+    if let Profile::TlsServer(_) = profile {
+        b.append_extension(ExtendedKeyUsage::new().server_auth().build()?)?;
     }
     let (issuer_cert, issuer_key): (Option<&X509>, &PKey<Private>) = match issuer {
         Some((cert, key)) => (Some(cert), key),
@@ -344,11 +380,26 @@ fn issue(
             .build(&b.x509v3_context(issuer_cert.map(|c| c.as_ref()), None))?;
         b.append_extension(aki)?;
     }
-    if let Some(agency) = agency {
-        let san = SubjectAlternativeName::new()
-            .uri(&format!("{AGENCY_URI_PREFIX}{agency}"))
-            .build(&b.x509v3_context(issuer_cert.map(|c| c.as_ref()), None))?;
-        b.append_extension(san)?;
+    match profile {
+        Profile::Signer(Some(agency)) => {
+            let san = SubjectAlternativeName::new()
+                .uri(&format!("{AGENCY_URI_PREFIX}{agency}"))
+                .build(&b.x509v3_context(issuer_cert.map(|c| c.as_ref()), None))?;
+            b.append_extension(san)?;
+        }
+        Profile::TlsServer(hosts) => {
+            let mut san = SubjectAlternativeName::new();
+            for host in hosts {
+                if host.parse::<std::net::IpAddr>().is_ok() {
+                    san.ip(host);
+                } else {
+                    san.dns(host);
+                }
+            }
+            let san = san.build(&b.x509v3_context(issuer_cert.map(|c| c.as_ref()), None))?;
+            b.append_extension(san)?;
+        }
+        Profile::Ca | Profile::Signer(None) => {}
     }
     b.sign(issuer_key, MessageDigest::sha256())?;
     Ok(b.build())

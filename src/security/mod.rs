@@ -11,8 +11,10 @@ pub mod alg;
 pub mod devpki;
 pub mod digest;
 pub mod httpsig;
+pub mod reload;
 pub mod request;
 pub mod response;
+pub mod tls;
 pub mod trust;
 
 use crate::violation::Bilingual;
@@ -59,6 +61,8 @@ pub enum SecurityError {
     CertificateAgencyMismatch,
     #[error("signature already used")]
     ReplayedSignature,
+    #[error("the request is signed by another agency than the one of the TLS client certificate")]
+    TlsAgencyMismatch,
     /// A key or certificate file could not be used (start-up, dev PKI). The
     /// detail is for the operator's log, never for a partner.
     #[error("key material problem: {0}")]
@@ -87,6 +91,7 @@ impl SecurityError {
             SecurityError::CertificateUntrusted => "certificate_untrusted",
             SecurityError::CertificateAgencyMismatch => "certificate_agency_mismatch",
             SecurityError::ReplayedSignature => "replayed_signature",
+            SecurityError::TlsAgencyMismatch => "tls_agency_mismatch",
             SecurityError::KeyMaterial(_) => "key_material_error",
         }
     }
@@ -112,7 +117,9 @@ impl SecurityError {
             | SecurityError::CertificateNotYetValid
             | SecurityError::CertificateExpired
             | SecurityError::CertificateUntrusted => 401,
-            SecurityError::CertificateRevoked | SecurityError::CertificateAgencyMismatch => 403,
+            SecurityError::CertificateRevoked
+            | SecurityError::CertificateAgencyMismatch
+            | SecurityError::TlsAgencyMismatch => 403,
             SecurityError::ReplayedSignature => 409,
             SecurityError::KeyMaterial(_) => 500,
         }
@@ -165,6 +172,10 @@ impl SecurityError {
             SecurityError::ReplayedSignature => (
                 "该签名已被使用过（重放）；重发文书请重新签名",
                 self.to_string() + "; re-sign to resend",
+            ),
+            SecurityError::TlsAgencyMismatch => (
+                "请求签名所属机构与 TLS 客户端证书所属机构不一致",
+                self.to_string(),
             ),
             SecurityError::KeyMaterial(_) => {
                 ("网关密钥材料错误", "key material problem".to_string())

@@ -21,6 +21,10 @@ pub struct RequestParts {
     pub content_digest: Option<String>,
     pub signature_input: Option<String>,
     pub signature: Option<String>,
+    /// The agency of the TLS client certificate the request came over
+    /// (mutual-TLS listener); `None` on plain HTTP. Not a signed component:
+    /// the signer's agency must equal it.
+    pub tls_agency: Option<String>,
 }
 
 impl MessageComponents for RequestParts {
@@ -74,6 +78,13 @@ pub fn verify_request(
     httpsig::require_components(&params, required)?;
     httpsig::check_time(&params, now, window_secs)?;
     let signer = trust.verify_signer(&params.keyid, now)?;
+    if parts
+        .tls_agency
+        .as_ref()
+        .is_some_and(|agency| *agency != signer.agency)
+    {
+        return Err(SecurityError::TlsAgencyMismatch);
+    }
     let signature_base = httpsig::signature_base(&params, parts)?;
     signer
         .public_key

@@ -6,9 +6,16 @@
 //! signature, the agency binding, CRL signatures — is checked once at load
 //! and remembered as a verdict; validity periods and revocation dates are
 //! checked against the request's time on every call.
+//!
+//! The store can be re-read while the gateway serves ([`TrustStore::reload`]:
+//! on SIGHUP, or when a file changed): a new CRL, signer certificate or
+//! agency takes effect for the next request without a restart. A reload
+//! that fails keeps the previous store.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+use std::time::SystemTime;
 
 use openssl::asn1::{Asn1Time, Asn1TimeRef};
 use openssl::x509::{X509Crl, X509Ref, X509};
@@ -47,20 +54,55 @@ struct Signer {
     standing: Result<(), SecurityError>,
 }
 
-/// The loaded trust store; immutable, shared between requests.
+/// The trust store, shared between requests; [`TrustStore::reload`] swaps
+/// in a fresh read of its roots.
 pub struct TrustStore {
+    roots: Vec<PathBuf>,
+    current: RwLock<Arc<Snapshot>>,
+}
+
+/// One read of the roots; immutable.
+struct Snapshot {
     signers: HashMap<String, Signer>,
     revocations: HashMap<String, Vec<Revocation>>,
     agencies: Vec<String>,
+    /// The files read, with their modification times and lengths.
+    stamps: Vec<FileStamp>,
 }
 
 impl std::fmt::Debug for TrustStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let current = self.snapshot();
         f.debug_struct("TrustStore")
-            .field("agencies", &self.agencies)
-            .field("signers", &self.signers.len())
+            .field("agencies", &current.agencies)
+            .field("signers", &current.signers.len())
             .finish()
     }
+}
+
+/// A file as it was when read: path, modification time, length. Comparing
+/// two lists tells whether anything was changed, added or removed.
+pub type FileStamp = (PathBuf, Option<SystemTime>, u64);
+
+/// The stamps of `paths`, in order (a missing file has no time and length 0).
+pub fn stamps(paths: impl IntoIterator<Item = PathBuf>) -> Vec<FileStamp> {
+    paths
+        .into_iter()
+        .map(|path| {
+            let meta = std::fs::metadata(&path).ok();
+            let modified = meta.as_ref().and_then(|m| m.modified().ok());
+            let len = meta.map(|m| m.len()).unwrap_or(0);
+            (path, modified, len)
+        })
+        .collect()
+}
+
+/// The stamps of every certificate and CRL file of the roots' agency directories.
+fn trust_stamps(roots: &[PathBuf]) -> Vec<FileStamp> {
+    let files = agency_dirs(roots)
+        .into_iter()
+        .flat_map(|(_, dir)| files_ending(&dir, ".pem").unwrap_or_default());
+    stamps(files)
 }
 
 /// Lowercase hex SHA-256 of the DER certificate: the RFC 9421 `keyid`.
@@ -84,41 +126,120 @@ pub fn unix(t: &Asn1TimeRef) -> i64 {
         .unwrap_or(0)
 }
 
+/// The agency directories of the trust roots, `(agency id, directory)`:
+/// every `<root>/<agency-id>/` that holds a `ca.crt.pem`, each root sorted,
+/// roots in order. The signature trust store and the TLS listener both read
+/// the trust store through this one walk.
+pub fn agency_dirs(roots: &[PathBuf]) -> Vec<(String, PathBuf)> {
+    let mut found = Vec::new();
+    for root in roots {
+        let Ok(entries) = std::fs::read_dir(root) else {
+            continue;
+        };
+        let mut dirs: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.is_dir() && p.join("ca.crt.pem").exists())
+            .collect();
+        dirs.sort();
+        for dir in dirs {
+            if let Some(agency) = dir.file_name().and_then(|n| n.to_str()) {
+                found.push((agency.to_string(), dir.clone()));
+            }
+        }
+    }
+    found
+}
+
+/// The files of an agency directory whose names end with `suffix`, sorted.
+pub fn files_ending(dir: &Path, suffix: &str) -> Result<Vec<PathBuf>, SecurityError> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| key_error(dir, &e.to_string()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.ends_with(suffix))
+        })
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
 fn key_error(path: &Path, what: &str) -> SecurityError {
     SecurityError::KeyMaterial(format!("{}: {what}", path.display()))
 }
 
 impl TrustStore {
     pub fn load(roots: &[PathBuf]) -> Result<TrustStore, SecurityError> {
-        let mut store = TrustStore {
+        Ok(TrustStore {
+            roots: roots.to_vec(),
+            current: RwLock::new(Arc::new(Snapshot::load(roots)?)),
+        })
+    }
+
+    /// Re-reads the roots; on failure the previous store stays in use.
+    pub fn reload(&self) -> Result<(), SecurityError> {
+        let fresh = Arc::new(Snapshot::load(&self.roots)?);
+        match self.current.write() {
+            Ok(mut current) => *current = fresh,
+            Err(poisoned) => *poisoned.into_inner() = fresh,
+        }
+        Ok(())
+    }
+
+    /// Reloads if a certificate or CRL file changed, appeared or vanished
+    /// since the last read; returns whether it reloaded.
+    pub fn reload_if_changed(&self) -> Result<bool, SecurityError> {
+        let changed = self.snapshot().stamps != trust_stamps(&self.roots);
+        if changed {
+            self.reload()?;
+        }
+        Ok(changed)
+    }
+
+    fn snapshot(&self) -> Arc<Snapshot> {
+        match self.current.read() {
+            Ok(current) => current.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Checks the signer behind `keyid` as of `at_unix`.
+    pub fn verify_signer(
+        &self,
+        keyid: &str,
+        at_unix: i64,
+    ) -> Result<VerifiedSigner, SecurityError> {
+        self.snapshot().verify_signer(keyid, at_unix)
+    }
+
+    pub fn agencies(&self) -> Vec<String> {
+        self.snapshot().agencies.clone()
+    }
+
+    pub fn signer_count(&self) -> usize {
+        self.snapshot().signers.len()
+    }
+}
+
+impl Snapshot {
+    fn load(roots: &[PathBuf]) -> Result<Snapshot, SecurityError> {
+        // Stamped before reading: a change during the read shows next time.
+        let stamps = trust_stamps(roots);
+        let mut store = Snapshot {
             signers: HashMap::new(),
             revocations: HashMap::new(),
             agencies: Vec::new(),
+            stamps,
         };
-        for root in roots {
-            let Ok(entries) = std::fs::read_dir(root) else {
-                continue;
-            };
-            let mut dirs: Vec<PathBuf> = entries
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.is_dir())
-                .collect();
-            dirs.sort();
-            for dir in dirs {
-                store.load_agency(&dir)?;
-            }
+        for (agency, dir) in agency_dirs(roots) {
+            store.load_agency(agency, &dir)?;
         }
         Ok(store)
     }
 
-    fn load_agency(&mut self, dir: &Path) -> Result<(), SecurityError> {
-        let Some(agency) = dir.file_name().and_then(|n| n.to_str()).map(str::to_string) else {
-            return Ok(());
-        };
+    fn load_agency(&mut self, agency: String, dir: &Path) -> Result<(), SecurityError> {
         let ca_path = dir.join("ca.crt.pem");
-        if !ca_path.exists() {
-            return Ok(());
-        }
         let ca = X509::from_pem(
             &std::fs::read(&ca_path).map_err(|e| key_error(&ca_path, &e.to_string()))?,
         )
@@ -212,12 +333,7 @@ impl TrustStore {
         Ok(())
     }
 
-    /// Checks the signer behind `keyid` as of `at_unix`.
-    pub fn verify_signer(
-        &self,
-        keyid: &str,
-        at_unix: i64,
-    ) -> Result<VerifiedSigner, SecurityError> {
+    fn verify_signer(&self, keyid: &str, at_unix: i64) -> Result<VerifiedSigner, SecurityError> {
         let signer = self.signers.get(keyid).ok_or(SecurityError::UnknownKeyId)?;
         signer.standing.clone()?;
         if at_unix < signer.not_before || at_unix < signer.ca_not_before {
@@ -237,13 +353,5 @@ impl TrustStore {
             return Err(SecurityError::CertificateRevoked);
         }
         Ok(signer.verified.clone())
-    }
-
-    pub fn agencies(&self) -> Vec<String> {
-        self.agencies.clone()
-    }
-
-    pub fn signer_count(&self) -> usize {
-        self.signers.len()
     }
 }

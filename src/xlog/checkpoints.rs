@@ -47,23 +47,32 @@ pub async fn publish(store: &Store, signer: &NoteSigner) -> Result<StoredCheckpo
         }))
 }
 
-/// Runs [`publish`] every `interval` while `owner` is alive (the gateway).
+/// Runs [`publish`] every `interval` while `owner` is alive (the gateway)
+/// and until `stop` says so; then publishes once more, so the last
+/// checkpoint covers every entry written before the shutdown.
 pub fn spawn_publisher<T: Send + Sync + 'static>(
     owner: Weak<T>,
     parts: impl Fn(&T) -> (&Store, &NoteSigner) + Send + 'static,
     interval: Duration,
+    mut stop: tokio::sync::watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            tick.tick().await;
+            let stopping = tokio::select! {
+                _ = tick.tick() => false,
+                _ = stop.changed() => true,
+            };
             let Some(owner): Option<Arc<T>> = owner.upgrade() else {
                 return;
             };
             let (store, signer) = parts(&owner);
             if let Err(e) = publish(store, signer).await {
                 tracing::error!(error = %e, "could not publish a log checkpoint");
+            }
+            if stopping {
+                return;
             }
         }
     })

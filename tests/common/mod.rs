@@ -23,6 +23,7 @@ use corrections_gateway::store::Store;
 
 pub mod receiver;
 pub mod scans;
+pub mod served;
 
 pub struct TestGateway {
     pub running: Running,
