@@ -1,9 +1,13 @@
 //! The web interface in a real headless Chromium, driven over WebDriver
-//! (chromedriver): a clerk logs in by typing and clicking, sees the overdue
-//! case on top of the dashboard, opens its timeline and logs out; another
-//! agency's clerk typing the case's URL gets "not found". Screenshots of
-//! the screens are written to `target/screenshots/` (the ones in
-//! `docs/screenshots/` come from here).
+//! (chromedriver), one role after the other: a clerk logs in by typing and
+//! clicking, sees the overdue case on top of the dashboard, opens its
+//! timeline, sends the receipt from the case page (the timeline shows it),
+//! searches the person (ID numbers masked) and logs out; another agency's
+//! clerk typing the case's URL gets "not found"; an auditor verifies an
+//! exchange-log entry's inclusion in the browser (pass) and downloads the
+//! case's evidence bundle, which `corrections-gateway log verify` accepts.
+//! Screenshots of the screens are written to `target/screenshots/` (the
+//! ones in `docs/screenshots/` come from here).
 //!
 //! `scripts/test.sh` installs Chromium and ChromeDriver (Debian's
 //! `chromium`, `chromium-driver`); without them this test fails and says so.
@@ -35,7 +39,8 @@ fn free_port() -> u16 {
         .port()
 }
 
-async fn chromium() -> (Driver, Client) {
+/// A headless Chromium that saves downloads in `downloads`.
+async fn chromium(downloads: &Path) -> (Driver, Client) {
     let chromedriver = ["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"]
         .into_iter()
         .find(|p| Path::new(p).exists())
@@ -58,7 +63,11 @@ async fn chromium() -> (Driver, Client) {
                 "--disable-quic", "--no-first-run", "--disable-background-networking",
                 "--disable-component-update", "--disable-sync", "--window-size=1366,768",
                 format!("--user-data-dir={}", profile.display()),
-            ]
+            ],
+            "prefs": {
+                "download.default_directory": downloads.display().to_string(),
+                "download.prompt_for_download": false,
+            }
         }
     });
     let capabilities = capabilities.as_object().unwrap().clone();
@@ -128,6 +137,7 @@ async fn a_clerk_clicks_from_the_overdue_case_to_its_timeline_in_chromium() {
     )
     .await;
     add_user(&gw, "clerk.prison", "clerk", Some("prison.620000.3")).await;
+    add_user(&gw, "auditor", "auditor", None).await;
     let court = gw.partner("court.620102", Algorithm::EcdsaP256Sha256);
     // The judgment took effect on 2026-10-09 and the person had to report by
     // 10-19: the case is overdue when the notice finally arrives.
@@ -157,7 +167,8 @@ async fn a_clerk_clicks_from_the_overdue_case_to_its_timeline_in_chromium() {
         .unwrap()
         .to_string();
 
-    let (_driver, browser) = chromium().await;
+    let downloads = tempfile::tempdir().unwrap();
+    let (_driver, browser) = chromium(downloads.path()).await;
     let base = gw.base_url.clone();
     log_in(&browser, &base, "clerk.corrections").await;
     assert_eq!(browser.current_url().await.unwrap().path(), "/ui/");
@@ -201,6 +212,43 @@ async fn a_clerk_clicks_from_the_overdue_case_to_its_timeline_in_chromium() {
     )
     .unwrap();
 
+    // The receipt, from the form of the case page: accepted, in the timeline.
+    let receipt_form = "form[action$='/send/handover.receipt']";
+    browser
+        .find(Locator::Css(&format!(
+            "{receipt_form} input[name=document_no]"
+        )))
+        .await
+        .unwrap()
+        .send_keys("城矫接〔2026〕7号")
+        .await
+        .unwrap();
+    browser
+        .find(Locator::Css(&format!("{receipt_form} button[type=submit]")))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    browser
+        .wait()
+        .for_element(Locator::Css("p.sent"))
+        .await
+        .unwrap();
+    let timeline = browser
+        .find(Locator::Id("timeline"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(timeline.contains("handover.receipt"), "{timeline}");
+    std::fs::write(
+        screenshots().join("case-receipt.png"),
+        browser.screenshot().await.unwrap(),
+    )
+    .unwrap();
+
     // English, by the switch in the header.
     browser
         .find(Locator::LinkText("English"))
@@ -216,6 +264,128 @@ async fn a_clerk_clicks_from_the_overdue_case_to_its_timeline_in_chromium() {
         .unwrap();
     assert!(browser.source().await.unwrap().contains("Deadlines"));
 
+    // Search by name: the ID number is masked until asked for.
+    browser
+        .find(Locator::LinkText("Search"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    browser
+        .wait()
+        .for_element(Locator::Id("q"))
+        .await
+        .unwrap()
+        .send_keys("阿依古丽")
+        .await
+        .unwrap();
+    browser
+        .find(Locator::Css("main form button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let results = browser
+        .wait()
+        .for_element(Locator::Id("results"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        results.contains("6201**********0026") && !results.contains("620102199003070026"),
+        "{results}"
+    );
+    std::fs::write(
+        screenshots().join("search.png"),
+        browser.screenshot().await.unwrap(),
+    )
+    .unwrap();
+
+    log_out(&browser).await;
+
+    // Another agency's clerk cannot open the case by typing its URL.
+    log_in(&browser, &base, "clerk.prison").await;
+    browser
+        .goto(&format!("{base}/ui/cases/{case_id}"))
+        .await
+        .unwrap();
+    let page = browser.source().await.unwrap();
+    assert!(
+        page.contains("no such case") || page.contains("未找到该案件"),
+        "{page}"
+    );
+    log_out_by_url(&browser, &base).await;
+
+    // The auditor checks an entry's inclusion in the browser: the page's
+    // script recomputes the leaf hash and folds the proof to the signed root.
+    log_in(&browser, &base, "auditor").await;
+    browser
+        .goto(&format!("{base}/ui/log?lang=zh"))
+        .await
+        .unwrap();
+    browser
+        .wait()
+        .for_element(Locator::Css("button.verify"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let verdict = browser
+        .wait()
+        .for_element(Locator::Css(".result.pass, .result.fail"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(verdict.starts_with("通过"), "{verdict}");
+    assert!(verdict.contains("检查点签名有效"), "{verdict}");
+    std::fs::write(
+        screenshots().join("log.png"),
+        browser.screenshot().await.unwrap(),
+    )
+    .unwrap();
+
+    // … and downloads the case's evidence bundle, which verifies offline.
+    browser
+        .goto(&format!("{base}/ui/cases/{case_id}"))
+        .await
+        .unwrap();
+    browser
+        .wait()
+        .for_element(Locator::Id("evidence"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let bundle = downloads.path().join(format!("evidence-{case_id}.json"));
+    for _ in 0..100 {
+        if bundle.exists() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_corrections-gateway"))
+        .args(["log", "verify"])
+        .arg(&bundle)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("ok: case"),
+        "{}: {stdout}",
+        bundle.display()
+    );
+    browser.close().await.unwrap();
+}
+
+async fn log_out(browser: &Client) {
     browser
         .find(Locator::Css("header button[type=submit]"))
         .await
@@ -229,17 +399,10 @@ async fn a_clerk_clicks_from_the_overdue_case_to_its_timeline_in_chromium() {
         .await
         .unwrap();
     assert_eq!(browser.current_url().await.unwrap().path(), "/ui/login");
+}
 
-    // Another agency's clerk cannot open the case by typing its URL.
-    log_in(&browser, &base, "clerk.prison").await;
-    browser
-        .goto(&format!("{base}/ui/cases/{case_id}"))
-        .await
-        .unwrap();
-    let page = browser.source().await.unwrap();
-    assert!(
-        page.contains("no such case") || page.contains("未找到该案件"),
-        "{page}"
-    );
-    browser.close().await.unwrap();
+/// From a page without the header (an error page): back to the start, then out.
+async fn log_out_by_url(browser: &Client, base: &str) {
+    browser.goto(&format!("{base}/ui/")).await.unwrap();
+    log_out(browser).await;
 }

@@ -52,6 +52,8 @@ pub struct TrustStore {
     signers: HashMap<String, Signer>,
     revocations: HashMap<String, Vec<Revocation>>,
     agencies: Vec<String>,
+    /// Each agency's CA certificates (PEM), for evidence an auditor checks offline.
+    cas: HashMap<String, Vec<String>>,
 }
 
 impl std::fmt::Debug for TrustStore {
@@ -94,6 +96,7 @@ impl TrustStore {
             signers: HashMap::new(),
             revocations: HashMap::new(),
             agencies: Vec::new(),
+            cas: HashMap::new(),
         };
         for root in roots {
             let Ok(entries) = std::fs::read_dir(root) else {
@@ -124,6 +127,12 @@ impl TrustStore {
         )
         .map_err(|_| key_error(&ca_path, "not a PEM certificate"))?;
         let ca_key = ca.public_key()?;
+        if let Ok(pem) = ca.to_pem() {
+            self.cas
+                .entry(agency.clone())
+                .or_default()
+                .push(String::from_utf8_lossy(&pem).into_owned());
+        }
         let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
             .map_err(|e| key_error(dir, &e.to_string()))?
             .filter_map(|e| e.ok().map(|e| e.path()))
@@ -237,6 +246,11 @@ impl TrustStore {
             return Err(SecurityError::CertificateRevoked);
         }
         Ok(signer.verified.clone())
+    }
+
+    /// The CA certificates (PEM) the trust store holds for an agency.
+    pub fn ca_certificates(&self, agency: &str) -> &[String] {
+        self.cas.get(agency).map_or(&[], Vec::as_slice)
     }
 
     pub fn agencies(&self) -> Vec<String> {

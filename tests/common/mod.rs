@@ -148,6 +148,35 @@ pub fn edit(doc: &[u8], from: &str, to: &str) -> Vec<u8> {
     text.replacen(from, to, 1).into_bytes()
 }
 
+/// A canonical fixture (`tests/fixtures/canonical/`) without attachments,
+/// with the top-level fields of `set` replaced (`null` removes one), encoded
+/// in `dialect`: the bytes and their Content-Type.
+pub fn native(
+    gw: &TestGateway,
+    dialect: corrections_gateway::formats::Dialect,
+    fixture: &str,
+    set: serde_json::Value,
+) -> (Vec<u8>, String) {
+    let path = format!(
+        "{}/tests/fixtures/canonical/{fixture}.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let mut doc: serde_json::Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    doc["attachments"] = serde_json::json!([]);
+    for (key, value) in set.as_object().unwrap() {
+        if value.is_null() {
+            doc.as_object_mut().unwrap().remove(key);
+        } else {
+            doc[key] = value.clone();
+        }
+    }
+    let formats = &gw.running.gateway.formats;
+    let bytes = formats
+        .encode(dialect, &doc)
+        .unwrap_or_else(|e| panic!("{fixture} encodes in {dialect:?}: {e:?}"));
+    (bytes, formats.content_type(dialect))
+}
+
 /// The latest deadline named `step` in a case view (`GET /api/v1/cases/{id}`).
 pub fn deadline<'a>(case: &'a serde_json::Value, step: &str) -> &'a serde_json::Value {
     case["deadlines"]
@@ -164,6 +193,17 @@ pub const PASSWORD: &str = "correct horse battery staple";
 
 /// Creates a web user with [`PASSWORD`].
 pub async fn add_user(gw: &TestGateway, username: &str, role: &str, agency: Option<&str>) {
+    add_user_in(gw, username, role, agency, None).await
+}
+
+/// Creates a web user with [`PASSWORD`] and, for a supervisor, a region.
+pub async fn add_user_in(
+    gw: &TestGateway,
+    username: &str,
+    role: &str,
+    agency: Option<&str>,
+    region: Option<&str>,
+) {
     corrections_gateway::web::users::add(
         &gw.running.gateway,
         corrections_gateway::web::users::NewUser {
@@ -171,7 +211,7 @@ pub async fn add_user(gw: &TestGateway, username: &str, role: &str, agency: Opti
             password: PASSWORD.into(),
             role: role.into(),
             agency: agency.map(str::to_string),
-            region: None,
+            region: region.map(str::to_string),
             email: None,
         },
     )
