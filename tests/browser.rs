@@ -18,8 +18,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::{add_user, court_notice, TestGateway, PASSWORD};
-use corrections_gateway::security::alg::Algorithm;
+use common::{add_web_users, court_notice, post_court_notice, TestGateway, PASSWORD};
 use fantoccini::{Client, ClientBuilder, Locator};
 
 struct Driver(Child);
@@ -90,55 +89,61 @@ fn screenshots() -> PathBuf {
     dir
 }
 
+/// Waits for the element `css` and types `text` into it.
+async fn type_into(browser: &Client, css: &str, text: &str) {
+    browser
+        .wait()
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap()
+        .send_keys(text)
+        .await
+        .unwrap();
+}
+
+/// Clicks the element `click` and waits for `then` to appear; returns its text.
+async fn click_then(browser: &Client, click: Locator<'_>, then: &str) -> String {
+    browser.find(click).await.unwrap().click().await.unwrap();
+    browser
+        .wait()
+        .for_element(Locator::Css(then))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+async fn screenshot(browser: &Client, name: &str) {
+    std::fs::write(
+        screenshots().join(name),
+        browser.screenshot().await.unwrap(),
+    )
+    .unwrap();
+}
+
 async fn log_in(browser: &Client, base: &str, username: &str) {
     browser.goto(&format!("{base}/ui/login")).await.unwrap();
-    browser
-        .wait()
-        .for_element(Locator::Id("username"))
-        .await
-        .unwrap();
-    browser
-        .find(Locator::Id("username"))
-        .await
-        .unwrap()
-        .send_keys(username)
-        .await
-        .unwrap();
-    browser
-        .find(Locator::Id("password"))
-        .await
-        .unwrap()
-        .send_keys(PASSWORD)
-        .await
-        .unwrap();
-    browser
-        .find(Locator::Css("button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    type_into(browser, "#username", username).await;
+    type_into(browser, "#password", PASSWORD).await;
     // Logged in: the header has the logout form.
-    browser
-        .wait()
-        .for_element(Locator::Css("header form"))
-        .await
-        .unwrap();
+    click_then(browser, Locator::Css("button[type=submit]"), "header form").await;
+}
+
+async fn log_out(browser: &Client) {
+    click_then(
+        browser,
+        Locator::Css("header button[type=submit]"),
+        "#username",
+    )
+    .await;
+    assert_eq!(browser.current_url().await.unwrap().path(), "/ui/login");
 }
 
 #[actix_web::test]
 async fn a_clerk_clicks_from_the_overdue_case_to_its_timeline_in_chromium() {
     let gw = TestGateway::start().await;
-    add_user(
-        &gw,
-        "clerk.corrections",
-        "clerk",
-        Some("corrections.620102"),
-    )
-    .await;
-    add_user(&gw, "clerk.prison", "clerk", Some("prison.620000.3")).await;
-    add_user(&gw, "auditor", "auditor", None).await;
-    let court = gw.partner("court.620102", Algorithm::EcdsaP256Sha256);
+    add_web_users(&gw).await;
     // The judgment took effect on 2026-10-09 and the person had to report by
     // 10-19: the case is overdue when the notice finally arrives.
     let late = common::edit(
@@ -150,22 +155,11 @@ async fn a_clerk_clicks_from_the_overdue_case_to_its_timeline_in_chromium() {
         "<BDQX>2026-11-28</BDQX>",
         "<BDQX>2026-10-19</BDQX>",
     );
-    let notice = court.submit(&late, "application/xml").await.unwrap();
-    assert_eq!(
-        notice.status,
-        201,
-        "{}",
-        String::from_utf8_lossy(&notice.body)
-    );
-    let on_time = court
-        .submit(&court_notice(8), "application/xml")
-        .await
-        .unwrap();
-    assert_eq!(on_time.status, 201);
-    let case_id = notice.json().unwrap()["case_id"]
+    let case_id = post_court_notice(&gw, &late).await["case_id"]
         .as_str()
         .unwrap()
         .to_string();
+    post_court_notice(&gw, &court_notice(8)).await;
 
     let downloads = tempfile::tempdir().unwrap();
     let (_driver, browser) = chromium(downloads.path()).await;
@@ -182,59 +176,28 @@ async fn a_clerk_clicks_from_the_overdue_case_to_its_timeline_in_chromium() {
         first_row.contains("overdue") && first_row.contains(&case_id),
         "{first_row}"
     );
-    std::fs::write(
-        screenshots().join("dashboard.png"),
-        browser.screenshot().await.unwrap(),
-    )
-    .unwrap();
+    screenshot(&browser, "dashboard.png").await;
 
-    browser
-        .find(Locator::Css(&format!("a[href='/ui/cases/{case_id}']")))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    browser
-        .wait()
-        .for_element(Locator::Css("main p a[href='/ui/']"))
-        .await
-        .unwrap();
+    let case_link = format!("a[href='/ui/cases/{case_id}']");
+    click_then(&browser, Locator::Css(&case_link), "main p a[href='/ui/']").await;
     assert_eq!(
         browser.current_url().await.unwrap().path(),
         format!("/ui/cases/{case_id}")
     );
     let page = browser.source().await.unwrap();
     assert!(page.contains("handover.receipt") && page.contains("handover.notice"));
-    std::fs::write(
-        screenshots().join("case.png"),
-        browser.screenshot().await.unwrap(),
-    )
-    .unwrap();
+    screenshot(&browser, "case.png").await;
 
     // The receipt, from the form of the case page: accepted, in the timeline.
     let receipt_form = "form[action$='/send/handover.receipt']";
-    browser
-        .find(Locator::Css(&format!(
-            "{receipt_form} input[name=document_no]"
-        )))
-        .await
-        .unwrap()
-        .send_keys("城矫接〔2026〕7号")
-        .await
-        .unwrap();
-    browser
-        .find(Locator::Css(&format!("{receipt_form} button[type=submit]")))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    browser
-        .wait()
-        .for_element(Locator::Css("p.sent"))
-        .await
-        .unwrap();
+    type_into(
+        &browser,
+        &format!("{receipt_form} input[name=document_no]"),
+        "城矫接〔2026〕7号",
+    )
+    .await;
+    let submit = format!("{receipt_form} button[type=submit]");
+    click_then(&browser, Locator::Css(&submit), "p.sent").await;
     let timeline = browser
         .find(Locator::Id("timeline"))
         .await
@@ -243,68 +206,26 @@ async fn a_clerk_clicks_from_the_overdue_case_to_its_timeline_in_chromium() {
         .await
         .unwrap();
     assert!(timeline.contains("handover.receipt"), "{timeline}");
-    std::fs::write(
-        screenshots().join("case-receipt.png"),
-        browser.screenshot().await.unwrap(),
-    )
-    .unwrap();
+    screenshot(&browser, "case-receipt.png").await;
 
     // English, by the switch in the header.
-    browser
-        .find(Locator::LinkText("English"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    browser
-        .wait()
-        .for_element(Locator::Css("html[lang=en]"))
-        .await
-        .unwrap();
+    click_then(&browser, Locator::LinkText("English"), "html[lang=en]").await;
     assert!(browser.source().await.unwrap().contains("Deadlines"));
 
     // Search by name: the ID number is masked until asked for.
-    browser
-        .find(Locator::LinkText("Search"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    browser
-        .wait()
-        .for_element(Locator::Id("q"))
-        .await
-        .unwrap()
-        .send_keys("阿依古丽")
-        .await
-        .unwrap();
-    browser
-        .find(Locator::Css("main form button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    let results = browser
-        .wait()
-        .for_element(Locator::Id("results"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    click_then(&browser, Locator::LinkText("Search"), "#q").await;
+    type_into(&browser, "#q", "阿依古丽").await;
+    let results = click_then(
+        &browser,
+        Locator::Css("main form button[type=submit]"),
+        "#results",
+    )
+    .await;
     assert!(
         results.contains("6201**********0026") && !results.contains("620102199003070026"),
         "{results}"
     );
-    std::fs::write(
-        screenshots().join("search.png"),
-        browser.screenshot().await.unwrap(),
-    )
-    .unwrap();
-
+    screenshot(&browser, "search.png").await;
     log_out(&browser).await;
 
     // Another agency's clerk cannot open the case by typing its URL.
@@ -318,7 +239,8 @@ async fn a_clerk_clicks_from_the_overdue_case_to_its_timeline_in_chromium() {
         page.contains("no such case") || page.contains("未找到该案件"),
         "{page}"
     );
-    log_out_by_url(&browser, &base).await;
+    browser.goto(&format!("{base}/ui/")).await.unwrap();
+    log_out(&browser).await;
 
     // The auditor checks an entry's inclusion in the browser: the page's
     // script recomputes the leaf hash and folds the proof to the signed root.
@@ -331,25 +253,16 @@ async fn a_clerk_clicks_from_the_overdue_case_to_its_timeline_in_chromium() {
         .wait()
         .for_element(Locator::Css("button.verify"))
         .await
-        .unwrap()
-        .click()
-        .await
         .unwrap();
-    let verdict = browser
-        .wait()
-        .for_element(Locator::Css(".result.pass, .result.fail"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let verdict = click_then(
+        &browser,
+        Locator::Css("button.verify"),
+        ".result.pass, .result.fail",
+    )
+    .await;
     assert!(verdict.starts_with("通过"), "{verdict}");
     assert!(verdict.contains("检查点签名有效"), "{verdict}");
-    std::fs::write(
-        screenshots().join("log.png"),
-        browser.screenshot().await.unwrap(),
-    )
-    .unwrap();
+    screenshot(&browser, "log.png").await;
 
     // … and downloads the case's evidence bundle, which verifies offline.
     browser
@@ -371,38 +284,11 @@ async fn a_clerk_clicks_from_the_overdue_case_to_its_timeline_in_chromium() {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let out = Command::new(env!("CARGO_BIN_EXE_corrections-gateway"))
-        .args(["log", "verify"])
-        .arg(&bundle)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let (ok, out) = common::cli(&["log", "verify", bundle.to_str().unwrap()]);
     assert!(
-        out.status.success() && stdout.contains("ok: case"),
-        "{}: {stdout}",
+        ok && out.contains("ok: case"),
+        "{}: {out}",
         bundle.display()
     );
     browser.close().await.unwrap();
-}
-
-async fn log_out(browser: &Client) {
-    browser
-        .find(Locator::Css("header button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    browser
-        .wait()
-        .for_element(Locator::Id("username"))
-        .await
-        .unwrap();
-    assert_eq!(browser.current_url().await.unwrap().path(), "/ui/login");
-}
-
-/// From a page without the header (an error page): back to the start, then out.
-async fn log_out_by_url(browser: &Client, base: &str) {
-    browser.goto(&format!("{base}/ui/")).await.unwrap();
-    log_out(browser).await;
 }

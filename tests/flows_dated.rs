@@ -18,14 +18,7 @@ const CORRECTIONS: &str = "corrections.620102";
 const PROCURATORATE: &str = "procuratorate.620102";
 
 async fn post(partner: &Partner, (bytes, content_type): (Vec<u8>, String)) -> Value {
-    let answer = partner.submit(&bytes, &content_type).await.unwrap();
-    assert_eq!(
-        answer.status,
-        201,
-        "{}",
-        String::from_utf8_lossy(&answer.body)
-    );
-    answer.json().unwrap()
+    common::accepted(partner, &bytes, &content_type).await
 }
 
 async fn case(partner: &Partner, id: &str) -> Value {

@@ -1,11 +1,13 @@
 //! The web interface over real HTTP: logging in (and failing, and being
 //! locked out), the dashboard and a case page scoped to the clerk's agency,
-//! CSRF on every form, the language switch and the security headers.
-//! (The headless-browser walk-through builds on these in a later test.)
+//! CSRF on every form, the language switch and the security headers; a
+//! clerk's documents sent through intake from the case page; the search with
+//! masked ID numbers and logged reveals; the auditor's log pages and a case's
+//! evidence bundle verified offline. (tests/browser.rs walks the same in Chromium.)
 
 mod common;
 
-use common::{add_user, court_notice, TestGateway, PASSWORD};
+use common::{add_user, add_web_users, court_notice, post_court_notice, TestGateway, PASSWORD};
 use corrections_gateway::security::alg::Algorithm;
 use corrections_gateway::web::users::{add, NewUser};
 
@@ -22,6 +24,37 @@ fn hidden_csrf(html: &str) -> String {
     html[at..at + 64].to_string()
 }
 
+/// Opens the page `form_page` for its CSRF token, then posts `fields` with
+/// it to `action`; returns the status and page of the answer (after redirects).
+async fn post_form(
+    gw: &TestGateway,
+    client: &reqwest::Client,
+    form_page: &str,
+    action: &str,
+    fields: &[(&str, &str)],
+) -> (u16, String) {
+    let (_, page) = fetch(gw, client, form_page.to_string()).await;
+    let mut form = vec![("csrf", hidden_csrf(&page))];
+    form.extend(fields.iter().map(|(k, v)| (*k, v.to_string())));
+    let answer = client
+        .post(format!("{}{action}", gw.base_url))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    (answer.status().as_u16(), answer.text().await.unwrap())
+}
+
+/// GETs a page; its status and text.
+async fn fetch(gw: &TestGateway, client: &reqwest::Client, path: String) -> (u16, String) {
+    let answer = client
+        .get(format!("{}{path}", gw.base_url))
+        .send()
+        .await
+        .unwrap();
+    (answer.status().as_u16(), answer.text().await.unwrap())
+}
+
 /// Logs in; returns the status and page of the answer (after redirects).
 async fn login(
     gw: &TestGateway,
@@ -29,46 +62,15 @@ async fn login(
     username: &str,
     password: &str,
 ) -> (u16, String) {
-    let form = client
-        .get(format!("{}/ui/login", gw.base_url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let answer = client
-        .post(format!("{}/ui/login", gw.base_url))
-        .form(&[
-            ("username", username),
-            ("password", password),
-            ("csrf", &hidden_csrf(&form)),
-        ])
-        .send()
-        .await
-        .unwrap();
-    (answer.status().as_u16(), answer.text().await.unwrap())
+    let fields = [("username", username), ("password", password)];
+    post_form(gw, client, "/ui/login", "/ui/login", &fields).await
 }
 
 #[actix_web::test]
 async fn a_clerk_logs_in_sees_the_agencys_cases_and_nothing_else() {
     let gw = TestGateway::start().await;
-    add_user(
-        &gw,
-        "clerk.corrections",
-        "clerk",
-        Some("corrections.620102"),
-    )
-    .await;
-    add_user(&gw, "clerk.prison", "clerk", Some("prison.620000.3")).await;
-    add_user(&gw, "auditor", "auditor", None).await;
-    let court = gw.partner("court.620102", Algorithm::EcdsaP256Sha256);
-    let notice = court
-        .submit(&court_notice(1), "application/xml")
-        .await
-        .unwrap();
-    assert_eq!(notice.status, 201);
-    let case_id = notice.json().unwrap()["case_id"]
+    add_web_users(&gw).await;
+    let case_id = post_court_notice(&gw, &court_notice(1)).await["case_id"]
         .as_str()
         .unwrap()
         .to_string();
@@ -267,48 +269,17 @@ async fn send(
     message_type: &str,
     fields: &[(&str, &str)],
 ) -> (u16, String) {
-    let page = client
-        .get(format!("{}/ui/cases/{case_id}", gw.base_url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let mut form = vec![("csrf", hidden_csrf(&page))];
-    form.extend(fields.iter().map(|(k, v)| (*k, v.to_string())));
-    let answer = client
-        .post(format!(
-            "{}/ui/cases/{case_id}/send/{message_type}",
-            gw.base_url
-        ))
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
-    (answer.status().as_u16(), answer.text().await.unwrap())
+    let page = format!("/ui/cases/{case_id}");
+    let action = format!("{page}/send/{message_type}");
+    post_form(gw, client, &page, &action, fields).await
 }
 
 #[actix_web::test]
 async fn a_clerk_sends_the_corrections_documents_through_the_same_pipeline() {
     let gw = TestGateway::start().await;
-    add_user(
-        &gw,
-        "clerk.corrections",
-        "clerk",
-        Some("corrections.620102"),
-    )
-    .await;
-    add_user(&gw, "clerk.court", "clerk", Some("court.620102")).await;
-    add_user(&gw, "auditor", "auditor", None).await;
-    common::add_user_in(&gw, "supervisor.62", "supervisor", None, Some("62")).await;
+    add_web_users(&gw).await;
     let court = gw.partner("court.620102", Algorithm::EcdsaP256Sha256);
-    let notice = court
-        .submit(&court_notice(1), "application/xml")
-        .await
-        .unwrap();
-    assert_eq!(notice.status, 201);
-    let notice = notice.json().unwrap();
+    let notice = post_court_notice(&gw, &court_notice(1)).await;
     let case_id = notice["case_id"].as_str().unwrap().to_string();
     let notice_id = notice["document_id"].as_str().unwrap().to_string();
 
@@ -460,11 +431,7 @@ async fn a_clerk_sends_the_corrections_documents_through_the_same_pipeline() {
         .await
         .unwrap();
     assert_eq!(refused.status(), 404);
-    let second = court
-        .submit(&court_notice(2), "application/xml")
-        .await
-        .unwrap();
-    let second = second.json().unwrap()["case_id"]
+    let second = post_court_notice(&gw, &court_notice(2)).await["case_id"]
         .as_str()
         .unwrap()
         .to_string();
@@ -487,13 +454,7 @@ async fn a_clerk_sends_the_corrections_documents_through_the_same_pipeline() {
 #[actix_web::test]
 async fn a_clerk_sends_the_assessment_opinion() {
     let gw = TestGateway::start().await;
-    add_user(
-        &gw,
-        "clerk.corrections",
-        "clerk",
-        Some("corrections.620102"),
-    )
-    .await;
+    add_web_users(&gw).await;
     let court = gw.partner("court.620102", Algorithm::EcdsaP256Sha256);
     let (bytes, content_type) = common::native(
         &gw,
@@ -554,16 +515,6 @@ async fn a_clerk_sends_the_assessment_opinion() {
     );
 }
 
-/// GETs a page; its status and text.
-async fn fetch(gw: &TestGateway, client: &reqwest::Client, path: String) -> (u16, String) {
-    let answer = client
-        .get(format!("{}{path}", gw.base_url))
-        .send()
-        .await
-        .unwrap();
-    (answer.status().as_u16(), answer.text().await.unwrap())
-}
-
 /// Posts the search form (or a reveal) with the page's CSRF token.
 async fn search(
     gw: &TestGateway,
@@ -571,44 +522,14 @@ async fn search(
     path: &str,
     fields: &[(&str, &str)],
 ) -> (u16, String) {
-    let page = client
-        .get(format!("{}/ui/search", gw.base_url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let mut form = vec![("csrf", hidden_csrf(&page))];
-    form.extend(fields.iter().map(|(k, v)| (*k, v.to_string())));
-    let answer = client
-        .post(format!("{}{path}", gw.base_url))
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
-    (answer.status().as_u16(), answer.text().await.unwrap())
+    post_form(gw, client, "/ui/search", path, fields).await
 }
 
 #[actix_web::test]
 async fn a_clerk_finds_documents_with_id_numbers_masked_and_reveals_one_on_record() {
     let gw = TestGateway::start().await;
-    add_user(
-        &gw,
-        "clerk.corrections",
-        "clerk",
-        Some("corrections.620102"),
-    )
-    .await;
-    add_user(&gw, "clerk.prison", "clerk", Some("prison.620000.3")).await;
-    add_user(&gw, "auditor", "auditor", None).await;
-    let court = gw.partner("court.620102", Algorithm::EcdsaP256Sha256);
-    let notice = court
-        .submit(&court_notice(1), "application/xml")
-        .await
-        .unwrap();
-    assert_eq!(notice.status, 201);
-    let document_id = notice.json().unwrap()["document_id"]
+    add_web_users(&gw).await;
+    let document_id = post_court_notice(&gw, &court_notice(1)).await["document_id"]
         .as_str()
         .unwrap()
         .to_string();
@@ -719,20 +640,9 @@ async fn a_clerk_finds_documents_with_id_numbers_masked_and_reveals_one_on_recor
 async fn an_auditor_browses_the_log_and_exports_evidence_that_verifies_offline() {
     use corrections_gateway::xlog::{self, LogEvent};
     let gw = TestGateway::start().await;
-    add_user(&gw, "auditor", "auditor", None).await;
-    add_user(
-        &gw,
-        "clerk.corrections",
-        "clerk",
-        Some("corrections.620102"),
-    )
-    .await;
+    add_web_users(&gw).await;
     let court = gw.partner("court.620102", Algorithm::EcdsaP256Sha256);
-    let notice = court
-        .submit(&court_notice(1), "application/xml")
-        .await
-        .unwrap();
-    let notice = notice.json().unwrap();
+    let notice = post_court_notice(&gw, &court_notice(1)).await;
     let case_id = notice["case_id"].as_str().unwrap().to_string();
     let document_id = notice["document_id"].as_str().unwrap().to_string();
     // The corrections agency pulls and acks it: its signed ack is evidence too.
@@ -834,16 +744,8 @@ async fn an_auditor_browses_the_log_and_exports_evidence_that_verifies_offline()
         .any(|l| l.contains("\"evidence.exported\"") && l.contains(&case_id)));
     let file = gw.dir.path().join("evidence.json");
     std::fs::write(&file, &bundle).unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_corrections-gateway"))
-        .args(["log", "verify"])
-        .arg(&file)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success() && stdout.contains("ok: case"),
-        "{stdout}"
-    );
+    let (ok, out) = common::cli(&["log", "verify", file.to_str().unwrap()]);
+    assert!(ok && out.contains("ok: case"), "{out}");
     let mut tampered: serde_json::Value = serde_json::from_slice(&bundle).unwrap();
     let original = tampered["documents"][0]["original"]
         .as_str()

@@ -62,7 +62,13 @@
   // C2SP signed-note checkpoint: text (origin, size, base64 root), a blank
   // line, then "— <name> base64(key id || Ed25519 signature)" lines.
   async function openCheckpoint(note, vkey) {
-    const [name, keyIdHex, keyB64] = vkey.trim().split("+");
+    // <name>+<hex key id>+<base64 key>: the base64 may itself hold "+".
+    const first = vkey.indexOf("+");
+    const second = vkey.indexOf("+", first + 1);
+    if (first < 0 || second < 0) throw new Error("the log key is malformed");
+    const name = vkey.slice(0, first);
+    const keyIdHex = vkey.slice(first + 1, second);
+    const keyB64 = vkey.slice(second + 1).trim();
     const key = fromB64(keyB64);
     if (key.length !== 33 || key[0] !== 1) throw new Error("log key is not Ed25519");
     const split = note.indexOf("\n\n");

@@ -188,12 +188,59 @@ pub fn deadline<'a>(case: &'a serde_json::Value, step: &str) -> &'a serde_json::
         .unwrap_or_else(|| panic!("no {step} deadline in {case:#}"))
 }
 
+/// Runs the gateway's binary (the CLI); whether it succeeded and its
+/// stdout and stderr.
+pub fn cli(args: &[&str]) -> (bool, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_corrections-gateway"))
+        .args(args)
+        .output()
+        .expect("binary runs");
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
 /// The password of every web user the tests create.
 pub const PASSWORD: &str = "correct horse battery staple";
 
 /// Creates a web user with [`PASSWORD`].
 pub async fn add_user(gw: &TestGateway, username: &str, role: &str, agency: Option<&str>) {
     add_user_in(gw, username, role, agency, None).await
+}
+
+/// The web users the web scenarios need, each with [`PASSWORD`]: clerks of
+/// the corrections agency (`clerk.corrections`), the court (`clerk.court`)
+/// and a prison (`clerk.prison`), an auditor (`auditor`) and a supervisor of
+/// Gansu (`supervisor.62`).
+pub async fn add_web_users(gw: &TestGateway) {
+    add_user(gw, "clerk.corrections", "clerk", Some("corrections.620102")).await;
+    add_user(gw, "clerk.court", "clerk", Some("court.620102")).await;
+    add_user(gw, "clerk.prison", "clerk", Some("prison.620000.3")).await;
+    add_user(gw, "auditor", "auditor", None).await;
+    add_user_in(gw, "supervisor.62", "supervisor", None, Some("62")).await;
+}
+
+/// `partner` signs and submits `body`; the receipt, which must be 201.
+pub async fn accepted(partner: &Partner, body: &[u8], content_type: &str) -> serde_json::Value {
+    let answer = partner.submit(body, content_type).await.unwrap();
+    assert_eq!(
+        answer.status,
+        201,
+        "{}",
+        String::from_utf8_lossy(&answer.body)
+    );
+    answer.json().unwrap()
+}
+
+/// The court signs and submits `notice` (native XML); the receipt, which must be 201.
+pub async fn post_court_notice(gw: &TestGateway, notice: &[u8]) -> serde_json::Value {
+    let court = gw.partner("court.620102", Algorithm::EcdsaP256Sha256);
+    accepted(&court, notice, "application/xml").await
 }
 
 /// Creates a web user with [`PASSWORD`] and, for a supervisor, a region.
