@@ -360,6 +360,15 @@ async fn a_clerk_sends_the_corrections_documents_through_the_same_pipeline() {
         .unwrap()
         .contains("submission.rejected"));
 
+    // A crafted link cannot make the page claim a receipt was sent.
+    let (_, page) = fetch(
+        &gw,
+        &clerk,
+        format!("/ui/cases/{case_id}?sent=handover.receipt"),
+    )
+    .await;
+    assert!(!page.contains("已发送并被网关受理"), "{page}");
+
     // The receipt: signed with the agency's key, accepted, in the timeline.
     let (status, page) = send(
         &gw,

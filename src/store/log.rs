@@ -65,8 +65,10 @@ pub struct LogFilter<'a> {
     /// `logged_at` in `[from_ms, to_ms)`.
     pub from_ms: Option<i64>,
     pub to_ms: Option<i64>,
-    /// Only entries below this index (pages go backwards, newest first).
+    /// Only entries below this index.
     pub before: Option<u64>,
+    /// Oldest first (a case's evidence) instead of newest first (the log pages).
+    pub oldest_first: bool,
     pub limit: i64,
 }
 
@@ -342,7 +344,8 @@ impl Store {
             .collect())
     }
 
-    /// Entries matching `filter`, newest first, with their `logged_at` (ms).
+    /// Entries matching `filter`, newest first unless asked otherwise, with
+    /// their `logged_at` (ms).
     /// The value filters scan the leaves (a LIKE on their text): meant for an
     /// auditor's pages and one case's evidence, bounded by the date range.
     pub async fn log_entries_filtered(
@@ -385,8 +388,9 @@ impl Store {
             clauses.push(format!("({})", any.join(" OR ")));
         }
         let sql = format!(
-            "SELECT idx, leaf, leaf_hash, logged_at FROM exchange_log WHERE {} ORDER BY idx DESC LIMIT $4",
-            clauses.join(" AND ")
+            "SELECT idx, leaf, leaf_hash, logged_at FROM exchange_log WHERE {} ORDER BY idx {} LIMIT $4",
+            clauses.join(" AND "),
+            if filter.oldest_first { "ASC" } else { "DESC" }
         );
         let mut query = sqlx::query(&sql)
             .bind(

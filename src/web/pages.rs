@@ -183,6 +183,8 @@ pub async fn case(gw: web::Data<Gateway>, req: HttpRequest, id: web::Path<String
         .split('&')
         .find_map(|kv| kv.strip_prefix("sent="))
         .and_then(MessageType::from_code)
+        // Only what the case holds: a crafted link cannot claim a sending.
+        .filter(|t| case.documents.iter().any(|(_, m, _)| m == t.as_str()))
         .map(Notice::Sent);
     render_case(&gw, lang, &session, &case, sent).await
 }

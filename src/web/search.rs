@@ -112,7 +112,11 @@ pub async fn run(
             Scope::Agency(agency) => Some(agency.as_str()),
             _ => None,
         },
-        limit: LIMIT,
+        // A region is filtered below: ask for more so that LIMIT remain.
+        limit: match &scope {
+            Scope::Agency(_) => LIMIT,
+            _ => LIMIT * 10,
+        },
     };
     let found = match gw.store.search_documents(&search).await {
         Ok(found) => found,
@@ -121,6 +125,7 @@ pub async fn run(
     let found: Vec<Found> = found
         .into_iter()
         .filter(|f| scope.admits_any(std::iter::once(&f.sender).chain(&f.parties)))
+        .take(LIMIT as usize)
         .collect();
     let results = results(lang, &session, q, &found, revealed.as_ref());
     page(lang, &session, q, Some(results), None, 200)

@@ -176,14 +176,19 @@ pub async fn build(
                 .collect(),
         });
     }
+    // Oldest first: the entries that accepted the documents are never the
+    // ones a (very busy) case's limit leaves out.
     let filter = LogFilter {
         any_value: &ids,
         before: Some(checkpoint.tree_size),
+        oldest_first: true,
         limit: MAX_ENTRIES,
         ..LogFilter::default()
     };
-    let mut rows = store.log_entries_filtered(&filter).await?;
-    rows.reverse();
+    let rows = store.log_entries_filtered(&filter).await?;
+    if rows.len() as i64 == MAX_ENTRIES {
+        tracing::warn!(case_id = %case.id, "evidence bundle holds the first {MAX_ENTRIES} log entries of the case only");
+    }
     let mut entries = Vec::with_capacity(rows.len());
     for (row, _) in rows {
         let index = row.index.max(0) as u64;
