@@ -576,6 +576,10 @@ async fn a_clerk_finds_documents_with_id_numbers_masked_and_reveals_one_on_recor
     let (status, page) = search(&gw, &clerk, "/ui/search", &[("q", "阿")]).await;
     assert_eq!(status, 422);
     assert!(page.contains("至少两个字符"), "{page}");
+    let huge = "甲".repeat(40_000);
+    let (status, page) = search(&gw, &clerk, "/ui/search", &[("q", &huge)]).await;
+    assert_eq!(status, 413);
+    assert!(page.contains("表单内容过长"), "{page}");
 
     // Revealing is a POST that is logged first: who, which document, no data.
     let leaves = gw.leaves().await.len();

@@ -165,8 +165,7 @@ struct Fields {
 }
 
 impl Fields {
-    fn parse(body: &[u8]) -> Option<Fields> {
-        let pairs = super::form_pairs(body)?;
+    fn of(pairs: Vec<(String, String)>) -> Fields {
         let mut f = Fields::default();
         for (name, value) in pairs {
             match name.as_str() {
@@ -186,7 +185,7 @@ impl Fields {
                 _ => {}
             }
         }
-        Some(f)
+        f
     }
 }
 
@@ -195,7 +194,7 @@ pub async fn send(
     gw: web::Data<Gateway>,
     req: HttpRequest,
     path: web::Path<(String, String)>,
-    body: web::Bytes,
+    body: web::Payload,
 ) -> HttpResponse {
     let lang = Lang::of(&req);
     let (case_id, slug) = path.into_inner();
@@ -203,8 +202,9 @@ pub async fn send(
         Ok(s) => s,
         Err(answer) => return answer,
     };
-    let Some(fields) = Fields::parse(&body) else {
-        return message_page(lang, 400, "表单格式有误", "the form is malformed");
+    let fields = match super::read_form(lang, body).await {
+        Ok(pairs) => Fields::of(pairs),
+        Err(refusal) => return refusal,
     };
     if !auth::check_csrf(&session, &fields.csrf) {
         return auth::csrf_refused(lang);

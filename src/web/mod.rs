@@ -66,6 +66,34 @@ pub(crate) fn form_pairs(body: &[u8]) -> Option<Vec<(String, String)>> {
     serde_urlencoded::from_bytes(body).ok()
 }
 
+/// Largest form body a page posts (a reasons text is at most a few KiB).
+const MAX_FORM_BYTES: usize = 64 * 1024;
+
+/// Reads a posted form within [`MAX_FORM_BYTES`]; the refusal page (413,
+/// 400), in the user's language, otherwise.
+pub(crate) async fn read_form(
+    lang: Lang,
+    mut payload: web::Payload,
+) -> Result<Vec<(String, String)>, HttpResponse> {
+    use futures_util::StreamExt;
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk
+            .map_err(|_| message_page(lang, 400, "表单读取失败", "the form could not be read"))?;
+        if body.len() + chunk.len() > MAX_FORM_BYTES {
+            return Err(message_page(
+                lang,
+                413,
+                "表单内容过长（至多 64 KiB）",
+                "the form is too large (64 KiB at most)",
+            ));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    form_pairs(&body)
+        .ok_or_else(|| message_page(lang, 400, "表单格式有误", "the form is malformed"))
+}
+
 /// The page language: zh-CN unless the user chose English (`?lang=en`, kept in a cookie).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Lang {

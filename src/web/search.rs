@@ -14,7 +14,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use maud::{html, Markup};
 
 use super::auth::{self, Scope, Session};
-use super::{form_pairs, layout, message_page, pages, Lang};
+use super::{layout, message_page, pages, read_form, Lang};
 use crate::app::Gateway;
 use crate::model::{CaseNo, IdNumber};
 use crate::store::{Found, Search};
@@ -57,7 +57,7 @@ pub async fn form(gw: web::Data<Gateway>, req: HttpRequest) -> HttpResponse {
 pub async fn run(
     gw: web::Data<Gateway>,
     req: HttpRequest,
-    body: web::Bytes,
+    body: web::Payload,
     reveal: bool,
 ) -> HttpResponse {
     let lang = Lang::of(&req);
@@ -65,8 +65,9 @@ pub async fn run(
         Ok(s) => s,
         Err(answer) => return answer,
     };
-    let Some(fields) = form_pairs(&body) else {
-        return message_page(lang, 400, "表单格式有误", "the form is malformed");
+    let fields = match read_form(lang, body).await {
+        Ok(pairs) => pairs,
+        Err(refusal) => return refusal,
     };
     let field = |name: &str| {
         fields
@@ -131,11 +132,11 @@ pub async fn run(
     page(lang, &session, q, Some(results), None, 200)
 }
 
-pub async fn search(gw: web::Data<Gateway>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
+pub async fn search(gw: web::Data<Gateway>, req: HttpRequest, body: web::Payload) -> HttpResponse {
     run(gw, req, body, false).await
 }
 
-pub async fn reveal(gw: web::Data<Gateway>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
+pub async fn reveal(gw: web::Data<Gateway>, req: HttpRequest, body: web::Payload) -> HttpResponse {
     run(gw, req, body, true).await
 }
 
