@@ -12,6 +12,7 @@ use crate::clock::Clock;
 use crate::config::Settings;
 use crate::formats::Formats;
 use crate::registry::Registry;
+use crate::security::agency_keys::AgencyKeys;
 use crate::security::devpki::GatewayIdentity;
 use crate::security::reload::Reloadable;
 use crate::security::tls::{ServerTls, TlsFiles};
@@ -44,6 +45,9 @@ pub struct Gateway {
     pub clock: Clock,
     /// Signs the exchange log's checkpoints (Ed25519, `DIR/pki/log.key.pem`).
     pub log_key: NoteSigner,
+    /// The agency keys the gateway holds: what a clerk sends from the web
+    /// interface is signed with their agency's (`signing_keys`).
+    pub agency_keys: AgencyKeys,
 }
 
 impl Gateway {
@@ -109,6 +113,12 @@ impl Gateway {
         let log_key =
             crate::security::devpki::generate_log_key(&settings.pki_dir(), &settings.log_origin)
                 .map_err(|e| anyhow::anyhow!("loading the log key: {}", e.message().en))?;
+        let agency_keys = AgencyKeys::load(
+            &settings.signing_keys,
+            &settings.pki_dir(),
+            registry.iter().map(|a| a.id.as_str()),
+        )
+        .map_err(|e| anyhow::anyhow!("loading the agency signing keys: {e}"))?;
         let blobs = BlobStore::open(&settings.blobs_dir()).with_context(|| {
             format!(
                 "opening the attachment store {}",
@@ -129,6 +139,7 @@ impl Gateway {
             blobs,
             clock: Clock::system(),
             log_key,
+            agency_keys,
         })
     }
 }

@@ -6,11 +6,14 @@
 //! `GATEWAY_MAX_BODY_BYTES`) → command-line flags. The reference of every
 //! key is `docs/operations.md` (tests/operations_doc.rs keeps it complete).
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
 use serde::{Deserialize, Serialize};
+
+use crate::security::agency_keys::KeyFiles;
 
 /// The gateway's settings. Paths are resolved against the working directory.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -62,6 +65,11 @@ pub struct Settings {
     pub checkpoint_interval_secs: u64,
     /// Outbound delivery: retries, backoff and the push client (`[delivery]`).
     pub delivery: DeliverySettings,
+    /// The agency keys the gateway holds to sign what clerks send from the web
+    /// interface (`[signing_keys."corrections.620102"]` with `key` and `cert`
+    /// PEM files). A corrections agency not listed uses the dev PKI's
+    /// `DIR/pki/<agency>/ecdsa-p256.{key,crt}.pem` if present (`security::agency_keys`).
+    pub signing_keys: BTreeMap<String, KeyFiles>,
     /// Log lines: `text` (human-readable, the default) or `json`.
     pub log_format: crate::telemetry::LogFormat,
     /// On SIGTERM/SIGINT, how long requests in flight may take to finish.
@@ -169,6 +177,7 @@ impl Default for Settings {
             shutdown_timeout_secs: 30,
             reload_secs: 30,
             tls: TlsSettings::default(),
+            signing_keys: BTreeMap::new(),
         }
     }
 }

@@ -128,9 +128,11 @@ enum LogCommand {
         #[arg(long)]
         out: PathBuf,
     },
-    /// Verify a bundle offline (no database): every leaf, node, checkpoint and their consistency.
+    /// Verify offline (no database): a log bundle directory (every leaf, node,
+    /// checkpoint and their consistency) or a case's evidence bundle file
+    /// (documents, signatures, receipts, inclusion proofs, checkpoint).
     Verify {
-        /// The bundle directory.
+        /// The bundle directory, or an evidence bundle `.json` file.
         bundle: PathBuf,
     },
 }
@@ -408,6 +410,31 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 out.display()
             );
             Ok(std::process::ExitCode::SUCCESS)
+        }
+        Command::Log {
+            command: LogCommand::Verify { bundle },
+        } if bundle.is_file() => {
+            let verified = std::fs::read(&bundle)
+                .map_err(|e| xlog::evidence::Failure(format!("{}: {e}", bundle.display())))
+                .and_then(|bytes| xlog::evidence::verify(&bytes));
+            match verified {
+                Ok(v) => {
+                    println!(
+                        "ok: case {}: {} documents, {} log entries included in the signed tree of {} entries, root {} / 校验通过\nlog key (compare it with yours): {}",
+                        v.case_id,
+                        v.documents,
+                        v.entries,
+                        v.tree_size,
+                        hex::encode(v.root),
+                        v.log_key
+                    );
+                    Ok(std::process::ExitCode::SUCCESS)
+                }
+                Err(failure) => {
+                    println!("FAILED / 校验失败: {failure}");
+                    Ok(std::process::ExitCode::FAILURE)
+                }
+            }
         }
         Command::Log {
             command: LogCommand::Verify { bundle },

@@ -1,9 +1,13 @@
 //! The web interface in a real headless Chromium, driven over WebDriver
-//! (chromedriver): a clerk logs in by typing and clicking, sees the overdue
-//! case on top of the dashboard, opens its timeline and logs out; another
-//! agency's clerk typing the case's URL gets "not found". Screenshots of
-//! the screens are written to `target/screenshots/` (the ones in
-//! `docs/screenshots/` come from here).
+//! (chromedriver), one role after the other: a clerk logs in by typing and
+//! clicking, sees the overdue case on top of the dashboard, opens its
+//! timeline, sends the receipt from the case page (the timeline shows it),
+//! searches the person (ID numbers masked) and logs out; another agency's
+//! clerk typing the case's URL gets "not found"; an auditor verifies an
+//! exchange-log entry's inclusion in the browser (pass) and downloads the
+//! case's evidence bundle, which `corrections-gateway log verify` accepts.
+//! Screenshots of the screens are written to `target/screenshots/` (the
+//! ones in `docs/screenshots/` come from here).
 //!
 //! `scripts/test.sh` installs Chromium and ChromeDriver (Debian's
 //! `chromium`, `chromium-driver`); without them this test fails and says so.
@@ -14,8 +18,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::{add_user, court_notice, TestGateway, PASSWORD};
-use corrections_gateway::security::alg::Algorithm;
+use common::{add_web_users, court_notice, post_court_notice, TestGateway, PASSWORD};
 use fantoccini::{Client, ClientBuilder, Locator};
 
 struct Driver(Child);
@@ -35,7 +38,8 @@ fn free_port() -> u16 {
         .port()
 }
 
-async fn chromium() -> (Driver, Client) {
+/// A headless Chromium that saves downloads in `downloads`.
+async fn chromium(downloads: &Path) -> (Driver, Client) {
     let chromedriver = ["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"]
         .into_iter()
         .find(|p| Path::new(p).exists())
@@ -58,7 +62,11 @@ async fn chromium() -> (Driver, Client) {
                 "--disable-quic", "--no-first-run", "--disable-background-networking",
                 "--disable-component-update", "--disable-sync", "--window-size=1366,768",
                 format!("--user-data-dir={}", profile.display()),
-            ]
+            ],
+            "prefs": {
+                "download.default_directory": downloads.display().to_string(),
+                "download.prompt_for_download": false,
+            }
         }
     });
     let capabilities = capabilities.as_object().unwrap().clone();
@@ -81,54 +89,61 @@ fn screenshots() -> PathBuf {
     dir
 }
 
+/// Waits for the element `css` and types `text` into it.
+async fn type_into(browser: &Client, css: &str, text: &str) {
+    browser
+        .wait()
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap()
+        .send_keys(text)
+        .await
+        .unwrap();
+}
+
+/// Clicks the element `click` and waits for `then` to appear; returns its text.
+async fn click_then(browser: &Client, click: Locator<'_>, then: &str) -> String {
+    browser.find(click).await.unwrap().click().await.unwrap();
+    browser
+        .wait()
+        .for_element(Locator::Css(then))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+async fn screenshot(browser: &Client, name: &str) {
+    std::fs::write(
+        screenshots().join(name),
+        browser.screenshot().await.unwrap(),
+    )
+    .unwrap();
+}
+
 async fn log_in(browser: &Client, base: &str, username: &str) {
     browser.goto(&format!("{base}/ui/login")).await.unwrap();
-    browser
-        .wait()
-        .for_element(Locator::Id("username"))
-        .await
-        .unwrap();
-    browser
-        .find(Locator::Id("username"))
-        .await
-        .unwrap()
-        .send_keys(username)
-        .await
-        .unwrap();
-    browser
-        .find(Locator::Id("password"))
-        .await
-        .unwrap()
-        .send_keys(PASSWORD)
-        .await
-        .unwrap();
-    browser
-        .find(Locator::Css("button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    type_into(browser, "#username", username).await;
+    type_into(browser, "#password", PASSWORD).await;
     // Logged in: the header has the logout form.
-    browser
-        .wait()
-        .for_element(Locator::Css("header form"))
-        .await
-        .unwrap();
+    click_then(browser, Locator::Css("button[type=submit]"), "header form").await;
+}
+
+async fn log_out(browser: &Client) {
+    click_then(
+        browser,
+        Locator::Css("header button[type=submit]"),
+        "#username",
+    )
+    .await;
+    assert_eq!(browser.current_url().await.unwrap().path(), "/ui/login");
 }
 
 #[actix_web::test]
 async fn a_clerk_clicks_from_the_overdue_case_to_its_timeline_in_chromium() {
     let gw = TestGateway::start().await;
-    add_user(
-        &gw,
-        "clerk.corrections",
-        "clerk",
-        Some("corrections.620102"),
-    )
-    .await;
-    add_user(&gw, "clerk.prison", "clerk", Some("prison.620000.3")).await;
-    let court = gw.partner("court.620102", Algorithm::EcdsaP256Sha256);
+    add_web_users(&gw).await;
     // The judgment took effect on 2026-10-09 and the person had to report by
     // 10-19: the case is overdue when the notice finally arrives.
     let late = common::edit(
@@ -140,24 +155,14 @@ async fn a_clerk_clicks_from_the_overdue_case_to_its_timeline_in_chromium() {
         "<BDQX>2026-11-28</BDQX>",
         "<BDQX>2026-10-19</BDQX>",
     );
-    let notice = court.submit(&late, "application/xml").await.unwrap();
-    assert_eq!(
-        notice.status,
-        201,
-        "{}",
-        String::from_utf8_lossy(&notice.body)
-    );
-    let on_time = court
-        .submit(&court_notice(8), "application/xml")
-        .await
-        .unwrap();
-    assert_eq!(on_time.status, 201);
-    let case_id = notice.json().unwrap()["case_id"]
+    let case_id = post_court_notice(&gw, &late).await["case_id"]
         .as_str()
         .unwrap()
         .to_string();
+    post_court_notice(&gw, &court_notice(8)).await;
 
-    let (_driver, browser) = chromium().await;
+    let downloads = tempfile::tempdir().unwrap();
+    let (_driver, browser) = chromium(downloads.path()).await;
     let base = gw.base_url.clone();
     log_in(&browser, &base, "clerk.corrections").await;
     assert_eq!(browser.current_url().await.unwrap().path(), "/ui/");
@@ -171,64 +176,57 @@ async fn a_clerk_clicks_from_the_overdue_case_to_its_timeline_in_chromium() {
         first_row.contains("overdue") && first_row.contains(&case_id),
         "{first_row}"
     );
-    std::fs::write(
-        screenshots().join("dashboard.png"),
-        browser.screenshot().await.unwrap(),
-    )
-    .unwrap();
+    screenshot(&browser, "dashboard.png").await;
 
-    browser
-        .find(Locator::Css(&format!("a[href='/ui/cases/{case_id}']")))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    browser
-        .wait()
-        .for_element(Locator::Css("main p a[href='/ui/']"))
-        .await
-        .unwrap();
+    let case_link = format!("a[href='/ui/cases/{case_id}']");
+    click_then(&browser, Locator::Css(&case_link), "main p a[href='/ui/']").await;
     assert_eq!(
         browser.current_url().await.unwrap().path(),
         format!("/ui/cases/{case_id}")
     );
     let page = browser.source().await.unwrap();
     assert!(page.contains("handover.receipt") && page.contains("handover.notice"));
-    std::fs::write(
-        screenshots().join("case.png"),
-        browser.screenshot().await.unwrap(),
+    screenshot(&browser, "case.png").await;
+
+    // The receipt, from the form of the case page: accepted, in the timeline.
+    let receipt_form = "form[action$='/send/handover.receipt']";
+    type_into(
+        &browser,
+        &format!("{receipt_form} input[name=document_no]"),
+        "城矫接〔2026〕7号",
     )
-    .unwrap();
+    .await;
+    let submit = format!("{receipt_form} button[type=submit]");
+    click_then(&browser, Locator::Css(&submit), "p.sent").await;
+    let timeline = browser
+        .find(Locator::Id("timeline"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(timeline.contains("handover.receipt"), "{timeline}");
+    screenshot(&browser, "case-receipt.png").await;
 
     // English, by the switch in the header.
-    browser
-        .find(Locator::LinkText("English"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    browser
-        .wait()
-        .for_element(Locator::Css("html[lang=en]"))
-        .await
-        .unwrap();
+    click_then(&browser, Locator::LinkText("English"), "html[lang=en]").await;
     assert!(browser.source().await.unwrap().contains("Deadlines"));
 
-    browser
-        .find(Locator::Css("header button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    browser
-        .wait()
-        .for_element(Locator::Id("username"))
-        .await
-        .unwrap();
-    assert_eq!(browser.current_url().await.unwrap().path(), "/ui/login");
+    // Search by name: the ID number is masked until asked for.
+    click_then(&browser, Locator::LinkText("Search"), "#q").await;
+    type_into(&browser, "#q", "阿依古丽").await;
+    let results = click_then(
+        &browser,
+        Locator::Css("main form button[type=submit]"),
+        "#results",
+    )
+    .await;
+    assert!(
+        results.contains("6201**********0026") && !results.contains("620102199003070026"),
+        "{results}"
+    );
+    screenshot(&browser, "search.png").await;
+    log_out(&browser).await;
 
     // Another agency's clerk cannot open the case by typing its URL.
     log_in(&browser, &base, "clerk.prison").await;
@@ -240,6 +238,57 @@ async fn a_clerk_clicks_from_the_overdue_case_to_its_timeline_in_chromium() {
     assert!(
         page.contains("no such case") || page.contains("未找到该案件"),
         "{page}"
+    );
+    browser.goto(&format!("{base}/ui/")).await.unwrap();
+    log_out(&browser).await;
+
+    // The auditor checks an entry's inclusion in the browser: the page's
+    // script recomputes the leaf hash and folds the proof to the signed root.
+    log_in(&browser, &base, "auditor").await;
+    browser
+        .goto(&format!("{base}/ui/log?lang=zh"))
+        .await
+        .unwrap();
+    browser
+        .wait()
+        .for_element(Locator::Css("button.verify"))
+        .await
+        .unwrap();
+    let verdict = click_then(
+        &browser,
+        Locator::Css("button.verify"),
+        ".result.pass, .result.fail",
+    )
+    .await;
+    assert!(verdict.starts_with("通过"), "{verdict}");
+    assert!(verdict.contains("检查点签名有效"), "{verdict}");
+    screenshot(&browser, "log.png").await;
+
+    // … and downloads the case's evidence bundle, which verifies offline.
+    browser
+        .goto(&format!("{base}/ui/cases/{case_id}"))
+        .await
+        .unwrap();
+    browser
+        .wait()
+        .for_element(Locator::Id("evidence"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let bundle = downloads.path().join(format!("evidence-{case_id}.json"));
+    for _ in 0..100 {
+        if bundle.exists() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (ok, out) = common::cli(&["log", "verify", bundle.to_str().unwrap()]);
+    assert!(
+        ok && out.contains("ok: case"),
+        "{}: {out}",
+        bundle.display()
     );
     browser.close().await.unwrap();
 }

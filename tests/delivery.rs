@@ -74,18 +74,7 @@ async fn leaves(gw: &TestGateway, event: &str) -> Vec<Value> {
 }
 
 async fn submit_notice(gw: &TestGateway, n: usize) -> Value {
-    let court = gw.partner(COURT, Algorithm::EcdsaP256Sha256);
-    let answer = court
-        .submit(&court_notice(n), "application/xml")
-        .await
-        .unwrap();
-    assert_eq!(
-        answer.status,
-        201,
-        "{}",
-        String::from_utf8_lossy(&answer.body)
-    );
-    answer.json().unwrap()
+    common::post_court_notice(gw, &court_notice(n)).await
 }
 
 /// Signs and posts a small JSON body (an ack, a retry request).

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{deadline, TestGateway};
+use common::{deadline, native, TestGateway};
 use corrections_gateway::formats::Dialect;
 use corrections_gateway::partner::Partner;
 use corrections_gateway::security::alg::Algorithm;
@@ -17,37 +17,8 @@ const COURT: &str = "court.620102";
 const CORRECTIONS: &str = "corrections.620102";
 const PROCURATORATE: &str = "procuratorate.620102";
 
-/// A canonical fixture re-addressed and encoded in the sender's dialect.
-fn native(gw: &TestGateway, dialect: Dialect, fixture: &str, set: Value) -> (Vec<u8>, String) {
-    let path = format!(
-        "{}/tests/fixtures/canonical/{fixture}.json",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let mut doc: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
-    doc["attachments"] = json!([]);
-    for (key, value) in set.as_object().unwrap() {
-        if value.is_null() {
-            doc.as_object_mut().unwrap().remove(key);
-        } else {
-            doc[key] = value.clone();
-        }
-    }
-    let formats = &gw.running.gateway.formats;
-    let bytes = formats
-        .encode(dialect, &doc)
-        .unwrap_or_else(|e| panic!("{fixture} encodes in {dialect:?}: {e:?}"));
-    (bytes, formats.content_type(dialect))
-}
-
 async fn post(partner: &Partner, (bytes, content_type): (Vec<u8>, String)) -> Value {
-    let answer = partner.submit(&bytes, &content_type).await.unwrap();
-    assert_eq!(
-        answer.status,
-        201,
-        "{}",
-        String::from_utf8_lossy(&answer.body)
-    );
-    answer.json().unwrap()
+    common::accepted(partner, &bytes, &content_type).await
 }
 
 async fn case(partner: &Partner, id: &str) -> Value {

@@ -6,9 +6,8 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 
-use common::{court_notice, TestDatabase, TestGateway};
+use common::{cli, cli_on, court_notice, TestDatabase, TestGateway};
 use corrections_gateway::partner::{Answer, Partner};
 use corrections_gateway::security::alg::Algorithm;
 use corrections_gateway::xlog::merkle::{self, Hash};
@@ -16,7 +15,6 @@ use corrections_gateway::xlog::note::{Checkpoint, NoteVerifier};
 use serde_json::Value;
 
 const COURT: &str = "court.620102";
-const BIN: &str = env!("CARGO_BIN_EXE_corrections-gateway");
 
 fn hash(v: &Value) -> Hash {
     hex::decode(v.as_str().expect("hex string"))
@@ -49,17 +47,7 @@ async fn checkpoint(gw: &TestGateway, partner: &Partner) -> Checkpoint {
 }
 
 async fn submit(partner: &Partner, n: usize) -> Value {
-    let answer = partner
-        .submit(&court_notice(n), "application/xml")
-        .await
-        .unwrap();
-    assert_eq!(
-        answer.status,
-        201,
-        "{}",
-        String::from_utf8_lossy(&answer.body)
-    );
-    answer.json().unwrap()
+    common::accepted(partner, &court_notice(n), "application/xml").await
 }
 
 #[actix_web::test]
@@ -239,30 +227,12 @@ async fn entries_are_read_with_a_signed_request_and_the_read_is_logged() {
     assert_eq!(past.json().unwrap()["code"], "log_tree_size_too_large");
 }
 
-/// Runs the real binary; `database_url` is the gateway's database when it
-/// is not the SQLite file in the data directory.
-fn run(args: &[&str], database_url: Option<&str>) -> (bool, String) {
-    let mut command = Command::new(BIN);
-    command.args(args);
-    if let Some(url) = database_url {
-        command.env("GATEWAY_DATABASE_URL", url);
-    }
-    let out = command.output().expect("binary runs");
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
-}
-
 /// Exports the gateway's log with the real binary and verifies the bundle.
 fn export_and_verify(gw: &TestGateway, bundle: &Path) -> (bool, String) {
     let _ = std::fs::remove_dir_all(bundle);
     let data = gw.dir.path();
-    let (ok, out) = run(
+    let (ok, out) = cli_on(
+        gw.database.url(),
         &[
             "log",
             "export",
@@ -271,10 +241,9 @@ fn export_and_verify(gw: &TestGateway, bundle: &Path) -> (bool, String) {
             "--out",
             bundle.to_str().unwrap(),
         ],
-        gw.database.url(),
     );
     assert!(ok, "export: {out}");
-    run(&["log", "verify", bundle.to_str().unwrap()], None)
+    cli(&["log", "verify", bundle.to_str().unwrap()])
 }
 
 #[actix_web::test]

@@ -343,12 +343,16 @@ fn status_now(d: &NewDeadline, now_ms: i64) -> String {
     }
 }
 
-/// The suggestions of a handover case still waiting for its receipt: the
-/// notice and the corrections received so far, checked against the
-/// required documents of `rules/handover_documents.toml`.
-async fn suggestions(gw: &Gateway, case: &CaseRecord) -> Result<Vec<SuggestionView>, StoreError> {
+/// The correction request a handover case still waiting for its receipt
+/// calls for: the notice and the corrections received so far, checked
+/// against the required documents of `rules/handover_documents.toml`. The
+/// API lists it as a suggestion; the case page pre-ticks its kinds.
+pub(crate) async fn correction_suggestion(
+    gw: &Gateway,
+    case: &CaseRecord,
+) -> Result<Option<handover::CorrectionSuggestion>, StoreError> {
     if case.flow != "handover" || case.state != "notified" {
-        return Ok(Vec::new());
+        return Ok(None);
     }
     let mut documents = Vec::new();
     for (id, message_type, _) in &case.documents {
@@ -364,24 +368,30 @@ async fn suggestions(gw: &Gateway, case: &CaseRecord) -> Result<Vec<SuggestionVi
             .and_then(|v| CanonicalDocument::from_json(&v).ok());
         documents.extend(parsed);
     }
-    Ok(
-        handover::case_suggestion(&gw.handover_documents, &documents)
-            .map(|s| SuggestionView {
-                message_type: s.message_type.as_str(),
-                to: s.to,
-                missing: s
-                    .missing
-                    .into_iter()
-                    .map(|m| MissingView {
-                        kind: m.kind,
-                        name_zh: m.name_zh,
-                    })
-                    .collect(),
-                reason: s.reason,
-            })
-            .into_iter()
-            .collect(),
-    )
+    Ok(handover::case_suggestion(
+        &gw.handover_documents,
+        &documents,
+    ))
+}
+
+async fn suggestions(gw: &Gateway, case: &CaseRecord) -> Result<Vec<SuggestionView>, StoreError> {
+    Ok(correction_suggestion(gw, case)
+        .await?
+        .map(|s| SuggestionView {
+            message_type: s.message_type.as_str(),
+            to: s.to,
+            missing: s
+                .missing
+                .into_iter()
+                .map(|m| MissingView {
+                    kind: m.kind,
+                    name_zh: m.name_zh,
+                })
+                .collect(),
+            reason: s.reason,
+        })
+        .into_iter()
+        .collect())
 }
 
 fn view(case: CaseRecord, suggestions: Vec<SuggestionView>, now_ms: i64) -> CaseView {

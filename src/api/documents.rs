@@ -67,6 +67,7 @@ pub async fn submit(
     let submission = Submission {
         parts: request_parts(&req),
         body,
+        by_user: None,
     };
     match intake::submit(&gw, submission).await {
         Ok(Ok(accepted)) => signed(

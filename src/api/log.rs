@@ -223,7 +223,12 @@ pub async fn entries(gw: web::Data<Gateway>, req: HttpRequest) -> HttpResponse {
         return too_large(size).response(&gw.identity);
     }
     let end = end.min(size).min(start + MAX_ENTRIES);
-    let event = LogEvent::LogRead { reader, start, end };
+    let event = LogEvent::LogRead {
+        reader,
+        start,
+        end,
+        user_id: None,
+    };
     if let Err(e) = gw
         .store
         .append_log(&xlog::prepare(&event, time::OffsetDateTime::now_utc()))

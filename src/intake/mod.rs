@@ -30,8 +30,8 @@ use crate::security::httpsig::REQUEST_COMPONENTS;
 use crate::security::request::{verify_request, RequestParts, VerifiedRequest};
 use crate::security::SecurityError;
 use crate::store::{
-    CaseUpdate, CaseWrite, Committed, NewAttachment, NewDocument, NewEnvelope, SignatureEvidence,
-    StoreError,
+    CaseUpdate, CaseWrite, Committed, NewAttachment, NewDocument, NewEnvelope, NewSubject,
+    SignatureEvidence, StoreError,
 };
 use crate::timefmt::{self, unix_ms};
 use crate::violation::{Bilingual, Violation, Violations};
@@ -49,6 +49,10 @@ use crate::xlog::{self, LogEvent, LogPosition};
 pub struct Submission {
     pub parts: RequestParts,
     pub body: Body,
+    /// The web user (id) who wrote the document and had the gateway sign it
+    /// with their agency's key (src/web/actions.rs); `None` for a partner
+    /// system's POST. Recorded in the exchange log, never used to decide.
+    pub by_user: Option<String>,
 }
 
 /// The body of a submission.
@@ -257,6 +261,7 @@ pub async fn submit(
     sub: Submission,
 ) -> Result<Result<Accepted, Rejection>, Unavailable> {
     let now = gw.clock.now();
+    let by_user = sub.by_user.clone();
     let mut trace = Trace::default();
     if let Body::Document(body) = &sub.body {
         trace.body_sha256 = Some(sha256_hex(body));
@@ -273,6 +278,7 @@ pub async fn submit(
             keyid: trace.keyid,
             status: rejection.status,
             codes: rejection.codes(),
+            by_user,
         };
         gw.store.append_log(&xlog::prepare(&event, now)).await?;
     }
@@ -401,7 +407,11 @@ async fn run(
     now: OffsetDateTime,
     trace: &mut Trace,
 ) -> Result<Result<Accepted, Rejection>, Unavailable> {
-    let Submission { parts, body } = sub;
+    let Submission {
+        parts,
+        body,
+        by_user,
+    } = sub;
     // verify
     let signed = match check_signer(gw, &parts, &body, now, trace).await? {
         Ok(signed) => signed,
@@ -608,6 +618,7 @@ async fn run(
         case_id: record.case.as_ref().map(|c| c.id().to_string()),
         case_state,
         deadline_events,
+        by_user,
     };
     let leaf = xlog::prepare(&event, now);
     // Blobs move to their content address under the shared removal lock, which
@@ -896,6 +907,10 @@ fn build_record(
         attachments: original.attachments,
         envelope: original.envelope,
         deliveries: Vec::new(),
+        subject: doc.subject.as_ref().map(|s| NewSubject {
+            name: s.name.clone(),
+            id_number: s.id_number.as_str().to_string(),
+        }),
     }
 }
 

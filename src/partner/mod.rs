@@ -37,6 +37,60 @@ pub struct Answer {
     pub body: bytes::Bytes,
 }
 
+/// An agency's signing identity, borrowed: what signs a request as protocol.md
+/// says. [`Partner`] signs with it before sending; the web interface signs a
+/// clerk's document with the key the gateway holds for the clerk's agency and
+/// hands the same parts to intake as a partner's POST would arrive.
+#[derive(Clone, Copy)]
+pub struct Signer<'a> {
+    pub key: &'a SigningKey,
+    pub keyid: &'a str,
+    pub alg: Algorithm,
+}
+
+impl Signer<'_> {
+    /// The parts of a signed request, as the gateway captures them from the
+    /// wire: method, path, `@query`, `Content-Type`, `Content-Digest` (with a
+    /// body), `Signature-Input` and `Signature` (`created`, a fresh nonce).
+    /// `path` may carry a query (`/api/v1/cases?flow=…`): it is signed as `@query`.
+    pub fn sign(
+        &self,
+        created: i64,
+        method: &str,
+        path: &str,
+        content_type: Option<&str>,
+        body: Option<&[u8]>,
+    ) -> Result<RequestParts, SecurityError> {
+        let (path, query) = match path.split_once('?') {
+            Some((path, query)) => (path, Some(format!("?{query}"))),
+            None => (path, None),
+        };
+        let mut parts = RequestParts {
+            method: method.to_string(),
+            path: path.to_string(),
+            query,
+            content_type: content_type.map(str::to_string),
+            content_digest: body.map(content_digest),
+            ..RequestParts::default()
+        };
+        let mut components: Vec<&str> = if body.is_some() {
+            REQUEST_COMPONENTS.to_vec()
+        } else {
+            vec!["@method", "@path"]
+        };
+        if parts.query.is_some() {
+            components.push("@query");
+        }
+        let nonce = Some(uuid::Uuid::new_v4().simple().to_string());
+        let params =
+            SignatureParams::new("sig1", &components, created, self.keyid, self.alg, nonce);
+        let (input, signature) = httpsig::sign_message(&params, &parts, self.key)?;
+        parts.signature_input = Some(input);
+        parts.signature = Some(signature);
+        Ok(parts)
+    }
+}
+
 /// The gateway's certificate as a partner pins it.
 pub struct GatewayCert {
     pub keyid: String,
@@ -94,38 +148,24 @@ impl Partner {
         content_type: Option<&str>,
         body: Option<&[u8]>,
     ) -> Result<Vec<(&'static str, String)>, SecurityError> {
-        // `path` may carry a query (`/api/v1/cases?flow=…`): it is signed as `@query`.
-        let (path, query) = match path.split_once('?') {
-            Some((path, query)) => (path, Some(format!("?{query}"))),
-            None => (path, None),
+        let signer = Signer {
+            key: &self.key,
+            keyid: &self.keyid,
+            alg: self.alg,
         };
-        let parts = RequestParts {
-            method: method.to_string(),
-            path: path.to_string(),
-            query,
-            content_type: content_type.map(str::to_string),
-            content_digest: body.map(content_digest),
-            ..RequestParts::default()
-        };
-        let mut components: Vec<&str> = if body.is_some() {
-            REQUEST_COMPONENTS.to_vec()
-        } else {
-            vec!["@method", "@path"]
-        };
-        if parts.query.is_some() {
-            components.push("@query");
-        }
-        let created = self.clock.now().unix_timestamp();
-        let nonce = Some(uuid::Uuid::new_v4().simple().to_string());
-        let params =
-            SignatureParams::new("sig1", &components, created, &self.keyid, self.alg, nonce);
-        let (input, signature) = httpsig::sign_message(&params, &parts, &self.key)?;
+        let parts = signer.sign(
+            self.clock.now().unix_timestamp(),
+            method,
+            path,
+            content_type,
+            body,
+        )?;
         let mut headers = Vec::new();
         if let Some(digest) = parts.content_digest {
             headers.push(("content-digest", digest));
         }
-        headers.push(("signature-input", input));
-        headers.push(("signature", signature));
+        headers.extend(parts.signature_input.map(|v| ("signature-input", v)));
+        headers.extend(parts.signature.map(|v| ("signature", v)));
         Ok(headers)
     }
 

@@ -7,6 +7,7 @@
 //! signature whose key, certificate chain, validity, revocation status or
 //! agency binding has not been checked.
 
+pub mod agency_keys;
 pub mod alg;
 pub mod devpki;
 pub mod digest;

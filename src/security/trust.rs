@@ -68,6 +68,8 @@ struct Snapshot {
     agencies: Vec<String>,
     /// The files read, with their modification times and lengths.
     stamps: Vec<FileStamp>,
+    /// Each agency's CA certificates (PEM), for evidence an auditor checks offline.
+    cas: HashMap<String, Vec<String>>,
 }
 
 impl std::fmt::Debug for TrustStore {
@@ -220,6 +222,11 @@ impl TrustStore {
     pub fn signer_count(&self) -> usize {
         self.snapshot().signers.len()
     }
+
+    /// The CA certificates (PEM) the trust store holds for an agency.
+    pub fn ca_certificates(&self, agency: &str) -> Vec<String> {
+        self.snapshot().cas.get(agency).cloned().unwrap_or_default()
+    }
 }
 
 impl Snapshot {
@@ -231,6 +238,7 @@ impl Snapshot {
             revocations: HashMap::new(),
             agencies: Vec::new(),
             stamps,
+            cas: HashMap::new(),
         };
         for (agency, dir) in agency_dirs(roots) {
             store.load_agency(agency, &dir)?;
@@ -245,6 +253,12 @@ impl Snapshot {
         )
         .map_err(|_| key_error(&ca_path, "not a PEM certificate"))?;
         let ca_key = ca.public_key()?;
+        if let Ok(pem) = ca.to_pem() {
+            self.cas
+                .entry(agency.clone())
+                .or_default()
+                .push(String::from_utf8_lossy(&pem).into_owned());
+        }
         let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
             .map_err(|e| key_error(dir, &e.to_string()))?
             .filter_map(|e| e.ok().map(|e| e.path()))

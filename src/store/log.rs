@@ -51,6 +51,27 @@ pub struct ConsistencyProof {
     pub path: Vec<Hash>,
 }
 
+/// Which entries the auditor's log browser (and a case's evidence bundle)
+/// asks for. Leaves are RFC 8785 JSON, so a field's value appears in exactly
+/// one spelling: `"event":"document.read"`, `"court.620102"`.
+#[derive(Debug, Clone, Default)]
+pub struct LogFilter<'a> {
+    /// The event kind (`document.accepted` …).
+    pub event: Option<&'a str>,
+    /// A string value the leaf must hold (an agency id).
+    pub value: Option<&'a str>,
+    /// String values of which the leaf must hold at least one (a case's ids).
+    pub any_value: &'a [String],
+    /// `logged_at` in `[from_ms, to_ms)`.
+    pub from_ms: Option<i64>,
+    pub to_ms: Option<i64>,
+    /// Only entries below this index.
+    pub before: Option<u64>,
+    /// Oldest first (a case's evidence) instead of newest first (the log pages).
+    pub oldest_first: bool,
+    pub limit: i64,
+}
+
 /// A published checkpoint.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredCheckpoint {
@@ -323,6 +344,83 @@ impl Store {
             .collect())
     }
 
+    /// Entries matching `filter`, newest first unless asked otherwise, with
+    /// their `logged_at` (ms).
+    /// The value filters scan the leaves (a LIKE on their text): meant for an
+    /// auditor's pages and one case's evidence, bounded by the date range.
+    pub async fn log_entries_filtered(
+        &self,
+        filter: &LogFilter<'_>,
+    ) -> Result<Vec<(LogEntry, i64)>, StoreError> {
+        use super::search::contains_pattern;
+        let quoted = |v: &str| contains_pattern(&serde_json::Value::from(v).to_string());
+        let text = match self.backend() {
+            super::Backend::Sqlite => "CAST(leaf AS TEXT)",
+            super::Backend::Postgres => "convert_from(leaf, 'UTF8')",
+        };
+        let mut clauses = vec![
+            "idx < $1".to_string(),
+            "logged_at >= $2".into(),
+            "logged_at < $3".into(),
+        ];
+        let mut binds: Vec<String> = Vec::new();
+        let mut next = 5;
+        let mut like = |pattern: String, binds: &mut Vec<String>| {
+            let clause = format!("{text} LIKE ${next} ESCAPE '\\'");
+            next += 1;
+            binds.push(pattern);
+            clause
+        };
+        if let Some(event) = filter.event {
+            let pattern =
+                contains_pattern(&format!("\"event\":{}", serde_json::Value::from(event)));
+            clauses.push(like(pattern, &mut binds));
+        }
+        if let Some(value) = filter.value {
+            clauses.push(like(quoted(value), &mut binds));
+        }
+        if !filter.any_value.is_empty() {
+            let any: Vec<String> = filter
+                .any_value
+                .iter()
+                .map(|v| like(quoted(v), &mut binds))
+                .collect();
+            clauses.push(format!("({})", any.join(" OR ")));
+        }
+        let sql = format!(
+            "SELECT idx, leaf, leaf_hash, logged_at FROM exchange_log WHERE {} ORDER BY idx {} LIMIT $4",
+            clauses.join(" AND "),
+            if filter.oldest_first { "ASC" } else { "DESC" }
+        );
+        let mut query = sqlx::query(&sql)
+            .bind(
+                filter
+                    .before
+                    .map_or(i64::MAX, |b| b.min(i64::MAX as u64) as i64),
+            )
+            .bind(filter.from_ms.unwrap_or(i64::MIN))
+            .bind(filter.to_ms.unwrap_or(i64::MAX))
+            .bind(filter.limit.max(1));
+        for pattern in binds {
+            query = query.bind(pattern);
+        }
+        Ok(query
+            .fetch_all(&self.reader)
+            .await?
+            .into_iter()
+            .map(|r| {
+                (
+                    LogEntry {
+                        index: r.get(0),
+                        leaf: r.get(1),
+                        leaf_hash: r.get(2),
+                    },
+                    r.get(3),
+                )
+            })
+            .collect())
+    }
+
     /// The number of leaves in the tree.
     pub async fn log_size(&self) -> Result<u64, StoreError> {
         let size: i64 = sqlx::query("SELECT size FROM log_head WHERE id = 1")
@@ -581,6 +679,23 @@ impl Store {
             }
         };
         Ok(row.map(checkpoint_row))
+    }
+
+    /// Checkpoints with a size below `before`, largest first, at most `limit`
+    /// (the auditor's checkpoint history).
+    pub async fn checkpoints_before(
+        &self,
+        before: Option<u64>,
+        limit: i64,
+    ) -> Result<Vec<StoredCheckpoint>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT tree_size, note, published_at FROM checkpoints WHERE tree_size < $1 ORDER BY tree_size DESC LIMIT $2",
+        )
+        .bind(before.map_or(i64::MAX, |b| b.min(i64::MAX as u64) as i64))
+        .bind(limit)
+        .fetch_all(&self.reader)
+        .await?;
+        Ok(rows.into_iter().map(checkpoint_row).collect())
     }
 
     /// Checkpoints with a size above `after`, smallest first, at most `limit`.

@@ -26,10 +26,12 @@ use sqlx::{AnyConnection, AnyPool, Connection, Executor, Row};
 
 mod cases;
 mod log;
+mod search;
 mod users;
 
 pub use cases::{CaseFilter, LapsedDeadline};
-pub use log::{ConsistencyProof, InclusionProof, LogEntry, StoredCheckpoint};
+pub use log::{ConsistencyProof, InclusionProof, LogEntry, LogFilter, StoredCheckpoint};
+pub use search::{Found, Search};
 pub use users::UserRecord;
 
 use crate::xlog::{LogPosition, PreparedLeaf};
@@ -171,6 +173,24 @@ pub struct NewDocument {
     pub envelope: Option<NewEnvelope>,
     /// The outbox: one delivery per recipient and copy, committed with the document.
     pub deliveries: Vec<NewDelivery>,
+    /// The person the document is about, indexed for the clerks' search
+    /// (personal data: stays in `document_subjects`).
+    pub subject: Option<NewSubject>,
+}
+
+/// The searchable identity of a document's person.
+#[derive(Clone, PartialEq, Eq)]
+pub struct NewSubject {
+    pub name: String,
+    /// The normalised 18-character 公民身份号码.
+    pub id_number: String,
+}
+
+/// Shows nothing of the person, so a `{:?}` in a log leaks nothing.
+impl std::fmt::Debug for NewSubject {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("NewSubject(..)")
+    }
 }
 
 /// One attachment reference of an accepted document.
@@ -255,6 +275,19 @@ pub struct StoredDocument {
     pub received_at_ms: i64,
     /// (agency id, "recipient" | "copy")
     pub parties: Vec<(String, String)>,
+}
+
+/// The evidence kept for one accepted document ([`Store::document_evidence`]).
+#[derive(Debug, Clone)]
+pub struct DocumentEvidence {
+    pub signature: SignatureEvidence,
+    /// The gateway's receipt body as first issued.
+    pub receipt: Option<Vec<u8>>,
+    /// The document came as `multipart/related`: the signed body is the
+    /// envelope blob, not the document bytes alone.
+    pub multipart: bool,
+    /// (delivery id, recipient, its signed receipt or ack).
+    pub deliveries: Vec<(String, String, Evidence)>,
 }
 
 /// A case with its deadlines.
@@ -441,6 +474,16 @@ impl Store {
                     .execute(&mut *tx)
                     .await?;
             }
+        }
+        if let Some(subject) = &doc.subject {
+            sqlx::query(
+                "INSERT INTO document_subjects (document_id, name, id_number) VALUES ($1, $2, $3)",
+            )
+            .bind(&doc.id)
+            .bind(&subject.name)
+            .bind(&subject.id_number)
+            .execute(&mut *tx)
+            .await?;
         }
         let sig = &doc.signature;
         sqlx::query(
@@ -660,6 +703,76 @@ impl Store {
             canonical: row.get(6),
             received_at_ms: row.get(7),
             parties,
+        }))
+    }
+
+    /// What proves a document was sent and received: the signature evidence
+    /// kept at intake, the gateway's receipt body, and each recipient's signed
+    /// receipt or ack (a case's evidence bundle, `xlog::evidence`).
+    pub async fn document_evidence(
+        &self,
+        document_id: &str,
+    ) -> Result<Option<DocumentEvidence>, StoreError> {
+        let Some(sig) = sqlx::query(
+            "SELECT keyid, alg, signature_input, signature, signature_base, \
+             signer_agency, signer_certificate, verified_at FROM signatures WHERE document_id = $1",
+        )
+        .bind(document_id)
+        .fetch_optional(&self.reader)
+        .await?
+        else {
+            return Ok(None);
+        };
+        let receipt = sqlx::query("SELECT body FROM receipts WHERE document_id = $1")
+            .bind(document_id)
+            .fetch_optional(&self.reader)
+            .await?
+            .map(|r| r.get::<Vec<u8>, _>(0));
+        let envelope = sqlx::query("SELECT 1 FROM document_envelopes WHERE document_id = $1")
+            .bind(document_id)
+            .fetch_optional(&self.reader)
+            .await?
+            .is_some();
+        let deliveries = sqlx::query(
+            "SELECT id, agency_id, evidence_keyid, evidence_signature_input, evidence_signature, \
+             evidence_body, evidence_sha256 FROM deliveries \
+             WHERE document_id = $1 AND evidence_body IS NOT NULL ORDER BY id",
+        )
+        .bind(document_id)
+        .fetch_all(&self.reader)
+        .await?
+        .into_iter()
+        .map(|r| {
+            (
+                r.get::<String, _>(0),
+                r.get::<String, _>(1),
+                Evidence {
+                    keyid: r.get(2),
+                    signature_input: r.get(3),
+                    signature: r.get(4),
+                    body: r.get(5),
+                    sha256: r.get(6),
+                },
+            )
+        })
+        .collect();
+        Ok(Some(DocumentEvidence {
+            signature: SignatureEvidence {
+                keyid: sig.get(0),
+                alg: sig.get(1),
+                signature_input: sig.get(2),
+                signature: sig.get(3),
+                signature_base: sig.get(4),
+                // Kept in the replay record, not with the evidence: it is
+                // the SHA-256 of the signature value, recomputable from it.
+                signature_sha256: String::new(),
+                signer_agency: sig.get(5),
+                signer_certificate: sig.get(6),
+                verified_at_ms: sig.get(7),
+            },
+            receipt,
+            multipart: envelope,
+            deliveries,
         }))
     }
 

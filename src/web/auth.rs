@@ -68,15 +68,46 @@ impl Scope {
     }
 
     pub fn allows(&self, case: &CaseRecord) -> bool {
+        self.admits_any(&case.parties)
+    }
+
+    /// Whether one of these agencies (a case's or a document's parties) is in scope.
+    pub fn admits_any<'a>(&self, agencies: impl IntoIterator<Item = &'a String>) -> bool {
+        let mut agencies = agencies.into_iter();
         match self {
-            Scope::Agency(agency) => case.parties.iter().any(|p| p == agency),
-            Scope::Region(prefix) => case
-                .parties
-                .iter()
-                .any(|p| division_of(p).is_some_and(|d| d.starts_with(prefix.as_str()))),
+            Scope::Agency(agency) => agencies.any(|p| p == agency),
+            Scope::Region(prefix) => {
+                agencies.any(|p| division_of(p).is_some_and(|d| d.starts_with(prefix.as_str())))
+            }
             Scope::All => true,
         }
     }
+}
+
+/// Who may write documents for `agency` in the web interface (the gateway
+/// signs them with the agency's key): a clerk of that agency, or a supervisor
+/// whose region holds it. Auditors read and admins manage users: neither writes.
+pub fn may_act_for(user: &UserRecord, agency: &str) -> bool {
+    match user.role.as_str() {
+        "clerk" => user.agency_id.as_deref() == Some(agency),
+        "supervisor" => user.region.as_deref().is_some_and(|prefix| {
+            !prefix.is_empty() && division_of(agency).is_some_and(|d| d.starts_with(prefix))
+        }),
+        _ => false,
+    }
+}
+
+/// Who may search people by name or ID number (src/web/search.rs): the
+/// clerks and supervisors who work their cases. Auditors check the exchange
+/// log, admins manage users: neither needs to find a person.
+pub fn may_search_people(user: &UserRecord) -> bool {
+    matches!(user.role.as_str(), "clerk" | "supervisor")
+}
+
+/// Who may browse the exchange log, verify its entries and export a case's
+/// evidence in the web interface: auditors.
+pub fn may_audit(user: &UserRecord) -> bool {
+    user.role == "auditor"
 }
 
 /// `court.620102` → `620102`.

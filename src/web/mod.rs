@@ -1,5 +1,6 @@
 //! The clerk and auditor web interface (`/ui`): server-rendered pages (maud),
-//! zh-CN by default with an English switch, no JavaScript needed.
+//! zh-CN by default with an English switch, no JavaScript needed except the
+//! auditor's in-browser proof check (`verify.js`).
 //!
 //! People log in with a password (argon2id) and get a server-side session;
 //! partner systems never do — they sign. What a user sees is decided in one
@@ -11,9 +12,18 @@
 //! Every state-changing form carries the session's CSRF token; cookies are
 //! `HttpOnly` and `SameSite=Strict`; every page is sent with a strict
 //! Content-Security-Policy and `Cache-Control: no-store`.
+//!
+//! What each role does: a clerk (or a supervisor of the region) sends the
+//! corrections side's documents from a case page ([`actions`]) and searches
+//! documents by 案号, 文书编号, name or ID number ([`search`]); an auditor
+//! browses and verifies the exchange log and exports a case's evidence
+//! ([`audit`]). docs/web.md describes it for users.
 
+pub mod actions;
+pub mod audit;
 pub mod auth;
 pub mod pages;
+pub mod search;
 pub mod users;
 
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -35,8 +45,53 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route("/login", web::get().to(auth::login_form))
             .route("/login", web::post().to(auth::login))
             .route("/logout", web::post().to(auth::logout))
-            .route("/cases/{id}", web::get().to(pages::case)),
+            .route("/cases/{id}", web::get().to(pages::case))
+            .route(
+                "/cases/{id}/send/{message_type}",
+                web::post().to(actions::send),
+            )
+            .route("/cases/{id}/evidence", web::get().to(audit::evidence))
+            .route("/search", web::get().to(search::form))
+            .route("/search", web::post().to(search::search))
+            .route("/search/reveal", web::post().to(search::reveal))
+            .route("/log", web::get().to(audit::log))
+            .route("/log/checkpoints", web::get().to(audit::checkpoints))
+            .route("/static/verify.js", web::get().to(audit::script)),
     );
+}
+
+/// The fields of a submitted form (`application/x-www-form-urlencoded`),
+/// repeated names kept (checkboxes); `None` if the body is not such a form.
+pub(crate) fn form_pairs(body: &[u8]) -> Option<Vec<(String, String)>> {
+    serde_urlencoded::from_bytes(body).ok()
+}
+
+/// Largest form body a page posts (a reasons text is at most a few KiB).
+const MAX_FORM_BYTES: usize = 64 * 1024;
+
+/// Reads a posted form within [`MAX_FORM_BYTES`]; the refusal page (413,
+/// 400), in the user's language, otherwise.
+pub(crate) async fn read_form(
+    lang: Lang,
+    mut payload: web::Payload,
+) -> Result<Vec<(String, String)>, HttpResponse> {
+    use futures_util::StreamExt;
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk
+            .map_err(|_| message_page(lang, 400, "表单读取失败", "the form could not be read"))?;
+        if body.len() + chunk.len() > MAX_FORM_BYTES {
+            return Err(message_page(
+                lang,
+                413,
+                "表单内容过长（至多 64 KiB）",
+                "the form is too large (64 KiB at most)",
+            ));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    form_pairs(&body)
+        .ok_or_else(|| message_page(lang, 400, "表单格式有误", "the form is malformed"))
 }
 
 /// The page language: zh-CN unless the user chose English (`?lang=en`, kept in a cookie).
@@ -83,7 +138,12 @@ table{border-collapse:collapse;width:100%;background:#fff}th,td{border-bottom:1p
 th{background:#e9eef3}.overdue{color:#b00020;font-weight:600}.met{color:#216e39}.badge{padding:.05rem .4rem;border-radius:.3rem;background:#e9eef3}\
 .badge.overdue{background:#fde7ea}.error{background:#fde7ea;padding:.6rem;border-left:4px solid #b00020}\
 form.inline{display:inline}button{cursor:pointer}.card{background:#fff;padding:1rem;margin-bottom:1rem;border:1px solid #dde3ea}\
-label{display:block;margin:.5rem 0 .2rem}input{padding:.35rem;width:16rem}";
+label{display:block;margin:.5rem 0 .2rem}input{padding:.35rem;width:16rem}\
+label.check{display:block;margin:.15rem 0}label.check input{width:auto}textarea{width:32rem;max-width:100%}\
+fieldset{border:1px solid #dde3ea;margin:.5rem 0}.sent{background:#e6f4ea;padding:.6rem;border-left:4px solid #216e39}\
+form.action{max-width:40rem}header nav a{margin-right:.6rem}td.leaf code{font-size:.78rem;word-break:break-all}\
+.result.pass{color:#216e39;font-weight:600}.result.fail{color:#b00020;font-weight:600}form.filters label{display:inline-block;margin:0 .3rem 0 .8rem}\
+form.filters input,form.filters select{width:auto}#log-key code{word-break:break-all}td.check{min-width:14rem}td.id-number{white-space:nowrap}";
 
 /// The frame of every page.
 pub fn layout(lang: Lang, title: &str, user: Option<&auth::Session>, body: Markup) -> HttpResponse {
@@ -99,6 +159,13 @@ pub fn layout(lang: Lang, title: &str, user: Option<&auth::Session>, body: Marku
             body {
                 header {
                     strong { (lang.t("社区矫正文书交换网关", "Corrections exchange gateway")) }
+                    @if let Some(s) = user {
+                        nav {
+                            a href="/ui/" { (lang.t("案件", "Cases")) }
+                            @if auth::may_search_people(&s.user) { " " a href="/ui/search" { (lang.t("检索", "Search")) } }
+                            @if auth::may_audit(&s.user) { " " a href="/ui/log" { (lang.t("交换日志", "Exchange log")) } }
+                        }
+                    }
                     span.grow {}
                     @if let Some(s) = user {
                         span { (s.user.username) " · " (auth::role_label(lang, &s.user.role))
@@ -126,7 +193,9 @@ pub fn page_response(lang: Lang, status: u16, page: Markup) -> HttpResponse {
         .content_type("text/html; charset=utf-8")
         .insert_header((
             "content-security-policy",
-            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+            // Scripts only from the gateway's own files (the auditor's
+            // verify.js, which fetches the public log API): no inline code.
+            "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
         ))
         .insert_header(("x-frame-options", "DENY"))
         .insert_header(("x-content-type-options", "nosniff"))

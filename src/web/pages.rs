@@ -4,19 +4,24 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use maud::{html, Markup};
 
+use super::actions;
 use super::auth::{self, Scope, Session};
 use super::{layout, message_page, Lang};
 use crate::app::Gateway;
-use crate::model::Flow;
+use crate::model::{Flow, MessageType};
 use crate::store::{CaseFilter, CaseRecord, NewDeadline};
 use crate::timefmt::{self, unix_ms};
+use crate::violation::{Bilingual, Violation};
 use crate::workflow::flows::CaseState;
 
 /// Cases shown on the dashboard at most (newest cases beyond it are in the API's pages).
 const DASHBOARD_LIMIT: i64 = 200;
 
 /// The logged-in user and what they may see, or the answer to send instead.
-async fn signed_in(gw: &Gateway, req: &HttpRequest) -> Result<(Session, Scope), HttpResponse> {
+pub(super) async fn signed_in(
+    gw: &Gateway,
+    req: &HttpRequest,
+) -> Result<(Session, Scope), HttpResponse> {
     let lang = Lang::of(req);
     match auth::session(gw, req).await {
         Ok(Some(session)) => match Scope::of(&session.user) {
@@ -99,6 +104,68 @@ pub async fn dashboard(gw: web::Data<Gateway>, req: HttpRequest) -> HttpResponse
     layout(lang, lang.t("案件", "Cases"), Some(&session), body)
 }
 
+/// What the case page says above the case: a document just sent, or why
+/// one was refused (the pipeline's problem, in both languages).
+#[derive(Debug, Clone)]
+pub enum Notice {
+    Sent(MessageType),
+    Refused {
+        status: u16,
+        title: Bilingual,
+        problems: Vec<Violation>,
+    },
+}
+
+impl Notice {
+    pub fn refused(status: u16, title: Bilingual, problems: Vec<Violation>) -> Notice {
+        Notice::Refused {
+            status,
+            title,
+            problems,
+        }
+    }
+
+    fn status(&self) -> u16 {
+        match self {
+            Notice::Sent(_) => 200,
+            Notice::Refused { status, .. } => *status,
+        }
+    }
+
+    fn render(&self, lang: Lang) -> Markup {
+        // The other language underneath: a problem is reported in both.
+        let both = |b: &Bilingual| {
+            let (first, second) = match lang {
+                Lang::Zh => (&b.zh, &b.en),
+                Lang::En => (&b.en, &b.zh),
+            };
+            html! { (first) br; small { (second) } }
+        };
+        match self {
+            Notice::Sent(message_type) => html! {
+                p.sent role="status" { (lang.t("已发送并被网关受理：", "Sent and accepted by the gateway: ")) code { (message_type.as_str()) } }
+            },
+            Notice::Refused {
+                status,
+                title,
+                problems,
+            } => html! {
+                div.error role="alert" {
+                    @if problems.len() == 1 && problems[0].message == *title {
+                        @let p = &problems[0];
+                        p { strong { (status) " · " } code { (p.code) } @if !p.path.is_empty() { " " code { (p.path) } } br; (both(title)) }
+                    } @else {
+                        p { strong { (status) " · " } (both(title)) }
+                        ul { @for p in problems {
+                            li { code { (p.code) } @if !p.path.is_empty() { " " code { (p.path) } } " — " (both(&p.message)) }
+                        } }
+                    }
+                }
+            },
+        }
+    }
+}
+
 pub async fn case(gw: web::Data<Gateway>, req: HttpRequest, id: web::Path<String>) -> HttpResponse {
     let lang = Lang::of(&req);
     let (session, scope) = match signed_in(&gw, &req).await {
@@ -111,15 +178,60 @@ pub async fn case(gw: web::Data<Gateway>, req: HttpRequest, id: web::Path<String
         Ok(_) => return message_page(lang, 404, "未找到该案件", "no such case"),
         Err(e) => return auth::unavailable(lang, &e),
     };
+    let sent = req
+        .query_string()
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("sent="))
+        .and_then(MessageType::from_code)
+        // Only what the case holds: a crafted link cannot claim a sending.
+        .filter(|t| case.documents.iter().any(|(_, m, _)| m == t.as_str()))
+        .map(Notice::Sent);
+    render_case(&gw, lang, &session, &case, sent).await
+}
+
+/// The case page: state, deadlines, the documents in the order received and,
+/// for a user who may write for the case's corrections agency, the forms of
+/// what its state accepts from that side (src/web/actions.rs).
+pub(super) async fn render_case(
+    gw: &Gateway,
+    lang: Lang,
+    session: &Session,
+    case: &CaseRecord,
+    notice: Option<Notice>,
+) -> HttpResponse {
     let now_ms = unix_ms(gw.clock.now());
+    let actions = if auth::may_act_for(&session.user, &case.corrections_agency) {
+        actions::offered(case)
+    } else {
+        Vec::new()
+    };
+    let suggested: Vec<String> = if actions.contains(&actions::Action::CorrectionRequest) {
+        match crate::api::cases::correction_suggestion(gw, case).await {
+            Ok(s) => s
+                .map(|s| s.missing.into_iter().map(|m| m.kind).collect())
+                .unwrap_or_default(),
+            Err(e) => return auth::unavailable(lang, &e),
+        }
+    } else {
+        Vec::new()
+    };
+    let kinds: Vec<(String, String)> = gw
+        .handover_documents
+        .kinds()
+        .map(|(k, n)| (k.to_string(), n.to_string()))
+        .collect();
     let body = html! {
         p { a href="/ui/" { "← " (lang.t("案件", "Cases")) } }
         h1 { (flow_label(lang, &case.flow)) " · " (case.case_no.as_deref().unwrap_or(&case.id)) }
+        @if let Some(n) = &notice { (n.render(lang)) }
         div.card {
-            p { strong { (lang.t("状态：", "State: ")) } (state_label(lang, &case.flow, &case.state)) }
+            p { strong { (lang.t("状态：", "State: ")) } span #state { (state_label(lang, &case.flow, &case.state)) } }
             p { strong { (lang.t("社区矫正机构：", "Corrections agency: ")) } (case.corrections_agency) }
             p { strong { (lang.t("参与机关：", "Parties: ")) } (case.parties.join(", ")) }
             p { strong { (lang.t("立案时间：", "Opened: ")) } (timefmt::beijing_ms(case.opened_at_ms)) }
+            @if auth::may_audit(&session.user) {
+                p { a #evidence href={ "/ui/cases/" (case.id) "/evidence" } download { (lang.t("下载本案证据包（可用 log verify 离线核验）", "Download the case's evidence bundle (verify it offline with log verify)")) } }
+            }
         }
         h2 { (lang.t("期限", "Deadlines")) }
         table {
@@ -127,15 +239,26 @@ pub async fn case(gw: web::Data<Gateway>, req: HttpRequest, id: web::Path<String
                 th { (lang.t("到期", "Due")) } th { (lang.t("状态", "Status")) } th { (lang.t("剩余", "Left")) } } }
             tbody { @for d in &case.deadlines { (deadline_row(lang, d, now_ms)) } }
         }
-        h2 { (lang.t("文书", "Documents")) }
-        table {
+        h2 { (lang.t("文书时间线", "Timeline of documents")) }
+        table #timeline {
             thead { tr { th { (lang.t("收到时间", "Received")) } th { (lang.t("文书类型", "Message type")) } th { (lang.t("文书编号（网关）", "Gateway document id")) } } }
             tbody { @for (doc_id, message_type, at) in &case.documents {
                 tr { td { (timefmt::beijing_ms(*at)) } td { (message_type) } td { code { (doc_id) } } }
             } }
         }
+        @if !actions.is_empty() {
+            h2 { (lang.t("发送文书", "Send a document")) }
+            p { small { (lang.t("由网关以本机构的签名密钥签名，并与对方机关系统提交的文书一样经过验签、校验、流程与路由。",
+                "Signed by the gateway with your agency's key and checked like any partner's submission: signature, validation, flow and routing.")) } }
+            (actions::forms(lang, session, case, &actions, &kinds, &suggested))
+        }
     };
-    layout(lang, lang.t("案件", "Case"), Some(&session), body)
+    let mut response = layout(lang, lang.t("案件", "Case"), Some(session), body);
+    if let Some(n) = &notice {
+        *response.status_mut() = actix_web::http::StatusCode::from_u16(n.status())
+            .unwrap_or(actix_web::http::StatusCode::OK);
+    }
+    response
 }
 
 fn deadline_row(lang: Lang, d: &NewDeadline, now_ms: i64) -> Markup {

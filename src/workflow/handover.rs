@@ -183,6 +183,11 @@ impl HandoverDocuments {
             .map_or(&[], Vec::as_slice)
     }
 
+    /// Every listed kind with its Chinese name, in kind order.
+    pub fn kinds(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.names.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
     /// The Chinese name of an attachment kind, if listed.
     pub fn name_zh(&self, kind: &str) -> Option<&str> {
         self.names.get(kind).map(String::as_str)

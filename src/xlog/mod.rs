@@ -12,6 +12,7 @@
 //! field that could carry a name, an ID number or an address.
 
 pub mod checkpoints;
+pub mod evidence;
 pub mod export;
 pub mod merkle;
 pub mod note;
@@ -48,6 +49,10 @@ pub enum LogEvent {
         /// `name:met`, `name:met_late`, `name:closed`, `name:extended`.
         #[serde(skip_serializing_if = "Vec::is_empty")]
         deadline_events: Vec<String>,
+        /// The web user id (not the name) who wrote the document in the web
+        /// interface and had the gateway sign it for the sender.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        by_user: Option<String>,
     },
     /// A submission was refused; only its digest and the reasons are kept.
     #[serde(rename = "submission.rejected")]
@@ -59,6 +64,9 @@ pub enum LogEvent {
         keyid: Option<String>,
         status: u16,
         codes: Vec<String>,
+        /// The web user id, for a document written in the web interface.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        by_user: Option<String>,
     },
     /// A legal period ran out unanswered (found by the overdue sweep, once per deadline).
     #[serde(rename = "deadline.missed")]
@@ -76,13 +84,34 @@ pub enum LogEvent {
         reader: String,
         view: String,
     },
+    /// A person's ID number was shown in full to a web user (it is masked
+    /// unless asked for, src/web/search.rs). Who and which document — never
+    /// the number or the name.
+    #[serde(rename = "personal_data.read")]
+    PersonalDataRead {
+        document_id: String,
+        /// The web user's id (a UUID, not the user name).
+        user_id: String,
+        role: String,
+        /// The user's agency (clerks) or region (supervisors).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        agency: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        region: Option<String>,
+        /// Which field: `subject.id_number`.
+        field: String,
+    },
     /// An agency read exchange-log entries `[start, end)` (the leaves; proofs
     /// and checkpoints are public and not logged).
     #[serde(rename = "log.read")]
     LogRead {
+        /// The agency, or `web` for a page of the auditor's log browser.
         reader: String,
         start: u64,
         end: u64,
+        /// The web user's id (a UUID) for the log browser.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        user_id: Option<String>,
     },
     /// An agency uploaded an attachment on its own (first upload of these
     /// bytes by that agency). File names are never logged: they may name the person.
@@ -160,6 +189,15 @@ pub enum LogEvent {
         attempts: u32,
         last_error: String,
     },
+    /// An auditor downloaded a case's evidence bundle (it holds the case's
+    /// documents): who, which case, which documents, up to which tree size.
+    #[serde(rename = "evidence.exported")]
+    EvidenceExported {
+        case_id: String,
+        /// The web user's id (a UUID).
+        user_id: String,
+        documents: Vec<String>,
+    },
     /// A dead letter was put back in the outbox by hand.
     #[serde(rename = "delivery.retried")]
     DeliveryRetried {
@@ -170,6 +208,26 @@ pub enum LogEvent {
         by: String,
     },
 }
+
+/// Every `event` a leaf can name, in the order of [`LogEvent`] (the
+/// auditor's filter lists them; a test checks the list against the enum).
+pub const EVENT_KINDS: &[&str] = &[
+    "document.accepted",
+    "submission.rejected",
+    "deadline.missed",
+    "document.read",
+    "personal_data.read",
+    "log.read",
+    "attachment.uploaded",
+    "attachment.rejected",
+    "attachment.read",
+    "delivery.attempted",
+    "delivery.receipted",
+    "mailbox.acked",
+    "delivery.dead_lettered",
+    "evidence.exported",
+    "delivery.retried",
+];
 
 /// The leaf as stored and hashed: the event plus its version and time.
 #[derive(Debug, Clone, Serialize)]
@@ -228,6 +286,19 @@ pub fn leaf_hash(leaf: &[u8]) -> [u8; 32] {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn event_kinds_list_every_event_of_the_enum_in_order() {
+        let source = include_str!("mod.rs");
+        let enum_body = &source[source.find("pub enum LogEvent").unwrap()..];
+        let enum_body = &enum_body[..enum_body.find("\n}\n").unwrap()];
+        let renamed: Vec<&str> = enum_body
+            .split("#[serde(rename = \"")
+            .skip(1)
+            .map(|s| &s[..s.find('"').unwrap()])
+            .collect();
+        assert_eq!(renamed, EVENT_KINDS);
+    }
 
     #[test]
     fn leaf_is_canonical_json_with_sorted_keys_and_rfc9162_hash() {

@@ -223,7 +223,7 @@ fn read_checkpoints(
 }
 
 /// A leaf must be a JSON object serialised exactly as RFC 8785 would.
-fn check_canonical(leaf: &[u8]) -> Result<(), String> {
+pub(super) fn check_canonical(leaf: &[u8]) -> Result<(), String> {
     let value: serde_json::Value =
         serde_json::from_slice(leaf).map_err(|_| "the leaf is not JSON".to_string())?;
     if !value.is_object() {

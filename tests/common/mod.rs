@@ -365,6 +365,35 @@ pub fn edit(doc: &[u8], from: &str, to: &str) -> Vec<u8> {
     text.replacen(from, to, 1).into_bytes()
 }
 
+/// A canonical fixture (`tests/fixtures/canonical/`) without attachments,
+/// with the top-level fields of `set` replaced (`null` removes one), encoded
+/// in `dialect`: the bytes and their Content-Type.
+pub fn native(
+    gw: &TestGateway,
+    dialect: corrections_gateway::formats::Dialect,
+    fixture: &str,
+    set: serde_json::Value,
+) -> (Vec<u8>, String) {
+    let path = format!(
+        "{}/tests/fixtures/canonical/{fixture}.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let mut doc: serde_json::Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    doc["attachments"] = serde_json::json!([]);
+    for (key, value) in set.as_object().unwrap() {
+        if value.is_null() {
+            doc.as_object_mut().unwrap().remove(key);
+        } else {
+            doc[key] = value.clone();
+        }
+    }
+    let formats = &gw.running.gateway.formats;
+    let bytes = formats
+        .encode(dialect, &doc)
+        .unwrap_or_else(|e| panic!("{fixture} encodes in {dialect:?}: {e:?}"));
+    (bytes, formats.content_type(dialect))
+}
+
 /// The latest deadline named `step` in a case view (`GET /api/v1/cases/{id}`).
 pub fn deadline<'a>(case: &'a serde_json::Value, step: &str) -> &'a serde_json::Value {
     case["deadlines"]
@@ -376,11 +405,77 @@ pub fn deadline<'a>(case: &'a serde_json::Value, step: &str) -> &'a serde_json::
         .unwrap_or_else(|| panic!("no {step} deadline in {case:#}"))
 }
 
+/// Runs the gateway's binary (the CLI); whether it succeeded and its
+/// stdout and stderr.
+pub fn cli(args: &[&str]) -> (bool, String) {
+    cli_on(None, args)
+}
+
+/// The same, for commands that open a gateway's database: `database_url`
+/// is [`TestDatabase::url`] (`None`: SQLite in the `--dir` given).
+pub fn cli_on(database_url: Option<&str>, args: &[&str]) -> (bool, String) {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_corrections-gateway"));
+    command.args(args);
+    if let Some(url) = database_url {
+        command.env("GATEWAY_DATABASE_URL", url);
+    }
+    let out = command.output().expect("binary runs");
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
 /// The password of every web user the tests create.
 pub const PASSWORD: &str = "correct horse battery staple";
 
 /// Creates a web user with [`PASSWORD`].
 pub async fn add_user(gw: &TestGateway, username: &str, role: &str, agency: Option<&str>) {
+    add_user_in(gw, username, role, agency, None).await
+}
+
+/// The web users the web scenarios need, each with [`PASSWORD`]: clerks of
+/// the corrections agency (`clerk.corrections`), the court (`clerk.court`)
+/// and a prison (`clerk.prison`), an auditor (`auditor`) and a supervisor of
+/// Gansu (`supervisor.62`).
+pub async fn add_web_users(gw: &TestGateway) {
+    add_user(gw, "clerk.corrections", "clerk", Some("corrections.620102")).await;
+    add_user(gw, "clerk.court", "clerk", Some("court.620102")).await;
+    add_user(gw, "clerk.prison", "clerk", Some("prison.620000.3")).await;
+    add_user(gw, "auditor", "auditor", None).await;
+    add_user_in(gw, "supervisor.62", "supervisor", None, Some("62")).await;
+}
+
+/// `partner` signs and submits `body`; the receipt, which must be 201.
+pub async fn accepted(partner: &Partner, body: &[u8], content_type: &str) -> serde_json::Value {
+    let answer = partner.submit(body, content_type).await.unwrap();
+    assert_eq!(
+        answer.status,
+        201,
+        "{}",
+        String::from_utf8_lossy(&answer.body)
+    );
+    answer.json().unwrap()
+}
+
+/// The court signs and submits `notice` (native XML); the receipt, which must be 201.
+pub async fn post_court_notice(gw: &TestGateway, notice: &[u8]) -> serde_json::Value {
+    let court = gw.partner("court.620102", Algorithm::EcdsaP256Sha256);
+    accepted(&court, notice, "application/xml").await
+}
+
+/// Creates a web user with [`PASSWORD`] and, for a supervisor, a region.
+pub async fn add_user_in(
+    gw: &TestGateway,
+    username: &str,
+    role: &str,
+    agency: Option<&str>,
+    region: Option<&str>,
+) {
     corrections_gateway::web::users::add(
         &gw.running.gateway,
         corrections_gateway::web::users::NewUser {
@@ -388,7 +483,7 @@ pub async fn add_user(gw: &TestGateway, username: &str, role: &str, agency: Opti
             password: PASSWORD.into(),
             role: role.into(),
             agency: agency.map(str::to_string),
-            region: None,
+            region: region.map(str::to_string),
             email: None,
         },
     )
