@@ -104,9 +104,13 @@ async fn type_into(browser: &Client, css: &str, text: &str) {
 /// Clicks the element `click` and waits for `then` to appear; returns its text.
 async fn click_then(browser: &Client, click: Locator<'_>, then: &str) -> String {
     browser.find(click).await.unwrap().click().await.unwrap();
+    let found = browser.wait().for_element(Locator::Css(then)).await;
+    if let Err(e) = found {
+        let page = browser.source().await.unwrap_or_default();
+        panic!("waiting for {then}: {e}; the page:\n{page}");
+    }
     browser
-        .wait()
-        .for_element(Locator::Css(then))
+        .find(Locator::Css(then))
         .await
         .unwrap()
         .text()

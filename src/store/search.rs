@@ -88,8 +88,10 @@ impl Store {
         );
         let mut query = sqlx::query(&sql)
             .bind(like)
-            .bind(q.case_no.unwrap_or("\u{0}"))
-            .bind(q.id_number.unwrap_or("\u{0}"))
+            // NULL when absent: `= NULL` matches nothing (PostgreSQL refuses
+            // a NUL character as a stand-in).
+            .bind(q.case_no)
+            .bind(q.id_number)
             .bind(q.limit.clamp(1, 500));
         if let Some(party) = q.party {
             query = query.bind(party);
