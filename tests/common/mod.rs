@@ -155,6 +155,33 @@ impl TestGateway {
         self.store().count(table).await.expect("count")
     }
 
+    /// Every exchange-log leaf, parsed, after checking that the indexes run
+    /// 0..n, each leaf hash is the hash of its leaf, and the stored tree's
+    /// root is the root recomputed from those leaves alone: no concurrent
+    /// appender (or instance) skipped, doubled or forked an index.
+    pub async fn unforked_log(&self) -> Vec<serde_json::Value> {
+        use corrections_gateway::xlog::{self, merkle::Frontier};
+        let entries = self.store().log_entries(0, i64::MAX).await.unwrap();
+        let mut frontier = Frontier::new();
+        for (n, entry) in entries.iter().enumerate() {
+            assert_eq!(entry.index, n as i64, "log indexes are contiguous");
+            let hash: [u8; 32] = entry.leaf_hash.as_slice().try_into().unwrap();
+            assert_eq!(hash, xlog::leaf_hash(&entry.leaf), "entry {n}");
+            frontier.push(hash, |_, _| {}).unwrap();
+        }
+        let size = entries.len() as u64;
+        assert_eq!(self.store().log_size().await.unwrap(), size);
+        assert_eq!(
+            self.store().log_root(size).await.unwrap(),
+            frontier.root().unwrap(),
+            "the stored tree is the tree of the stored leaves"
+        );
+        entries
+            .iter()
+            .map(|e| serde_json::from_slice(&e.leaf).unwrap())
+            .collect()
+    }
+
     /// Every exchange-log leaf as text.
     pub async fn leaves(&self) -> Vec<String> {
         self.store()
