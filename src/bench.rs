@@ -154,8 +154,13 @@ pub async fn load(options: Options) -> anyhow::Result<Report> {
         options.documents.max(1),
     )
     .await;
-    for running in &instances {
+    for running in instances {
         running.handle.stop(true).await;
+        // Wait for the background jobs too (the last checkpoint is signed on
+        // the way out), so none is cut off when the runtime ends.
+        if let Ok(Err(e)) = running.task.await {
+            tracing::warn!(error = %e, "a gateway instance stopped with an error");
+        }
     }
     let report = report?;
     println!("{report}");

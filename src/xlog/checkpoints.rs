@@ -68,8 +68,19 @@ pub fn spawn_publisher<T: Send + Sync + 'static>(
                 return;
             };
             let (store, signer) = parts(&owner);
-            if let Err(e) = publish(store, signer).await {
-                tracing::error!(error = %e, "could not publish a log checkpoint");
+            // At shutdown the pool may hand out a PostgreSQL connection that
+            // an HTTP worker opened on its own runtime, which has just
+            // stopped; the pool then drops it, and the next try opens a fresh
+            // one here.
+            let tries = if stopping { 3 } else { 1 };
+            for attempt in 1..=tries {
+                match publish(store, signer).await {
+                    Ok(_) => break,
+                    Err(e) if attempt < tries => {
+                        tracing::debug!(error = %e, attempt, "final checkpoint: retrying");
+                    }
+                    Err(e) => tracing::error!(error = %e, "could not publish a log checkpoint"),
+                }
             }
             if stopping {
                 return;
