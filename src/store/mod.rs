@@ -350,6 +350,22 @@ impl Store {
                         Ok(())
                     })
                 })
+                // A connection whose transaction did not end is closed, never
+                // reused. Seen on SQLite with a full disk: COMMIT fails and
+                // SQLite rolls back by itself, so the ROLLBACK of the dropped
+                // transaction fails too and sqlx 0.8 keeps counting the
+                // connection as inside a transaction; its next BEGIN/COMMIT
+                // became SAVEPOINT/RELEASE that never reached the disk while
+                // the gateway issued receipts (tests/faults.rs).
+                .after_release(|conn, _meta| {
+                    Box::pin(async move {
+                        if conn.is_in_transaction() {
+                            // Let a rollback queued by a dropped transaction run.
+                            let _ = conn.execute("SELECT 1").await;
+                        }
+                        Ok(!conn.is_in_transaction())
+                    })
+                })
         };
         let writers = if backend == Backend::Sqlite {
             1
