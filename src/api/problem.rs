@@ -88,6 +88,19 @@ impl Problem {
         )
     }
 
+    /// A path the gateway serves, with a method it does not serve there.
+    pub fn method_not_allowed(method: &str, allowed: &str) -> Problem {
+        Problem::new(
+            405,
+            "method_not_allowed",
+            Bilingual::new(
+                format!("此地址不支持 {method} 方法，可用：{allowed}"),
+                format!("{method} is not served at this path; allowed: {allowed}"),
+            ),
+            Vec::new(),
+        )
+    }
+
     pub fn body_too_large(limit: usize) -> Problem {
         Problem::new(
             413,
