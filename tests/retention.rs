@@ -433,6 +433,41 @@ async fn a_purge_removes_exactly_the_expired_bodies_and_keeps_the_proof() {
         proves_inclusion(&gw, receipt).await;
     }
 
+    // The evidence bundle of the purged case still verifies offline: the
+    // signatures against the logged digests, the receipts, the inclusion.
+    let g = &gw.running.gateway;
+    let case = g
+        .store
+        .case(old_case[0]["case_id"].as_str().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let cp = corrections_gateway::xlog::checkpoints::publish(&g.store, &g.log_key)
+        .await
+        .unwrap();
+    let certificate = String::from_utf8(g.identity.certificate.to_pem().unwrap()).unwrap();
+    let bundle = corrections_gateway::xlog::evidence::build(
+        &g.store,
+        &g.trust,
+        &g.log_key.verifier_key(),
+        &certificate,
+        &case,
+        &cp,
+        "2026-01-01T00:00:00+08:00".into(),
+    )
+    .await
+    .unwrap();
+    let bundle = serde_json::to_vec(&bundle).unwrap();
+    let evidence: Value = serde_json::from_slice(&bundle).unwrap();
+    assert_eq!(evidence["documents"].as_array().unwrap().len(), 2);
+    assert!(evidence["documents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|d| d["purged"] == true && d["original"] == ""));
+    corrections_gateway::xlog::evidence::verify(&bundle)
+        .expect("the purged case's evidence bundle verifies");
+
     // The API: 410 for a purged body (and its attachments), in both
     // languages, to a party; 404 to anyone else; kept documents as before.
     let court = partner(&gw, COURT);
@@ -558,5 +593,50 @@ async fn under_steady_traffic_with_retention_the_bodies_storage_stops_growing() 
     );
     assert!(held[11] < held[2] * 2, "{held:?}");
     assert!(received > 5 * held[11], "received {received} vs held {held:?}");
+    gw.unforked_log().await;
+}
+
+/// Two runs at once — as two gateway instances on one PostgreSQL would
+/// start them (several writer connections there) — purge and log each
+/// document exactly once between them.
+#[actix_web::test]
+async fn two_runs_at_once_purge_and_log_each_document_once() {
+    let now = OffsetDateTime::now_utc();
+    let gw = TestGateway::start_at(now - Duration::days(400)).await;
+    let mut ids = BTreeSet::new();
+    for n in 0..4 {
+        ids.extend(closed_assessment(&gw, 200 + n).await.iter().map(id));
+    }
+    ack_all(&gw, &[]).await;
+    let log_before = gw.leaves().await.len();
+    let policy = RetentionSettings {
+        batch: 2,
+        ..settings(RetentionMode::Purge, 100, 100, 100)
+    };
+    let blobs = &gw.running.gateway.blobs;
+    let (a, b) = tokio::join!(
+        corrections_gateway::retention::run(gw.store(), blobs, &policy, now, false),
+        corrections_gateway::retention::run(gw.store(), blobs, &policy, now, false),
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(a.documents + b.documents, 8, "{a:?} {b:?}");
+    let entries: Vec<Value> = gw.leaves().await[log_before..]
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(entries.len() as u64, a.log_entries + b.log_entries);
+    let mut logged = Vec::new();
+    for entry in &entries {
+        assert_eq!(entry["event"], "retention.purged");
+        logged.extend(
+            entry["documents"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|d| d.as_str().unwrap().to_string()),
+        );
+    }
+    logged.sort();
+    assert_eq!(logged, ids.into_iter().collect::<Vec<_>>(), "each once");
     gw.unforked_log().await;
 }
