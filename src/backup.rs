@@ -41,7 +41,10 @@ pub async fn run(settings: &Settings, to: &Path) -> anyhow::Result<Backup> {
         );
     };
     if to.exists() && std::fs::read_dir(to)?.next().is_some() {
-        anyhow::bail!("{} is not empty: back up into a new directory", to.display());
+        anyhow::bail!(
+            "{} is not empty: back up into a new directory",
+            to.display()
+        );
     }
     if !database.is_file() {
         anyhow::bail!("no database at {}", database.display());
@@ -56,10 +59,7 @@ pub async fn run(settings: &Settings, to: &Path) -> anyhow::Result<Backup> {
     snapshot(&database, &backup.database).await?;
     backup.blobs += copy_tree(&blobs, &to.join("blobs"), true)?;
     backup.files += copy_tree(&settings.pki_dir(), &to.join("pki"), false)?;
-    for file in [
-        settings.registry.clone(),
-        settings.dir.join("gateway.toml"),
-    ] {
+    for file in [settings.registry.clone(), settings.dir.join("gateway.toml")] {
         if file.is_file() {
             let name = file.file_name().unwrap_or_default();
             std::fs::copy(&file, to.join(name))
@@ -74,12 +74,10 @@ pub async fn run(settings: &Settings, to: &Path) -> anyhow::Result<Backup> {
 /// `VACUUM INTO`: a consistent, compacted copy of the database, written
 /// while the gateway goes on writing (SQLite ≥ 3.27).
 async fn snapshot(database: &Path, target: &Path) -> anyhow::Result<()> {
-    let options = sqlx::sqlite::SqliteConnectOptions::from_str(&format!(
-        "sqlite://{}",
-        database.display()
-    ))?
-    .read_only(true)
-    .busy_timeout(std::time::Duration::from_secs(30));
+    let options =
+        sqlx::sqlite::SqliteConnectOptions::from_str(&format!("sqlite://{}", database.display()))?
+            .read_only(true)
+            .busy_timeout(std::time::Duration::from_secs(30));
     let mut conn = options
         .connect()
         .await
@@ -123,7 +121,9 @@ fn copy_tree(from: &Path, to: &Path, skip_tmp: bool) -> anyhow::Result<u64> {
                 Ok(_) => {}
                 // Removed since the listing (retention, an orphan): nothing to keep.
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(e).with_context(|| format!("copying {}", entry.path().display())),
+                Err(e) => {
+                    return Err(e).with_context(|| format!("copying {}", entry.path().display()))
+                }
             }
             std::fs::File::open(&partial)?.sync_all()?;
             std::fs::rename(&partial, &target)?;

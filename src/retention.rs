@@ -383,10 +383,10 @@ impl Archive {
                 received_at: timefmt::utc_ms(d.received_at_ms),
                 original_base64: base64::engine::general_purpose::STANDARD.encode(&d.original),
                 canonical: &d.canonical,
-                subject: d.subject.as_ref().map(|(name, id_number)| ArchivedSubject {
-                    name,
-                    id_number,
-                }),
+                subject: d
+                    .subject
+                    .as_ref()
+                    .map(|(name, id_number)| ArchivedSubject { name, id_number }),
                 attachments,
                 envelope,
             };

@@ -141,7 +141,10 @@ async fn a_backup_taken_under_traffic_restores_with_every_receipted_document_and
     stop.store(true, Ordering::SeqCst);
     traffic.await.unwrap();
     let after = during.lock().unwrap().clone();
-    assert!(after.len() > receipted.len() - 9, "traffic ran during the backup");
+    assert!(
+        after.len() > receipted.len() - 9,
+        "traffic ran during the backup"
+    );
 
     // The restore: a fresh directory holding the backup, a new gateway on it.
     let restore_parent = tempfile::tempdir().unwrap();
@@ -158,7 +161,10 @@ async fn a_backup_taken_under_traffic_restores_with_every_receipted_document_and
         assert_eq!(doc.body_sha256, receipt["body_sha256"].as_str().unwrap());
         let index = receipt["log_index"].as_i64().unwrap();
         let entry = store.log_entries(index, 1).await.unwrap();
-        assert_eq!(hex::encode(&entry[0].leaf_hash), receipt["leaf_hash"].as_str().unwrap());
+        assert_eq!(
+            hex::encode(&entry[0].leaf_hash),
+            receipt["leaf_hash"].as_str().unwrap()
+        );
         if !scan.is_empty() {
             let blob = std::fs::read(running.gateway.blobs.path(&sha256_hex(scan))).unwrap();
             assert_eq!(&blob, scan, "the scan of {id} was restored");
@@ -169,7 +175,10 @@ async fn a_backup_taken_under_traffic_restores_with_every_receipted_document_and
     for (receipt, scan) in &after {
         let id = receipt["document_id"].as_str().unwrap();
         if store.document(id).await.unwrap().is_some() && !scan.is_empty() {
-            assert!(running.gateway.blobs.exists(&sha256_hex(scan)), "{id}: blob");
+            assert!(
+                running.gateway.blobs.exists(&sha256_hex(scan)),
+                "{id}: blob"
+            );
         }
     }
 
@@ -202,7 +211,12 @@ async fn a_backup_taken_under_traffic_restores_with_every_receipted_document_and
         .submit(&common::court_notice(5000), "application/xml")
         .await
         .unwrap();
-    assert_eq!(answer.status, 201, "{}", String::from_utf8_lossy(&answer.body));
+    assert_eq!(
+        answer.status,
+        201,
+        "{}",
+        String::from_utf8_lossy(&answer.body)
+    );
     running.handle.stop(true).await;
 }
 
@@ -223,6 +237,11 @@ async fn one(partner: &Partner, n: usize) -> (Value, Vec<u8>) {
         let (content_type, body) = scans::multipart(&notice, &[&scan]);
         partner.submit(&body, &content_type).await.unwrap()
     };
-    assert_eq!(answer.status, 201, "{}", String::from_utf8_lossy(&answer.body));
+    assert_eq!(
+        answer.status,
+        201,
+        "{}",
+        String::from_utf8_lossy(&answer.body)
+    );
     (answer.json().unwrap(), scan)
 }

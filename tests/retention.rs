@@ -154,7 +154,11 @@ struct Kept {
 async fn snapshot(gw: &TestGateway, id: &str) -> (Kept, Vec<u8>, String, Option<i64>) {
     let store = gw.store();
     let doc = store.document(id).await.unwrap().expect("document row");
-    let evidence = store.document_evidence(id).await.unwrap().expect("evidence");
+    let evidence = store
+        .document_evidence(id)
+        .await
+        .unwrap()
+        .expect("evidence");
     let kept = Kept {
         sender: doc.sender,
         message_type: doc.message_type,
@@ -241,7 +245,12 @@ async fn proves_inclusion(gw: &TestGateway, receipt: &Value) {
         .unwrap();
     assert_eq!(proof.status, 200);
     let proof = proof.json().unwrap();
-    let path: Vec<Hash> = proof["proof"].as_array().unwrap().iter().map(hash).collect();
+    let path: Vec<Hash> = proof["proof"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(hash)
+        .collect();
     merkle::verify_inclusion(
         receipt["log_index"].as_u64().unwrap(),
         cp.size,
@@ -317,7 +326,10 @@ async fn a_purge_removes_exactly_the_expired_bodies_and_keeps_the_proof() {
     let log_before = gw.leaves().await;
     let blobs_before = blob_files(gw.dir.path());
     let old_envelope = before[&id(&old_notice)].0.body_sha256.clone();
-    assert!(blobs_before.contains_key(&old_envelope), "the envelope is a blob");
+    assert!(
+        blobs_before.contains_key(&old_envelope),
+        "the envelope is a blob"
+    );
 
     // A dry run names what has run out and changes nothing.
     let dir = gw.dir.path().to_str().unwrap().to_string();
@@ -366,7 +378,10 @@ async fn a_purge_removes_exactly_the_expired_bodies_and_keeps_the_proof() {
         .await
         .unwrap();
     let found: BTreeSet<String> = found.into_iter().map(|f| f.document_id).collect();
-    assert!(found.contains(&id(&new_case[0])), "kept documents are still found");
+    assert!(
+        found.contains(&id(&new_case[0])),
+        "kept documents are still found"
+    );
     assert!(found.is_disjoint(&expired), "purged documents are not");
     // Blobs: the old scan and the old envelope went; the shared scan stays
     // (a kept document names it), and so does everything else.
@@ -392,7 +407,10 @@ async fn a_purge_removes_exactly_the_expired_bodies_and_keeps_the_proof() {
         .collect();
     assert_eq!(logged, expired);
     for personal in ["马小龙", "620102199508210039", "阿依古丽", "PJS-"] {
-        assert!(!log_after.iter().any(|l| l.contains(personal)), "{personal} in the log");
+        assert!(
+            !log_after.iter().any(|l| l.contains(personal)),
+            "{personal} in the log"
+        );
     }
 
     // The archive holds what was purged, vouched for by the log entry.
@@ -420,7 +438,11 @@ async fn a_purge_removes_exactly_the_expired_bodies_and_keeps_the_proof() {
         assert_eq!(line["canonical"], before[doc].2.as_str());
         assert!(line["subject"]["id_number"].is_string());
     }
-    for blob in [sha256_hex(&old_scan), old_envelope.clone(), sha256_hex(&shared_scan)] {
+    for blob in [
+        sha256_hex(&old_scan),
+        old_envelope.clone(),
+        sha256_hex(&shared_scan),
+    ] {
         let copy = std::fs::read(archives[0].join("blobs").join(&blob)).unwrap();
         assert_eq!(sha256_hex(&copy), blob, "archived blob matches its name");
     }
@@ -484,8 +506,14 @@ async fn a_purge_removes_exactly_the_expired_bodies_and_keeps_the_proof() {
         assert_eq!(answer.status, 410, "{path}");
         let problem = answer.json().unwrap();
         assert_eq!(problem["code"], "document_purged");
-        assert!(problem["message"]["zh"].as_str().unwrap().contains("保存期限"));
-        assert!(problem["message"]["en"].as_str().unwrap().contains("retention"));
+        assert!(problem["message"]["zh"]
+            .as_str()
+            .unwrap()
+            .contains("保存期限"));
+        assert!(problem["message"]["en"]
+            .as_str()
+            .unwrap()
+            .contains("retention"));
     }
     let stranger = partner(&gw, "prison.620000.3");
     let answer = stranger
@@ -521,7 +549,10 @@ async fn a_purge_removes_exactly_the_expired_bodies_and_keeps_the_proof() {
     )
     .await
     .unwrap();
-    assert_eq!((report.documents, report.blobs_removed, report.log_entries), (0, 0, 0));
+    assert_eq!(
+        (report.documents, report.blobs_removed, report.log_entries),
+        (0, 0, 0)
+    );
     let (ok, out) = cli_on(gw.database.url(), &["retention", "run", "--dir", &dir]);
     assert!(ok, "{out}");
     assert!(out.contains("purged / 已清除: 0 documents"), "{out}");
@@ -578,7 +609,10 @@ async fn under_steady_traffic_with_retention_the_bodies_storage_stops_growing() 
         .unwrap();
         held.push(stored(&gw).await);
         if month >= 2 {
-            assert_eq!(report.documents, 3, "month {month}: one month's documents expire");
+            assert_eq!(
+                report.documents, 3,
+                "month {month}: one month's documents expire"
+            );
         }
     }
     // From month 2 on each purge leaves the last two months: level.
@@ -592,7 +626,10 @@ async fn under_steady_traffic_with_retention_the_bodies_storage_stops_growing() 
         "storage per month {held:?} does not level off"
     );
     assert!(held[11] < held[2] * 2, "{held:?}");
-    assert!(received > 5 * held[11], "received {received} vs held {held:?}");
+    assert!(
+        received > 5 * held[11],
+        "received {received} vs held {held:?}"
+    );
     gw.unforked_log().await;
 }
 
@@ -639,4 +676,66 @@ async fn two_runs_at_once_purge_and_log_each_document_once() {
     logged.sort();
     assert_eq!(logged, ids.into_iter().collect::<Vec<_>>(), "each once");
     gw.unforked_log().await;
+}
+
+/// An agency's upload record outlives the blob retention removed: a new
+/// document that references those bytes is refused until they are
+/// uploaded again, and then accepted with them.
+#[actix_web::test]
+async fn a_reference_to_a_purged_upload_asks_for_the_bytes_again() {
+    let now = OffsetDateTime::now_utc();
+    let gw = TestGateway::start_at(now - Duration::days(400)).await;
+    let court = partner(&gw, COURT);
+    let scan = scans::scan(42, 3000);
+    let sha = sha256_hex(&scan);
+    let upload = |partner: Partner, bytes: Vec<u8>| {
+        let path = format!("/api/v1/attachments/{}", sha256_hex(&bytes));
+        async move {
+            let headers = partner
+                .sign("PUT", &path, Some("application/pdf"), Some(&bytes))
+                .unwrap();
+            partner
+                .send(
+                    reqwest::Method::PUT,
+                    &path,
+                    Some(("application/pdf", bytes)),
+                    headers,
+                )
+                .await
+                .unwrap()
+                .status
+        }
+    };
+    assert_eq!(upload(partner(&gw, COURT), scan.clone()).await, 201);
+    let first = scans::notice_with(300, &[("PJS", &scan, true)]);
+    common::accepted(&court, &first, "application/xml").await;
+    ack_all(&gw, &[]).await;
+    let report = corrections_gateway::retention::run(
+        gw.store(),
+        &gw.running.gateway.blobs,
+        &settings(RetentionMode::Purge, 100, 100, 100),
+        now,
+        false,
+    )
+    .await
+    .unwrap();
+    assert_eq!((report.documents, report.blobs_removed), (1, 1));
+    assert!(!gw.running.gateway.blobs.exists(&sha));
+
+    let second = scans::notice_with(301, &[("PJS", &scan, true)]);
+    let refused = court.submit(&second, "application/xml").await.unwrap();
+    assert_eq!(refused.status, 422);
+    let problem = refused.json().unwrap();
+    assert_eq!(problem["errors"][0]["code"], "attachment_missing");
+    assert_eq!(upload(partner(&gw, COURT), scan.clone()).await, 200);
+    let accepted = common::accepted(&court, &second, "application/xml").await;
+    let read = court
+        .get(&format!(
+            "/api/v1/documents/{}/attachments/{sha}",
+            id(&accepted)
+        ))
+        .await
+        .unwrap();
+    assert_eq!(read.status, 200);
+    assert_eq!(read.body, scan);
 }

@@ -122,13 +122,12 @@ impl Store {
         else {
             return Ok(None);
         };
-        let subject = sqlx::query(
-            "SELECT name, id_number FROM document_subjects WHERE document_id = $1",
-        )
-        .bind(id)
-        .fetch_optional(&self.reader)
-        .await?
-        .map(|r| (r.get::<String, _>(0), r.get::<String, _>(1)));
+        let subject =
+            sqlx::query("SELECT name, id_number FROM document_subjects WHERE document_id = $1")
+                .bind(id)
+                .fetch_optional(&self.reader)
+                .await?
+                .map(|r| (r.get::<String, _>(0), r.get::<String, _>(1)));
         let attachments = sqlx::query(
             "SELECT position, sha256, kind, file_name, media_type, size FROM document_attachments \
              WHERE document_id = $1 ORDER BY position",
@@ -294,9 +293,7 @@ impl Store {
                 "SELECT CAST(COALESCE(SUM(OCTET_LENGTH(original) + OCTET_LENGTH(canonical)), 0) AS BIGINT) FROM documents"
             }
         };
-        let row = sqlx::query(sql)
-        .fetch_one(&self.reader)
-        .await?;
+        let row = sqlx::query(sql).fetch_one(&self.reader).await?;
         Ok(row.get::<i64, _>(0))
     }
 
