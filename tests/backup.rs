@@ -110,6 +110,18 @@ async fn a_backup_taken_under_traffic_restores_with_every_receipted_document_and
     let restored_db = TestDatabase::create();
     let source = gw.dir.path().to_path_buf();
     let took = if let Some(url) = gw.database.url() {
+        // The command is for the embedded database; PostgreSQL has pg_dump.
+        let (ok, out) = cli_on(
+            Some(url),
+            &[
+                "backup",
+                "--dir",
+                source.to_str().unwrap(),
+                "--to",
+                backup.to_str().unwrap(),
+            ],
+        );
+        assert!(!ok && out.contains("pg_dump"), "{out}");
         let (source_url, target_url, target) = (
             url.to_string(),
             restored_db.url().unwrap().to_string(),

@@ -739,3 +739,58 @@ async fn a_reference_to_a_purged_upload_asks_for_the_bytes_again() {
     assert_eq!(read.status, 200);
     assert_eq!(read.body, scan);
 }
+
+fn purge_after_100_days(settings: &mut corrections_gateway::config::Settings) {
+    settings.retention = RetentionSettings {
+        run_secs: 60,
+        ..settings_for(RetentionMode::Purge, 100)
+    };
+}
+
+fn settings_for(mode: RetentionMode, days: u32) -> RetentionSettings {
+    settings(mode, days, days, days)
+}
+
+/// A serving gateway with a retention mode runs the purge by itself (its
+/// first round at start-up, then every `retention.run_secs`); with mode
+/// `off` the command refuses a real run and only reports.
+#[actix_web::test]
+async fn the_serving_gateway_purges_by_itself_and_off_means_off() {
+    let now = OffsetDateTime::now_utc();
+    let mut gw = TestGateway::start_at(now - Duration::days(400)).await;
+    let docs: Vec<String> = closed_assessment(&gw, 400).await.iter().map(id).collect();
+    ack_all(&gw, &[]).await;
+
+    let dir = gw.dir.path().to_str().unwrap().to_string();
+    let (ok, out) = cli_on(gw.database.url(), &["retention", "run", "--dir", &dir]);
+    assert!(!ok && out.contains("retention.mode is off"), "{out}");
+    let (ok, out) = cli_on(
+        gw.database.url(),
+        &["retention", "run", "--dry-run", "--dir", &dir],
+    );
+    // Default periods (5 years): nothing has run out after 400 days.
+    assert!(ok && out.contains("0 documents have run out"), "{out}");
+
+    gw.adjust = purge_after_100_days;
+    at(&mut gw, now).await;
+    let mut waited = 0;
+    loop {
+        let mut purged = 0;
+        for doc in &docs {
+            if gw.store().purged_at(doc).await.unwrap().flatten().is_some() {
+                purged += 1;
+            }
+        }
+        if purged == docs.len() {
+            break;
+        }
+        waited += 1;
+        assert!(waited < 200, "the retention job did not run");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let leaves = gw.leaves().await;
+    assert!(leaves
+        .last()
+        .unwrap()
+        .contains("\"event\":\"retention.purged\""));
+}
