@@ -83,4 +83,5 @@ pg "$bin/pg_ctl" -D "$pg_tmp/data" -l "$pg_tmp/server.log" -w -t 60 \
   start >/dev/null || { cat "$pg_tmp/server.log" >&2; exit 1; }
 echo "PostgreSQL $("$bin/postgres" --version | awk '{print $3}') on $pg_tmp: running the integration tests again"
 GATEWAY_TEST_DATABASE_URL="postgres://postgres@localhost/postgres?host=$pg_tmp" \
+  GATEWAY_TEST_PG_BIN="$bin" \
   cargo test --locked --test '*'

@@ -101,6 +101,21 @@ impl Problem {
         )
     }
 
+    /// Retention purged the document's body and attachments after their
+    /// period; its digests, receipt and log entries remain (docs/operations.md).
+    pub fn document_purged() -> Problem {
+        Problem::new(
+            410,
+            "document_purged",
+            Bilingual::new(
+                "该文书已超过保存期限，正文与附件已按保存策略清除；其摘要、回执和交换日志记录仍保留",
+                "the document's retention period has ended: its body and attachments were purged; \
+                 its digests, receipt and exchange-log entries remain",
+            ),
+            Vec::new(),
+        )
+    }
+
     pub fn body_too_large(limit: usize) -> Problem {
         Problem::new(
             413,
