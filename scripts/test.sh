@@ -45,6 +45,14 @@ if [ ${#missing[@]} -gt 0 ]; then
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" </dev/null
 fi
 
+# Schemathesis (PyPI) for tests/schemathesis.rs, with the package its
+# signing hook uses; into the machine's python3 (pinned: its checks change).
+if ! python3 -c 'import schemathesis, cryptography' 2>/dev/null ||
+  [ "$(python3 -c 'import importlib.metadata as m; print(m.version("schemathesis"))')" != 4.32.5 ]; then
+  python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore \
+    'schemathesis==4.32.5' 'cryptography>=42'
+fi
+
 cargo fmt --check
 cargo clippy --locked --all-targets -- -D warnings
 cargo test --locked

@@ -43,7 +43,10 @@ pub struct SignedSubmission {
     )]
     pub signature_input: String,
     /// RFC 9421 signature value: `sig1=:<base64>:` (ECDSA and SM2 as raw `r‖s`, 64 bytes).
-    #[param(rename = "Signature", example = "sig1=:W5hA1m2K9kJ0cHJvb2Ygb2Ygc2lnbmF0dXJlIGV4YW1wbGUgYnl0ZXMgMDEyMzQ1Njc4OWFiY2RlZg==:")]
+    #[param(
+        rename = "Signature",
+        example = "sig1=:W5hA1m2K9kJ0cHJvb2Ygb2Ygc2lnbmF0dXJlIGV4YW1wbGUgYnl0ZXMgMDEyMzQ1Njc4OWFiY2RlZg==:"
+    )]
     pub signature: String,
 }
 
@@ -59,7 +62,10 @@ pub struct SignedRead {
     )]
     pub signature_input: String,
     /// RFC 9421 signature value: `sig1=:<base64>:`.
-    #[param(rename = "Signature", example = "sig1=:W5hA1m2K9kJ0cHJvb2Ygb2Ygc2lnbmF0dXJlIGV4YW1wbGUgYnl0ZXMgMDEyMzQ1Njc4OWFiY2RlZg==:")]
+    #[param(
+        rename = "Signature",
+        example = "sig1=:W5hA1m2K9kJ0cHJvb2Ygb2Ygc2lnbmF0dXJlIGV4YW1wbGUgYnl0ZXMgMDEyMzQ1Njc4OWFiY2RlZg==:"
+    )]
     pub signature: String,
 }
 

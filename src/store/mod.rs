@@ -32,10 +32,10 @@ mod search;
 mod users;
 
 pub use cases::{CaseFilter, LapsedDeadline};
+pub use group::ReceiptFn;
 pub use log::{ConsistencyProof, InclusionProof, LogEntry, LogFilter, StoredCheckpoint};
 pub use retention::{PurgeCounts, PurgeableDocument, RetentionCutoffs};
 pub use search::{Found, Search};
-pub use group::ReceiptFn;
 pub use users::UserRecord;
 
 use crate::xlog::{LogPosition, PreparedLeaf};
@@ -850,12 +850,14 @@ pub(super) async fn write_document(
     inserted?;
     for (agencies, role) in [(&doc.recipients, "recipient"), (&doc.copies, "copy")] {
         for agency in agencies {
-            sqlx::query("INSERT INTO document_parties (document_id, agency_id, role) VALUES ($1, $2, $3)")
-                .bind(&doc.id)
-                .bind(agency)
-                .bind(role)
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(
+                "INSERT INTO document_parties (document_id, agency_id, role) VALUES ($1, $2, $3)",
+            )
+            .bind(&doc.id)
+            .bind(agency)
+            .bind(role)
+            .execute(&mut *tx)
+            .await?;
         }
     }
     if let Some(subject) = &doc.subject {
@@ -927,15 +929,13 @@ pub(super) async fn write_document(
     outbox::insert_deliveries(&mut tx, &doc.id, &doc.deliveries, doc.received_at_ms).await?;
     let position = append_log(&mut tx, leaf).await?;
     let receipt_body = receipt(doc, &position);
-    sqlx::query(
-        "INSERT INTO receipts (id, document_id, body, issued_at) VALUES ($1, $2, $3, $4)",
-    )
-    .bind(&doc.receipt_id)
-    .bind(&doc.id)
-    .bind(&receipt_body)
-    .bind(doc.received_at_ms)
-    .execute(&mut *tx)
-    .await?;
+    sqlx::query("INSERT INTO receipts (id, document_id, body, issued_at) VALUES ($1, $2, $3, $4)")
+        .bind(&doc.receipt_id)
+        .bind(&doc.id)
+        .bind(&receipt_body)
+        .bind(doc.received_at_ms)
+        .execute(&mut *tx)
+        .await?;
     tx.commit().await?;
     Ok(Committed::New {
         position,
