@@ -72,6 +72,10 @@ pub struct Report {
     pub p50: Duration,
     pub p99: Duration,
     pub crypto_per_sec: f64,
+    /// Transactions that committed documents, and the documents in them
+    /// (group commit: documents per transaction), over all instances.
+    pub groups: u64,
+    pub grouped: u64,
 }
 
 impl Report {
@@ -102,10 +106,16 @@ impl std::fmt::Display for Report {
             "crypto-only ceiling  {:.0} docs/s (verify + receipt signing, all cores)",
             self.crypto_per_sec
         )?;
-        write!(
+        writeln!(
             f,
             "end-to-end / ceiling {:.1} %",
             100.0 * self.accepted_per_sec() / self.crypto_per_sec
+        )?;
+        write!(
+            f,
+            "commit groups        {} transactions, {:.1} documents each",
+            self.groups,
+            self.grouped as f64 / self.groups.max(1) as f64
         )
     }
 }
@@ -260,7 +270,13 @@ async fn drive(
     probe
         .verify(&gateway_cert)
         .map_err(|e| anyhow::anyhow!("receipt signature: {}", e.message().en))?;
+    let (groups, grouped) = instances
+        .iter()
+        .map(|r| r.gateway.store.commit_groups())
+        .fold((0, 0), |(g, d), (g2, d2)| (g + g2, d + d2));
     Ok(Report {
+        groups,
+        grouped,
         alg,
         instances: instances.len(),
         partners,
