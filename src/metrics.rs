@@ -96,3 +96,8 @@ pub fn deadline_missed() {
 pub fn log_size(entries: i64) {
     metrics::gauge!("gateway_log_entries").set(entries as f64);
 }
+
+/// One mail sending attempt ended: `sent` or the failure code (docs/mail.md).
+pub fn mail_sent(outcome: &str) {
+    metrics::counter!("gateway_mail_attempts_total", "outcome" => outcome.to_owned()).increment(1);
+}

@@ -26,10 +26,12 @@ use sqlx::{AnyConnection, AnyPool, Connection, Executor, Row};
 
 mod cases;
 mod log;
+mod mail;
 mod search;
 mod users;
 
 pub use cases::{CaseFilter, LapsedDeadline};
+pub use mail::{ClaimedMail, DocumentBrief, MailRecipient, MailRow, NewMail, OpenDeadline};
 pub use log::{ConsistencyProof, InclusionProof, LogEntry, LogFilter, StoredCheckpoint};
 pub use search::{Found, Search};
 pub use users::UserRecord;
