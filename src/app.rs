@@ -165,8 +165,7 @@ pub struct Running {
 /// the watcher that reloads changed certificates and CRLs alongside. Signals are not handled
 /// here: `signals::run_until_stopped` does for the binary.
 pub fn start(gateway: Gateway) -> anyhow::Result<Running> {
-    let mailer =
-        crate::notify::mailer(&gateway.settings).context("setting up mail (`[mail]`)")?;
+    let mailer = crate::notify::mailer(&gateway.settings).context("setting up mail (`[mail]`)")?;
     let listener = TcpListener::bind(&gateway.settings.listen)
         .with_context(|| format!("binding {}", gateway.settings.listen))?;
     let addr = listener.local_addr()?;

@@ -145,7 +145,14 @@ impl std::fmt::Debug for MailSettings {
             .field("port", &self.port)
             .field("tls", &self.tls)
             .field("username", &self.username)
-            .field("password", &if self.password.is_empty() { "" } else { "<redacted>" })
+            .field(
+                "password",
+                &if self.password.is_empty() {
+                    ""
+                } else {
+                    "<redacted>"
+                },
+            )
             .field("password_file", &self.password_file)
             .field("from", &self.from)
             .field("ca_cert", &self.ca_cert)

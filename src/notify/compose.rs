@@ -180,7 +180,10 @@ pub fn digest(
     let mut en = format!("Daily digest of {date}.\n");
     if !held.is_empty() {
         zh.push_str(&format!("\n自上次摘要以来的通知（{} 条）：\n", held.len()));
-        en.push_str(&format!("\nNotifications since the last digest ({}):\n", held.len()));
+        en.push_str(&format!(
+            "\nNotifications since the last digest ({}):\n",
+            held.len()
+        ));
         for line in held {
             zh.push_str(&format!("- {}\n  {}\n", line.text, line.link));
         }
@@ -197,7 +200,10 @@ pub fn digest(
     };
     if !overdue.is_empty() {
         zh.push_str(&format!("\n已逾期未办结的期限（{} 项）：\n", overdue.len()));
-        en.push_str(&format!("\nOverdue, not yet answered ({}):\n", overdue.len()));
+        en.push_str(&format!(
+            "\nOverdue, not yet answered ({}):\n",
+            overdue.len()
+        ));
         for d in overdue {
             zh.push_str(&deadline_line(d));
         }

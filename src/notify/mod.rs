@@ -74,7 +74,10 @@ impl Kind {
             Kind::Document => ("本机关收到新文书", "A new document for my agency"),
             Kind::DeadlineSoon => ("期限剩一个工作日", "A deadline one working day away"),
             Kind::Overdue => ("期限已逾期", "An overdue step"),
-            Kind::DeadLetter => ("本机关文书投递失败", "A delivery of my agency's document failed"),
+            Kind::DeadLetter => (
+                "本机关文书投递失败",
+                "A delivery of my agency's document failed",
+            ),
         }
     }
 }

@@ -79,7 +79,10 @@ impl Mailer {
     /// Builds the transport; fails (at start-up) on an unreadable password
     /// file or CA certificate.
     pub fn from_settings(s: &MailSettings) -> anyhow::Result<Mailer> {
-        let from: Mailbox = s.from.parse().context("mail.from is not an e-mail address")?;
+        let from: Mailbox = s
+            .from
+            .parse()
+            .context("mail.from is not an e-mail address")?;
         let domain = from.email.domain().to_string();
         let mut builder =
             AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(s.host.as_str()).port(s.port());
@@ -88,8 +91,12 @@ impl Mailer {
             if !s.ca_cert.as_os_str().is_empty() {
                 let pem = std::fs::read(&s.ca_cert)
                     .with_context(|| format!("reading mail.ca_cert {}", s.ca_cert.display()))?;
-                let cert = Certificate::from_pem(&pem)
-                    .with_context(|| format!("mail.ca_cert {} is not a PEM certificate", s.ca_cert.display()))?;
+                let cert = Certificate::from_pem(&pem).with_context(|| {
+                    format!(
+                        "mail.ca_cert {} is not a PEM certificate",
+                        s.ca_cert.display()
+                    )
+                })?;
                 tls = tls.add_root_certificate(cert);
             }
             let tls = tls.build_native().context("setting up TLS for mail")?;

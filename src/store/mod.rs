@@ -31,8 +31,8 @@ mod search;
 mod users;
 
 pub use cases::{CaseFilter, LapsedDeadline};
-pub use mail::{ClaimedMail, DocumentBrief, MailRecipient, MailRow, NewMail, OpenDeadline};
 pub use log::{ConsistencyProof, InclusionProof, LogEntry, LogFilter, StoredCheckpoint};
+pub use mail::{ClaimedMail, DocumentBrief, MailRecipient, MailRow, NewMail, OpenDeadline};
 pub use search::{Found, Search};
 pub use users::UserRecord;
 

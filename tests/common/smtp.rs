@@ -146,7 +146,9 @@ impl SmtpServer {
             .stderr(Stdio::inherit())
             .spawn()
             .unwrap_or_else(|e| {
-                panic!("{PYTHON} tests/support/smtp_server.py: {e} (apt-get install python3-aiosmtpd)")
+                panic!(
+                    "{PYTHON} tests/support/smtp_server.py: {e} (apt-get install python3-aiosmtpd)"
+                )
             });
         // "ready" on stdout once it listens.
         use std::io::BufRead;
