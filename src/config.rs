@@ -215,9 +215,8 @@ impl MailSettings {
         {
             anyhow::bail!("mail.password needs mail.username");
         }
-        if !self.base_url.is_empty()
-            && !(self.base_url.starts_with("https://") || self.base_url.starts_with("http://"))
-        {
+        let base = self.base_url.as_str();
+        if !(base.is_empty() || base.starts_with("https://") || base.starts_with("http://")) {
             anyhow::bail!("mail.base_url must start with https:// or http://");
         }
         if !(100..=600_000).contains(&self.poll_ms) {

@@ -523,8 +523,7 @@ async fn a_deadline_is_reminded_one_working_day_ahead_then_reported_overdue_and_
     );
 
     // Tuesday 10:00: one working day left.
-    gw.clock = Clock::starting_at(datetime!(2024-09-03 10:00 +8));
-    gw.restart().await;
+    restart_at(&mut gw, datetime!(2024-09-03 10:00 +8)).await;
     let rows = outbox_until(&gw, "reminders queued", |rows| {
         rows.iter().filter(|m| m.kind == "deadline_soon").count() == 2
     })
@@ -577,8 +576,7 @@ async fn a_deadline_is_reminded_one_working_day_ahead_then_reported_overdue_and_
     );
 
     // Wednesday 18:00: the sweep finds the decision overdue.
-    gw.clock = Clock::starting_at(datetime!(2024-09-04 18:00 +8));
-    gw.restart().await;
+    restart_at(&mut gw, datetime!(2024-09-04 18:00 +8)).await;
     outbox_until(&gw, "overdue mail queued", |rows| {
         rows.iter().filter(|m| m.kind == "overdue").count() == 2
     })
@@ -619,6 +617,16 @@ async fn a_deadline_is_reminded_one_working_day_ahead_then_reported_overdue_and_
     );
     assert!(digests.iter().all(|(to, _)| *to != prison_clerk));
     assert_no_personal_data(&smtp.received());
+}
+
+/// Restarts the gateway with its clock at `at`, once the old instance and
+/// its background jobs have stopped: an old instance still sending while the
+/// new one runs days later would see its leases as long expired.
+async fn restart_at(gw: &mut TestGateway, at: time::OffsetDateTime) {
+    gw.running.handle.stop(true).await;
+    (&mut gw.running.task).await.unwrap().unwrap();
+    gw.clock = Clock::starting_at(at);
+    gw.restart().await;
 }
 
 fn hidden_csrf(html: &str) -> String {

@@ -20,6 +20,7 @@ import signal
 import ssl
 import threading
 import uuid
+import warnings
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
@@ -54,6 +55,8 @@ class Store:
 
 
 def main():
+    # aiosmtpd 1.4 warns about its own use of Session.login_data on every AUTH.
+    warnings.simplefilter("ignore", DeprecationWarning)
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--dir", required=True)
