@@ -592,3 +592,68 @@ pub fn spawn(
         }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn preferences_default_to_every_kind_immediately_and_round_trip() {
+        let default = Preferences::from_stored(&BTreeMap::new());
+        assert_eq!(default, Preferences::default());
+        assert!(default.digest);
+        assert!(Kind::ALL
+            .iter()
+            .all(|k| default.mode(*k) == Mode::Immediate));
+
+        let mut chosen = Preferences::default();
+        chosen.modes.insert("document", Mode::Digest);
+        chosen.modes.insert("dead_letter", Mode::Off);
+        chosen.digest = false;
+        let stored: BTreeMap<String, String> = chosen.to_stored().into_iter().collect();
+        assert_eq!(stored["document"], "digest");
+        assert_eq!(stored["digest"], "off");
+        assert_eq!(Preferences::from_stored(&stored), chosen);
+        // A value the code does not know keeps the default.
+        let odd = BTreeMap::from([("overdue".to_string(), "sometimes".to_string())]);
+        assert_eq!(
+            Preferences::from_stored(&odd).mode(Kind::Overdue),
+            Mode::Immediate
+        );
+    }
+
+    #[test]
+    fn only_the_agencys_clerks_and_the_regions_supervisors_are_concerned() {
+        let person = |role: &str, agency: Option<&str>, region: Option<&str>| MailRecipient {
+            user_id: "u".into(),
+            role: role.into(),
+            agency_id: agency.map(str::to_string),
+            region: region.map(str::to_string),
+            email: "u@example.gov.cn".into(),
+            preferences: BTreeMap::new(),
+        };
+        let agencies = vec!["corrections.620102".to_string()];
+        assert!(concerns(
+            &person("clerk", Some("corrections.620102"), None),
+            &agencies
+        ));
+        assert!(!concerns(
+            &person("clerk", Some("court.620102"), None),
+            &agencies
+        ));
+        assert!(concerns(&person("supervisor", None, Some("62")), &agencies));
+        assert!(!concerns(
+            &person("supervisor", None, Some("11")),
+            &agencies
+        ));
+        assert!(
+            !concerns(&person("supervisor", None, Some("")), &agencies),
+            "an empty region is no region"
+        );
+        assert!(!concerns(&person("auditor", None, None), &agencies));
+        assert!(!concerns(
+            &person("admin", Some("corrections.620102"), None),
+            &agencies
+        ));
+    }
+}
