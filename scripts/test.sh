@@ -35,6 +35,9 @@ command -v chromedriver >/dev/null || missing+=(chromium-driver)
 # A CJK font, so the screenshots the browser test takes show Chinese.
 [ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || missing+=(fonts-wqy-microhei)
 pg_bin >/dev/null || missing+=(postgresql-15)
+# A real SMTP server for the mail tests (tests/support/smtp_server.py), run by
+# Debian's python3: a pyenv python3 earlier on PATH would not have the package.
+/usr/bin/python3 -c 'import aiosmtpd' 2>/dev/null || missing+=(python3-aiosmtpd)
 if [ ${#missing[@]} -gt 0 ]; then
   # The PostgreSQL package would create and start a cluster of its own: not wanted.
   as_root mkdir -p /etc/postgresql-common

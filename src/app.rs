@@ -160,10 +160,12 @@ pub struct Running {
 }
 
 /// Binds the listen addresses and starts serving in the background, with the
-/// outbox worker (`delivery`), the overdue sweep, checkpoint publishing and
+/// outbox worker (`delivery`), the overdue sweep, mail (`notify`, when
+/// configured), checkpoint publishing and
 /// the watcher that reloads changed certificates and CRLs alongside. Signals are not handled
 /// here: `signals::run_until_stopped` does for the binary.
 pub fn start(gateway: Gateway) -> anyhow::Result<Running> {
+    let mailer = crate::notify::mailer(&gateway.settings).context("setting up mail (`[mail]`)")?;
     let listener = TcpListener::bind(&gateway.settings.listen)
         .with_context(|| format!("binding {}", gateway.settings.listen))?;
     let addr = listener.local_addr()?;
@@ -232,6 +234,14 @@ pub fn start(gateway: Gateway) -> anyhow::Result<Running> {
         gateway.clone(),
         stopped.clone(),
     ));
+    // Mail (src/notify): off unless `mail.host` is set.
+    if let Some(mailer) = mailer {
+        jobs.push(crate::notify::spawn(
+            gateway.clone(),
+            mailer,
+            stopped.clone(),
+        ));
+    }
     let reloadable = Reloadable {
         trust: gateway.trust.clone(),
         tls: tls_server,

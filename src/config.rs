@@ -82,6 +82,8 @@ pub struct Settings {
     pub tls: TlsSettings,
     /// How long document bodies, attachments and personal data are kept (`[retention]`).
     pub retention: RetentionSettings,
+    /// E-mail to clerks and supervisors (`[mail]`); off unless `mail.host` is set.
+    pub mail: MailSettings,
 }
 
 /// What happens to a document's body, attachments and personal data after
@@ -133,6 +135,106 @@ impl Default for RetentionSettings {
     }
 }
 
+/// How a mail server connection is secured (`mail.tls`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum MailTls {
+    /// Plain SMTP (a relay on the same host only: credentials travel in clear).
+    None,
+    /// SMTP, then STARTTLS before anything else is said (required, never optional).
+    #[default]
+    Starttls,
+    /// TLS from the first byte (SMTPS, usually port 465).
+    Tls,
+}
+
+/// E-mail notifications (`[mail]` in the TOML file, `GATEWAY_MAIL__<KEY>` in
+/// the environment; docs/operations.md and docs/mail.md). Off unless `host` is set.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MailSettings {
+    /// SMTP server host name (checked against its certificate); empty: no mail.
+    pub host: String,
+    /// SMTP port; 0 means the usual one for `tls` (25, 587 or 465).
+    pub port: u16,
+    pub tls: MailTls,
+    /// SMTP AUTH user name; empty: no authentication.
+    pub username: String,
+    /// SMTP AUTH password: set it through `GATEWAY_MAIL__PASSWORD` or
+    /// `password_file`, never in a file kept in a repository.
+    pub password: String,
+    /// A file whose first line is the password (e.g. a container secret).
+    pub password_file: PathBuf,
+    /// The sender, e.g. `社区矫正网关 <gateway@sfj.example.gov.cn>`.
+    pub from: String,
+    /// An extra CA certificate (PEM) to trust for the SMTP server, besides the system's.
+    pub ca_cert: PathBuf,
+    /// Where people open the web interface, for the links in mail
+    /// (`https://gateway.example`); empty means `http://<listen>`.
+    pub base_url: String,
+    /// How often the notifier reads new events and sends due mail.
+    pub poll_ms: u64,
+    /// First retry delay ceiling after a failed send (full jitter, doubling).
+    pub backoff_base_ms: u64,
+    /// Ceiling of any retry delay.
+    pub backoff_max_ms: u64,
+    /// Attempts before a message is given up (`failed`, kept in the outbox).
+    pub max_attempts: u32,
+    /// Time allowed for one SMTP conversation.
+    pub timeout_ms: u64,
+    /// Hour (Beijing time, 0–23) from which each day's digest is sent.
+    pub digest_hour: u8,
+    /// Events older than this when the notifier first reads them are not
+    /// mailed (mail was off or the gateway was down for long).
+    pub max_event_age_hours: u64,
+}
+
+impl std::fmt::Debug for MailSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MailSettings")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("tls", &self.tls)
+            .field("username", &self.username)
+            .field(
+                "password",
+                &if self.password.is_empty() {
+                    ""
+                } else {
+                    "<redacted>"
+                },
+            )
+            .field("password_file", &self.password_file)
+            .field("from", &self.from)
+            .field("ca_cert", &self.ca_cert)
+            .field("base_url", &self.base_url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for MailSettings {
+    fn default() -> Self {
+        MailSettings {
+            host: String::new(),
+            port: 0,
+            tls: MailTls::Starttls,
+            username: String::new(),
+            password: String::new(),
+            password_file: PathBuf::new(),
+            from: String::new(),
+            ca_cert: PathBuf::new(),
+            base_url: String::new(),
+            poll_ms: 5_000,
+            backoff_base_ms: 30_000,
+            backoff_max_ms: 3_600_000,
+            max_attempts: 50,
+            timeout_ms: 30_000,
+            digest_hour: 8,
+            max_event_age_hours: 72,
+        }
+    }
+}
+
 impl RetentionSettings {
     fn check(&self) -> anyhow::Result<()> {
         for (name, days) in [
@@ -152,6 +254,63 @@ impl RetentionSettings {
         }
         if !(1..=5_000).contains(&self.batch) {
             anyhow::bail!("retention.batch must be between 1 and 5000");
+        }
+        Ok(())
+    }
+}
+
+impl MailSettings {
+    /// Whether mail is configured at all.
+    pub fn enabled(&self) -> bool {
+        !self.host.is_empty()
+    }
+
+    /// The port to connect to.
+    pub fn port(&self) -> u16 {
+        match (self.port, self.tls) {
+            (0, MailTls::None) => 25,
+            (0, MailTls::Starttls) => 587,
+            (0, MailTls::Tls) => 465,
+            (port, _) => port,
+        }
+    }
+
+    fn check(&self) -> anyhow::Result<()> {
+        if !self.enabled() {
+            return Ok(());
+        }
+        if self.from.parse::<lettre::message::Mailbox>().is_err() {
+            anyhow::bail!("mail.from must be an e-mail address (optionally `Name <address>`)");
+        }
+        if !self.password.is_empty() && !self.password_file.as_os_str().is_empty() {
+            anyhow::bail!("set mail.password or mail.password_file, not both");
+        }
+        if self.username.is_empty()
+            && (!self.password.is_empty() || !self.password_file.as_os_str().is_empty())
+        {
+            anyhow::bail!("mail.password needs mail.username");
+        }
+        let base = self.base_url.as_str();
+        if !(base.is_empty() || base.starts_with("https://") || base.starts_with("http://")) {
+            anyhow::bail!("mail.base_url must start with https:// or http://");
+        }
+        if !(100..=600_000).contains(&self.poll_ms) {
+            anyhow::bail!("mail.poll_ms must be between 100 and 600000");
+        }
+        if self.backoff_base_ms == 0 || self.backoff_max_ms < self.backoff_base_ms {
+            anyhow::bail!("mail.backoff_base_ms must be > 0 and <= mail.backoff_max_ms");
+        }
+        if !(1..=1000).contains(&self.max_attempts) {
+            anyhow::bail!("mail.max_attempts must be between 1 and 1000");
+        }
+        if !(100..=600_000).contains(&self.timeout_ms) {
+            anyhow::bail!("mail.timeout_ms must be between 100 and 600000");
+        }
+        if self.digest_hour > 23 {
+            anyhow::bail!("mail.digest_hour must be between 0 and 23");
+        }
+        if self.max_event_age_hours == 0 {
+            anyhow::bail!("mail.max_event_age_hours must be at least 1");
         }
         Ok(())
     }
@@ -253,6 +412,7 @@ impl Default for Settings {
             reload_secs: 30,
             tls: TlsSettings::default(),
             retention: RetentionSettings::default(),
+            mail: MailSettings::default(),
             signing_keys: BTreeMap::new(),
         }
     }
@@ -363,6 +523,7 @@ impl Settings {
         }
         self.delivery.check()?;
         self.retention.check()?;
+        self.mail.check()?;
         if !(1..=3600).contains(&self.signature_window_secs) {
             anyhow::bail!("signature_window_secs must be between 1 and 3600");
         }

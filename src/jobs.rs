@@ -37,7 +37,8 @@ pub async fn sweep_overdue(gw: &Gateway) -> Result<usize, StoreError> {
         {
             marked += 1;
             crate::metrics::deadline_missed();
-            // The alert hook (e-mail to the agency's clerks) hangs here; no personal data.
+            // E-mail to the case's clerks follows from the `deadline.missed`
+            // entry just logged: src/notify reads the log (once per entry).
             tracing::info!(case_id = %deadline.case_id, step = %deadline.step, log_index = position.index, "deadline missed");
         }
     }

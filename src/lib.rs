@@ -34,6 +34,8 @@ pub mod jobs;
 pub mod metrics;
 /// The canonical document and its value types (AgencyId, IdNumber, CaseNo …).
 pub mod model;
+/// E-mail to clerks and supervisors: notifications from the exchange log and deadlines, the mail outbox, SMTP.
+pub mod notify;
 /// Partner-side client: signs and posts documents, verifies the gateway's receipts.
 pub mod partner;
 /// The agency registry: who exists, which dialect each speaks, where each is delivered.

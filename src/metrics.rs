@@ -102,3 +102,8 @@ pub fn log_size(entries: i64) {
 pub fn commit_group(documents: usize) {
     metrics::histogram!("gateway_commit_group_documents").record(documents as f64);
 }
+
+/// One mail sending attempt ended: `sent` or the failure code (docs/mail.md).
+pub fn mail_sent(outcome: &str) {
+    metrics::counter!("gateway_mail_attempts_total", "outcome" => outcome.to_owned()).increment(1);
+}

@@ -28,6 +28,7 @@ mod cases;
 mod group;
 mod log;
 mod retention;
+mod mail;
 mod search;
 mod users;
 
@@ -35,6 +36,7 @@ pub use cases::{CaseFilter, LapsedDeadline};
 pub use group::ReceiptFn;
 pub use log::{ConsistencyProof, InclusionProof, LogEntry, LogFilter, StoredCheckpoint};
 pub use retention::{PurgeCounts, PurgeableDocument, RetentionCutoffs};
+pub use mail::{ClaimedMail, DocumentBrief, MailRecipient, MailRow, NewMail, OpenDeadline};
 pub use search::{Found, Search};
 pub use users::UserRecord;
 

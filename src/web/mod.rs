@@ -22,6 +22,7 @@
 pub mod actions;
 pub mod audit;
 pub mod auth;
+pub mod mail;
 pub mod pages;
 pub mod search;
 pub mod users;
@@ -54,6 +55,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route("/search", web::get().to(search::form))
             .route("/search", web::post().to(search::search))
             .route("/search/reveal", web::post().to(search::reveal))
+            .route("/mail", web::get().to(mail::form))
+            .route("/mail", web::post().to(mail::save))
             .route("/log", web::get().to(audit::log))
             .route("/log/checkpoints", web::get().to(audit::checkpoints))
             .route("/static/verify.js", web::get().to(audit::script)),
@@ -163,6 +166,7 @@ pub fn layout(lang: Lang, title: &str, user: Option<&auth::Session>, body: Marku
                         nav {
                             a href="/ui/" { (lang.t("案件", "Cases")) }
                             @if auth::may_search_people(&s.user) { " " a href="/ui/search" { (lang.t("检索", "Search")) } }
+                            @if auth::may_search_people(&s.user) { " " a href="/ui/mail" { (lang.t("邮件通知", "Mail")) } }
                             @if auth::may_audit(&s.user) { " " a href="/ui/log" { (lang.t("交换日志", "Exchange log")) } }
                         }
                     }

@@ -24,6 +24,10 @@ use corrections_gateway::store::Store;
 pub mod receiver;
 pub mod scans;
 pub mod served;
+pub mod smtp;
+
+/// Changes a test makes to the default settings (may capture, e.g. a port).
+pub type Adjust = std::sync::Arc<dyn Fn(&mut Settings) + Send + Sync>;
 
 pub struct TestGateway {
     pub running: Running,
@@ -33,7 +37,7 @@ pub struct TestGateway {
     pub dir: tempfile::TempDir,
     pub base_url: String,
     /// Changes to the default settings, kept for restarts.
-    pub adjust: fn(&mut Settings),
+    pub adjust: Adjust,
     /// The gateway's and the partners' clock (shifted for dated scenarios).
     pub clock: Clock,
 }
@@ -61,6 +65,19 @@ impl TestGateway {
         Self::start_clocked(|_| {}, Clock::starting_at(at)).await
     }
 
+    /// A gateway on a fresh data directory with settings changed by a
+    /// closure (which may capture, e.g. a mail server's port) and a clock.
+    pub async fn start_configured(adjust: Adjust, clock: Clock) -> TestGateway {
+        let dir = tempfile::tempdir().expect("temp dir");
+        Self::start_configured_in(dir, adjust, clock).await
+    }
+
+    /// Another instance on this gateway's data directory and database, with
+    /// its own settings changes (a second gateway of a scale-out).
+    pub async fn another(&self, adjust: &(dyn Fn(&mut Settings) + Send + Sync)) -> Running {
+        Self::launch(self.dir.path(), adjust, self.clock).await
+    }
+
     /// A gateway on a data directory the test prepared (its own registry …),
     /// with a fresh database and some settings changed.
     pub async fn start_in(dir: tempfile::TempDir, adjust: fn(&mut Settings)) -> TestGateway {
@@ -77,9 +94,18 @@ impl TestGateway {
         adjust: fn(&mut Settings),
         clock: Clock,
     ) -> TestGateway {
+        Self::start_configured_in(dir, std::sync::Arc::new(adjust), clock).await
+    }
+
+    /// The same on a data directory the test prepared (its own registry …).
+    pub async fn start_configured_in(
+        dir: tempfile::TempDir,
+        adjust: Adjust,
+        clock: Clock,
+    ) -> TestGateway {
         let database = TestDatabase::create();
         database.serve(dir.path());
-        let running = Self::launch(dir.path(), adjust, clock).await;
+        let running = Self::launch(dir.path(), &*adjust, clock).await;
         let base_url = format!("http://{}", running.addr);
         TestGateway {
             running,
@@ -97,10 +123,14 @@ impl TestGateway {
     }
 
     pub async fn run_on_with(dir: &Path, adjust: fn(&mut Settings)) -> Running {
-        Self::launch(dir, adjust, Clock::system()).await
+        Self::launch(dir, &adjust, Clock::system()).await
     }
 
-    async fn launch(dir: &Path, adjust: fn(&mut Settings), clock: Clock) -> Running {
+    async fn launch(
+        dir: &Path,
+        adjust: &(dyn Fn(&mut Settings) + Send + Sync),
+        clock: Clock,
+    ) -> Running {
         let mut settings = Settings::for_dir(dir);
         if let Some(url) = TestDatabase::url_for(dir) {
             settings.database_url = url;
@@ -117,7 +147,7 @@ impl TestGateway {
 
     pub async fn restart(&mut self) {
         self.running.handle.stop(true).await;
-        self.running = Self::launch(self.dir.path(), self.adjust, self.clock).await;
+        self.running = Self::launch(self.dir.path(), &*self.adjust, self.clock).await;
         self.base_url = format!("http://{}", self.running.addr);
     }
 
