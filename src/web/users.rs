@@ -108,6 +108,14 @@ pub async fn add(gw: &Gateway, new: NewUser) -> Result<(), UserError> {
 /// password, and writes them to `DIR/dev-users.txt` (mode 0600). Returns
 /// that file when it created users.
 pub async fn seed_dev_users(gw: &Gateway) -> Result<Option<PathBuf>, UserError> {
+    Ok(seed_dev_users_listed(gw).await?.map(|(file, _)| file))
+}
+
+/// The same, also returning the logins made (user name, role, password) for
+/// the `demo` command to print once.
+pub async fn seed_dev_users_listed(
+    gw: &Gateway,
+) -> Result<Option<(PathBuf, Vec<(String, String, String)>)>, UserError> {
     if gw.store.user_count().await? > 0 {
         return Ok(None);
     }
@@ -141,17 +149,23 @@ pub async fn seed_dev_users(gw: &Gateway) -> Result<Option<PathBuf>, UserError> 
         "# DEV ONLY — generated web logins of the embedded demo; never use in production.\n\
          # user name\trole\tpassword\n",
     );
+    let mut logins = Vec::new();
     for mut person in people {
         person.password = random_token()[..20].to_string();
         text.push_str(&format!(
             "{}\t{}\t{}\n",
             person.username, person.role, person.password
         ));
+        logins.push((
+            person.username.clone(),
+            person.role.clone(),
+            person.password.clone(),
+        ));
         add(gw, person).await?;
     }
     let path = gw.settings.dir.join("dev-users.txt");
     write_private(&path, &text).map_err(|e| UserError::Hash(format!("{}: {e}", path.display())))?;
-    Ok(Some(path))
+    Ok(Some((path, logins)))
 }
 
 fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
