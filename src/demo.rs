@@ -80,9 +80,8 @@ pub async fn run(mut settings: Settings, days: u32) -> anyhow::Result<Summary> {
         (1..=366).contains(&days),
         "--days must be between 1 and 366 / 天数须在 1 至 366 之间"
     );
-    if !app::has_pki(&settings) {
-        app::init_dev(&settings)?;
-    }
+    // Idempotent: keeps what is there, adds what is missing (the registry, keys).
+    app::init_dev(&settings)?;
     anyhow::ensure!(
         app::is_dev_pki(&settings),
         "{} does not hold the DEV-ONLY PKI of the embedded default: the demo never fills a \
