@@ -32,7 +32,7 @@ mod users;
 pub use cases::{CaseFilter, LapsedDeadline};
 pub use log::{ConsistencyProof, InclusionProof, LogEntry, LogFilter, StoredCheckpoint};
 pub use search::{Found, Search};
-pub use users::UserRecord;
+pub use users::{UserChange, UserListing, UserRecord};
 
 use crate::xlog::{LogPosition, PreparedLeaf};
 use log::append_log;
