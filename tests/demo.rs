@@ -25,7 +25,10 @@ async fn ten_days_of_demo_traffic_show_every_flow_a_miss_a_refusal_and_a_dead_le
         .expect("the demo runs");
 
     for flow in ["handover", "assessment", "revocation"] {
-        assert!(summary.cases.get(flow).is_some_and(|n| *n > 0), "{flow}: {summary:?}");
+        assert!(
+            summary.cases.get(flow).is_some_and(|n| *n > 0),
+            "{flow}: {summary:?}"
+        );
     }
     let roles: Vec<&str> = summary.logins.iter().map(|(_, r, _)| r.as_str()).collect();
     for role in ["clerk", "supervisor", "auditor", "admin"] {
@@ -46,8 +49,7 @@ async fn ten_days_of_demo_traffic_show_every_flow_a_miss_a_refusal_and_a_dead_le
     let of = |event: &'static str| leaves.iter().filter(move |l| l["event"] == event);
     for flow in ["handover.", "assessment.", "revocation."] {
         assert!(
-            of("document.accepted")
-                .any(|l| l["message_type"].as_str().unwrap().starts_with(flow)),
+            of("document.accepted").any(|l| l["message_type"].as_str().unwrap().starts_with(flow)),
             "no accepted {flow} document"
         );
     }
@@ -69,14 +71,20 @@ async fn ten_days_of_demo_traffic_show_every_flow_a_miss_a_refusal_and_a_dead_le
         of("delivery.dead_lettered").any(|l| l["recipient"] == "police.620102.2"),
         "the rulings pushed to the detention centre, whose endpoint is down, dead-lettered"
     );
-    assert!(of("mailbox.acked").count() > 0, "pull agencies acknowledged");
+    assert!(
+        of("mailbox.acked").count() > 0,
+        "pull agencies acknowledged"
+    );
 
     // No personal data in any leaf.
     assert!(!summary.people.is_empty());
     let all_leaves: String = leaves.iter().map(|l| l.to_string()).collect();
     for (name, id_number) in &summary.people {
         assert!(!all_leaves.contains(name.as_str()), "a name is in the log");
-        assert!(!all_leaves.contains(id_number.as_str()), "an ID number is in the log");
+        assert!(
+            !all_leaves.contains(id_number.as_str()),
+            "an ID number is in the log"
+        );
     }
     // The month ends before now: nothing was logged in the future.
     let now = time::OffsetDateTime::now_utc();
@@ -90,11 +98,21 @@ async fn ten_days_of_demo_traffic_show_every_flow_a_miss_a_refusal_and_a_dead_le
 
     let dir_arg = dir.path().to_str().unwrap();
     let (ok, out) = cli_on(database.url(), &["deliveries", "list", "--dir", dir_arg]);
-    assert!(ok && out.contains("police.620102.2") && out.contains("endpoint_unreachable"), "{out}");
+    assert!(
+        ok && out.contains("police.620102.2") && out.contains("endpoint_unreachable"),
+        "{out}"
+    );
     let bundle = dir.path().join("bundle");
     let (ok, out) = cli_on(
         database.url(),
-        &["log", "export", "--dir", dir_arg, "--out", bundle.to_str().unwrap()],
+        &[
+            "log",
+            "export",
+            "--dir",
+            dir_arg,
+            "--out",
+            bundle.to_str().unwrap(),
+        ],
     );
     assert!(ok, "{out}");
     let (ok, out) = cli_on(None, &["log", "verify", bundle.to_str().unwrap()]);

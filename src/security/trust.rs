@@ -259,7 +259,9 @@ impl TrustStore {
                 },
             })
             .collect();
-        list.sort_by(|a, b| (a.algorithm.as_str(), &a.fingerprint).cmp(&(b.algorithm.as_str(), &b.fingerprint)));
+        list.sort_by(|a, b| {
+            (a.algorithm.as_str(), &a.fingerprint).cmp(&(b.algorithm.as_str(), &b.fingerprint))
+        });
         list
     }
 

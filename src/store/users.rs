@@ -229,11 +229,13 @@ impl Store {
                 Some(*user_id),
             ),
             UserChange::Unlock { user_id } => (
-                sqlx::query("UPDATE users SET failed_logins = 0, locked_until = NULL WHERE id = $1")
-                    .bind(*user_id)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected(),
+                sqlx::query(
+                    "UPDATE users SET failed_logins = 0, locked_until = NULL WHERE id = $1",
+                )
+                .bind(*user_id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected(),
                 None,
             ),
             UserChange::Disable { user_id } => (

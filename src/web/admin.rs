@@ -133,22 +133,35 @@ fn standing_label(lang: Lang, standing: &str) -> String {
         "certificate_revoked" => lang.t("已吊销", "revoked").to_string(),
         "certificate_expired" => lang.t("已过期", "expired").to_string(),
         "certificate_not_yet_valid" => lang.t("尚未生效", "not yet valid").to_string(),
-        "certificate_untrusted" => lang.t("不受信任（非本机关 CA 签发）", "untrusted (not issued by the agency's CA)").to_string(),
-        "certificate_agency_mismatch" => lang.t("证书所属机关不符", "issued to another agency").to_string(),
+        "certificate_untrusted" => lang
+            .t(
+                "不受信任（非本机关 CA 签发）",
+                "untrusted (not issued by the agency's CA)",
+            )
+            .to_string(),
+        "certificate_agency_mismatch" => lang
+            .t("证书所属机关不符", "issued to another agency")
+            .to_string(),
         other => other.to_string(),
     }
 }
 
 /// What the users page says above the list.
 enum Notice {
-    Done { zh: String, en: String },
+    Done {
+        zh: String,
+        en: String,
+    },
     /// A password to hand to the user, shown this once.
     Password {
         username: String,
         password: String,
         created: bool,
     },
-    Refused { zh: String, en: String },
+    Refused {
+        zh: String,
+        en: String,
+    },
 }
 
 /// `GET /ui/admin/users`.
@@ -398,7 +411,12 @@ pub async fn change(
             Ok(hash) => hash,
             Err(e) => {
                 tracing::error!(error = %e, "admin: hashing a password failed");
-                return message_page(lang, 500, "操作失败，请稍后重试", "the change failed; try again later");
+                return message_page(
+                    lang,
+                    500,
+                    "操作失败，请稍后重试",
+                    "the change failed; try again later",
+                );
             }
         },
         _ => String::new(),

@@ -114,21 +114,25 @@ impl UserError {
     pub fn bilingual(&self) -> (String, String) {
         let zh = match self {
             UserError::UnknownRole(_) => "未知角色（应为经办人、主管、审计员或管理员）".to_string(),
-            UserError::ClerkWithoutAgency => "经办人须指定所属机关（机构名录中的机关编号）".to_string(),
+            UserError::ClerkWithoutAgency => {
+                "经办人须指定所属机关（机构名录中的机关编号）".to_string()
+            }
             UserError::UnknownAgency(a) => format!("机构名录中没有机关 {a}"),
             UserError::SupervisorWithoutRegion => {
                 "主管须指定辖区（行政区划代码前缀，如 62 或 6201）".to_string()
             }
             UserError::WeakPassword => format!("密码至少需要 {MIN_PASSWORD_CHARS} 个字符"),
             UserError::Taken(name) => format!("用户名 {name} 已被使用"),
-            UserError::BadUsername => {
-                "用户名须为 3–64 个字母、数字或 “.” “-” “_”".to_string()
-            }
+            UserError::BadUsername => "用户名须为 3–64 个字母、数字或 “.” “-” “_”".to_string(),
             UserError::Hash(_) | UserError::Store(_) => "操作失败，请稍后重试".to_string(),
         };
         let en = match self {
             UserError::Hash(_) | UserError::Store(_) => {
                 "the change failed; try again later".to_string()
+            }
+            UserError::ClerkWithoutAgency => "a clerk needs an agency of the registry".to_string(),
+            UserError::SupervisorWithoutRegion => {
+                "a supervisor needs a region, a division code prefix such as 62 or 6201".to_string()
             }
             other => other.to_string(),
         };
