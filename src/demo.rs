@@ -164,6 +164,20 @@ fn ymd(date: Date) -> String {
     )
 }
 
+/// A document before its envelope is filled in: sender, message type,
+/// document number, recipients, copies, the answered document, attachments
+/// (kind, file name) and body.
+type Draft = (
+    &'static str,
+    &'static str,
+    String,
+    Vec<String>,
+    Vec<String>,
+    Option<String>,
+    Vec<(&'static str, &'static str)>,
+    Value,
+);
+
 /// A fictional person.
 #[derive(Debug, Clone)]
 struct Person {
@@ -300,6 +314,10 @@ struct Case {
     /// Gateway document ids of its steps so far.
     documents: HashMap<&'static str, String>,
     expedited: bool,
+    /// Its steps in order, and how many are done: a step whose predecessor
+    /// a day off pushed later waits for it (a case moves one step at a time).
+    plan: Vec<Step>,
+    done: usize,
 }
 
 struct Sim {
@@ -452,6 +470,8 @@ impl Sim {
             n,
             documents: HashMap::new(),
             expedited: plot == Plot::AssessmentLate || self.rng.gen_ratio(1, 4),
+            plan: Vec::new(),
+            done: 0,
         });
         let start = at(day, hour, self.rng.gen_range(0..50));
         let minutes = |m: i64| start + Duration::minutes(m);
@@ -490,6 +510,7 @@ impl Sim {
             ],
         };
         for (when, step) in plan {
+            self.cases[index].plan.push(step);
             self.agenda
                 .push((self.office_hours(when)?, Action::Step(index, step)));
         }
@@ -633,9 +654,21 @@ impl Sim {
     async fn run_due(&mut self, tick: OffsetDateTime, summary: &mut Summary) -> anyhow::Result<()> {
         while self.agenda.first().is_some_and(|(when, _)| *when <= tick) {
             let (when, action) = self.agenda.remove(0);
-            self.dial.set(when);
+            // Never back in time (an action of last evening made this morning).
+            self.dial.set(when.max(self.clock.now()));
             match action {
-                Action::Step(case, step) => self.step(case, step).await?,
+                Action::Step(case, step) => {
+                    let c = &self.cases[case];
+                    if c.plan.get(c.done) != Some(&step) {
+                        // Its predecessor comes later: the next working day.
+                        let later = self.office_hours(when + Duration::days(1))?;
+                        self.agenda.push((later, action));
+                        self.agenda.sort_by_key(|(when, _)| *when);
+                        continue;
+                    }
+                    self.step(case, step).await?;
+                    self.cases[case].done += 1;
+                }
                 Action::Refuse(refusal) => {
                     self.refuse(refusal).await?;
                     summary.rejected += 1;
@@ -682,16 +715,7 @@ impl Sim {
                 .cloned()
                 .with_context(|| format!("case {n}: no {key} to answer"))
         };
-        let (sender, message_type, document_no, recipients, copies, in_reply_to, attachments, body): (
-            &'static str,
-            &str,
-            String,
-            Vec<String>,
-            Vec<String>,
-            Option<String>,
-            Vec<(&str, &str)>,
-            Value,
-        ) = match step {
+        let (sender, message_type, document_no, recipients, copies, in_reply_to, attachments, body): Draft = match step {
             Step::Notice => {
                 let effective = today - Duration::days(2);
                 (
@@ -1008,6 +1032,8 @@ impl Sim {
             n,
             documents: HashMap::new(),
             expedited: false,
+            plan: vec![Step::Request, Step::Opinion],
+            done: 1,
         });
         let index = self.cases.len() - 1;
         let first_step = if plot == Plot::HandoverOnTime {
