@@ -1057,7 +1057,9 @@ impl Sim {
                 self.submit(sender, &doc).await?
             }
             Refusal::ForeignSender => {
-                let (bytes, content_type) = self.native(sender, &doc)?;
+                // In the procuratorate's own dialect, naming the court as sender.
+                doc["attachments"] = json!([]);
+                let (bytes, content_type) = self.native(PROCURATORATE, &doc)?;
                 self.partners[PROCURATORATE]
                     .submit(&bytes, &content_type)
                     .await?

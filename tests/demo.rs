@@ -12,7 +12,7 @@ use corrections_gateway::config::Settings;
 use corrections_gateway::store::Store;
 
 #[actix_web::test]
-async fn ten_days_of_demo_traffic_show_every_flow_a_miss_a_refusal_and_a_dead_letter() {
+async fn two_weeks_of_demo_traffic_show_every_flow_a_miss_a_refusal_and_a_dead_letter() {
     let dir = tempfile::tempdir().unwrap();
     let database = TestDatabase::create();
     let mut settings = Settings::for_dir(dir.path());
@@ -20,7 +20,7 @@ async fn ten_days_of_demo_traffic_show_every_flow_a_miss_a_refusal_and_a_dead_le
         settings.database_url = url.to_string();
     }
     common::seed_dev_pki(&settings.pki_dir());
-    let summary = corrections_gateway::demo::run(settings.clone(), 10)
+    let summary = corrections_gateway::demo::run(settings.clone(), 14)
         .await
         .expect("the demo runs");
 
@@ -63,10 +63,16 @@ async fn ten_days_of_demo_traffic_show_every_flow_a_miss_a_refusal_and_a_dead_le
         refusal_codes.iter().any(|c| c == "invalid_id_check_digit"),
         "{refusal_codes:?}"
     );
-    assert!(
-        refusal_codes.iter().any(|c| c == "replayed_signature"),
-        "{refusal_codes:?}"
-    );
+    for code in [
+        "replayed_signature",
+        "content_digest_mismatch",
+        "sender_not_signer",
+    ] {
+        assert!(
+            refusal_codes.iter().any(|c| c == code),
+            "{code}: {refusal_codes:?}"
+        );
+    }
     assert!(
         of("delivery.dead_lettered").any(|l| l["recipient"] == "police.620102.2"),
         "the rulings pushed to the detention centre, whose endpoint is down, dead-lettered"
