@@ -73,21 +73,30 @@ pub struct Summary {
 }
 
 /// Fills the data directory of `settings` with `days` days of traffic
-/// ending yesterday (Beijing time). Runs `init-dev` first when the
-/// directory has no PKI.
+/// ending yesterday (Beijing time). Runs `init-dev` first (it keeps what
+/// the directory holds); refuses a directory whose PKI is not the DEV-ONLY
+/// one, and a database that holds documents already.
 pub async fn run(mut settings: Settings, days: u32) -> anyhow::Result<Summary> {
     anyhow::ensure!(
         (1..=366).contains(&days),
         "--days must be between 1 and 366 / 天数须在 1 至 366 之间"
     );
+    let refuse = |settings: &Settings| {
+        anyhow::ensure!(
+            app::is_dev_pki(settings),
+            "{} does not hold the DEV-ONLY PKI of the embedded default: the demo never fills a \
+             production gateway / 该数据目录不是开发演示环境（非 DEV-ONLY 证书），演示数据不会写入",
+            settings.dir.display()
+        );
+        Ok(())
+    };
+    // A production directory is refused before anything is written to it.
+    if app::has_pki(&settings) {
+        refuse(&settings)?;
+    }
     // Idempotent: keeps what is there, adds what is missing (the registry, keys).
     app::init_dev(&settings)?;
-    anyhow::ensure!(
-        app::is_dev_pki(&settings),
-        "{} does not hold the DEV-ONLY PKI of the embedded default: the demo never fills a \
-         production gateway / 该数据目录不是开发演示环境（非 DEV-ONLY 证书），演示数据不会写入",
-        settings.dir.display()
-    );
+    refuse(&settings)?;
     // The demo's own gateway: an ephemeral port, a quick outbox worker (the
     // clock jumps, so retries fall due at once) and no reload watcher.
     settings.listen = "127.0.0.1:0".into();

@@ -130,3 +130,24 @@ async fn two_weeks_of_demo_traffic_show_every_flow_a_miss_a_refusal_and_a_dead_l
     assert!(out.contains("already holds"), "{out}");
     assert!(out.contains("演示只写入空库"), "{out}");
 }
+
+#[actix_web::test]
+async fn the_demo_refuses_a_data_directory_without_the_dev_pki_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = Settings::for_dir(dir.path());
+    common::seed_dev_pki(&settings.pki_dir());
+    // As if an operator had put the gateway's production key there.
+    let key = settings.pki_dir().join("gateway.key.pem");
+    let pem = std::fs::read_to_string(&key).unwrap();
+    std::fs::write(&key, pem.lines().skip(1).collect::<Vec<_>>().join("\n")).unwrap();
+    let refused = corrections_gateway::demo::run(settings.clone(), 3)
+        .await
+        .expect_err("refused");
+    assert!(refused.to_string().contains("DEV-ONLY"), "{refused}");
+    assert!(
+        refused.to_string().contains("演示数据不会写入"),
+        "{refused}"
+    );
+    assert!(!settings.registry.exists(), "nothing written");
+    assert!(!dir.path().join("gateway.db").exists(), "no database made");
+}
