@@ -96,3 +96,9 @@ pub fn deadline_missed() {
 pub fn log_size(entries: i64) {
     metrics::gauge!("gateway_log_entries").set(entries as f64);
 }
+
+/// The size of each group of documents committed in one transaction
+/// (`store/group.rs`): 1 when idle, growing with the load.
+pub fn commit_group(documents: usize) {
+    metrics::histogram!("gateway_commit_group_documents").record(documents as f64);
+}

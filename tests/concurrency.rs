@@ -34,6 +34,11 @@ async fn simultaneous_submissions_and_reads_each_get_their_own_log_entry() {
     }
     indexes.sort();
     assert_eq!(indexes, (0..16).collect::<Vec<i64>>(), "one index each");
+    // Sent at once, they were committed in fewer transactions than documents
+    // (group commit), and each is answered only after its group committed.
+    let (groups, documents) = gw.store().commit_groups();
+    assert_eq!(documents, 16);
+    assert!(groups < 16, "{groups} groups for 16 documents sent at once");
 
     // Reads are logged too (before the bytes leave): again all at once.
     let reader = gw.partner("corrections.620102", Algorithm::Ed25519);

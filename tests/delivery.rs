@@ -11,8 +11,11 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::net::TcpListener;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use tokio::io::AsyncReadExt;
 
 use common::receiver::{fast, gateway_pushing_to, listener, serve, Behaviour, Receiver};
 use common::{court_notice, deadline, TestGateway};
@@ -616,4 +619,89 @@ async fn operators_list_and_retry_deliveries_from_the_command_line() {
     let retried = leaves(&gw, "delivery.retried").await;
     assert_eq!(retried.len(), 1);
     assert_eq!(retried[0]["by"], "operator");
+}
+
+/// A front for a partner's endpoint: the first `resets` connections are
+/// reset (TCP RST after the request arrived), later ones are forwarded to
+/// `backend`. Counts connections.
+fn resetting_front(
+    front: TcpListener,
+    backend: std::net::SocketAddr,
+    resets: usize,
+) -> Arc<AtomicUsize> {
+    let connections = Arc::new(AtomicUsize::new(0));
+    let counter = connections.clone();
+    front.set_nonblocking(true).unwrap();
+    let front = tokio::net::TcpListener::from_std(front).unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut incoming, _)) = front.accept().await {
+            let n = counter.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                if n < resets {
+                    let mut head = [0u8; 512];
+                    let _ = incoming.read(&mut head).await;
+                    incoming.set_zero_linger().unwrap();
+                    drop(incoming);
+                } else if let Ok(mut outgoing) = tokio::net::TcpStream::connect(backend).await {
+                    let _ = tokio::io::copy_bidirectional(&mut incoming, &mut outgoing).await;
+                }
+            });
+        }
+    });
+    connections
+}
+
+#[actix_web::test]
+async fn a_partner_that_resets_connections_or_answers_garbage_is_retried_and_processes_the_document_once(
+) {
+    let (front, url) = listener();
+    let (port, _) = listener();
+    let backend = port.local_addr().unwrap();
+    let gw = gateway_pushing_to(&[(CORRECTIONS, url)]).await;
+    let receiver = Receiver::new(&gw, CORRECTIONS, Behaviour::Garbage);
+    let _server = serve(port, receiver.clone());
+    let connections = resetting_front(front, backend, 2);
+    let receipt = submit_notice(&gw, 5).await;
+    let notice_id = receipt["document_id"].as_str().unwrap().to_owned();
+
+    // Two resets, then an unsigned error page: three failed attempts.
+    let dead = wait_for_state(&gw, &notice_id, CORRECTIONS, "dead").await;
+    assert_eq!(dead.last_error.as_deref(), Some("receipt_unsigned"));
+    assert!(connections.load(Ordering::SeqCst) >= 3);
+    // A signed answer that is no receipt is no better.
+    receiver.set(Behaviour::SignedGarbage);
+    let store = gw.store();
+    corrections_gateway::delivery::retry_by_operator(store, &dead.id)
+        .await
+        .unwrap();
+    let dead = wait_for_state(&gw, &notice_id, CORRECTIONS, "dead").await;
+    assert_eq!(dead.last_error.as_deref(), Some("receipt_malformed"));
+    assert_eq!(dead.last_status, Some(200));
+
+    receiver.set(Behaviour::Receipt);
+    corrections_gateway::delivery::retry_by_operator(store, &dead.id)
+        .await
+        .unwrap();
+    wait_for_state(&gw, &notice_id, CORRECTIONS, "delivered").await;
+    let outcomes: Vec<String> = leaves(&gw, "delivery.attempted")
+        .await
+        .iter()
+        .map(|l| l["outcome"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        outcomes,
+        [
+            "endpoint_unreachable",
+            "endpoint_unreachable",
+            "receipt_unsigned",
+            "receipt_malformed",
+            "receipt_malformed",
+            "receipt_malformed"
+        ]
+    );
+    // Every answer that reached the partner carried the same document; it
+    // was processed once and receipted once.
+    assert_eq!(receiver.processed_once(), vec![notice_id.clone()]);
+    assert_eq!(receiver.requests_for(&notice_id), 5);
+    assert_eq!(leaves(&gw, "delivery.receipted").await.len(), 1);
 }

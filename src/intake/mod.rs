@@ -643,10 +643,17 @@ async fn run(
     }
     let committed = match promoted {
         Ok(()) => {
+            let signer = ReceiptSignerOwned {
+                keyid: verified.params.keyid.clone(),
+                alg: verified.params.alg.as_str(),
+                agency: verified.signer.agency.clone(),
+            };
             gw.store
-                .commit_document(&record, &leaf, |position| {
-                    receipt_body(&record, &verified, position)
-                })
+                .commit_document(
+                    record,
+                    leaf,
+                    Box::new(move |record, position| receipt_body(record, &signer, position)),
+                )
                 .await
         }
         Err(e) => Err(StoreError::Blobs(e)),
@@ -914,9 +921,16 @@ fn build_record(
     }
 }
 
+/// Who signed a document, as its receipt names them.
+struct ReceiptSignerOwned {
+    keyid: String,
+    alg: &'static str,
+    agency: String,
+}
+
 fn receipt_body(
     record: &NewDocument,
-    verified: &VerifiedRequest,
+    signer: &ReceiptSignerOwned,
     position: &LogPosition,
 ) -> Vec<u8> {
     let receipt = Receipt {
@@ -952,9 +966,9 @@ fn receipt_body(
         log_index: position.index,
         leaf_hash: position.leaf_hash_hex(),
         signer: ReceiptSigner {
-            keyid: &verified.params.keyid,
-            alg: verified.params.alg.as_str(),
-            agency: &verified.signer.agency,
+            keyid: &signer.keyid,
+            alg: signer.alg,
+            agency: &signer.agency,
         },
     };
     serde_json::to_vec_pretty(&receipt).unwrap_or_default()

@@ -92,6 +92,7 @@ impl Signer<'_> {
 }
 
 /// The gateway's certificate as a partner pins it.
+#[derive(Clone)]
 pub struct GatewayCert {
     pub keyid: String,
     pub key: VerifyingKey,

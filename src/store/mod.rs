@@ -25,6 +25,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyConnection, AnyPool, Connection, Executor, Row};
 
 mod cases;
+mod group;
 mod log;
 mod search;
 mod users;
@@ -32,6 +33,7 @@ mod users;
 pub use cases::{CaseFilter, LapsedDeadline};
 pub use log::{ConsistencyProof, InclusionProof, LogEntry, LogFilter, StoredCheckpoint};
 pub use search::{Found, Search};
+pub use group::ReceiptFn;
 pub use users::{UserChange, UserListing, UserRecord};
 
 use crate::xlog::{LogPosition, PreparedLeaf};
@@ -51,6 +53,10 @@ pub enum StoreError {
     /// The attachment blob store (files under `DIR/blobs`) failed.
     #[error("blob store error: {0}")]
     Blobs(std::io::Error),
+    /// The shared transaction of a group commit failed (each document of
+    /// the group gets this; nothing of any of them was stored).
+    #[error("group commit failed: {0}")]
+    Group(String),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,6 +73,8 @@ pub struct Store {
     writer: AnyPool,
     /// Reads.
     reader: AnyPool,
+    /// Documents waiting to be committed together.
+    group: std::sync::Arc<group::Group>,
 }
 
 /// The signature evidence kept with a document.
@@ -350,6 +358,22 @@ impl Store {
                         Ok(())
                     })
                 })
+                // A connection whose transaction did not end is closed, never
+                // reused. Seen on SQLite with a full disk: COMMIT fails and
+                // SQLite rolls back by itself, so the ROLLBACK of the dropped
+                // transaction fails too and sqlx 0.8 keeps counting the
+                // connection as inside a transaction; its next BEGIN/COMMIT
+                // became SAVEPOINT/RELEASE that never reached the disk while
+                // the gateway issued receipts (tests/faults.rs).
+                .after_release(|conn, _meta| {
+                    Box::pin(async move {
+                        if conn.is_in_transaction() {
+                            // Let a rollback queued by a dropped transaction run.
+                            let _ = conn.execute("SELECT 1").await;
+                        }
+                        Ok(!conn.is_in_transaction())
+                    })
+                })
         };
         let writers = if backend == Backend::Sqlite {
             1
@@ -371,6 +395,7 @@ impl Store {
             backend,
             writer,
             reader,
+            group: Default::default(),
         })
     }
 
@@ -411,153 +436,18 @@ impl Store {
         Ok(row.map(|r| r.get::<Vec<u8>, _>(0)))
     }
 
-    /// Commits an accepted document and everything that goes with it in one
-    /// transaction, appending `leaf` to the exchange log. `receipt` builds the
-    /// receipt body from the log position; it is stored in the same transaction.
+    /// Commits an accepted document and everything that goes with it
+    /// atomically, appending `leaf` to the exchange log; `receipt` builds the
+    /// receipt body from the log position and is stored with it. Documents
+    /// committed at about the same time share one transaction (group commit,
+    /// `group.rs`); the answer comes only after that transaction committed.
     pub async fn commit_document(
         &self,
-        doc: &NewDocument,
-        leaf: &PreparedLeaf,
-        receipt: impl FnOnce(&LogPosition) -> Vec<u8>,
+        doc: NewDocument,
+        leaf: PreparedLeaf,
+        receipt: ReceiptFn,
     ) -> Result<Committed, StoreError> {
-        let mut conn = self.writer.acquire().await?;
-        let mut tx = conn.begin().await?;
-        let seen = sqlx::query(
-            "INSERT INTO seen_signatures (keyid, signature_sha256, seen_at) VALUES ($1, $2, $3)",
-        )
-        .bind(&doc.signature.keyid)
-        .bind(&doc.signature.signature_sha256)
-        .bind(doc.received_at_ms)
-        .execute(&mut *tx)
-        .await;
-        if is_unique_violation(&seen) {
-            tx.rollback().await?;
-            return Ok(Committed::Replayed);
-        }
-        seen?;
-        let inserted = sqlx::query(
-            "INSERT INTO documents (id, sender, message_type, dialect, content_type, body_sha256, original, \
-             canonical, document_no, case_id, received_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-        )
-        .bind(&doc.id)
-        .bind(&doc.sender)
-        .bind(&doc.message_type)
-        .bind(&doc.dialect)
-        .bind(&doc.content_type)
-        .bind(&doc.body_sha256)
-        .bind(&doc.original)
-        .bind(&doc.canonical)
-        .bind(&doc.document_no)
-        .bind(doc.case.as_ref().map(|c| c.id().to_string()))
-        .bind(doc.received_at_ms)
-        .execute(&mut *tx)
-        .await;
-        if is_unique_violation(&inserted) {
-            tx.rollback().await?;
-            drop(conn);
-            return match self.receipt_for(&doc.sender, &doc.body_sha256).await? {
-                Some(receipt) => Ok(Committed::Duplicate { receipt }),
-                // The other submission's transaction has not committed yet:
-                // cannot happen on SQLite (one writer), and on PostgreSQL the
-                // unique check waits for it to commit (had it rolled back, our
-                // insert would have succeeded). Treat as a database error.
-                None => Err(StoreError::Database(sqlx::Error::RowNotFound)),
-            };
-        }
-        inserted?;
-        for (agencies, role) in [(&doc.recipients, "recipient"), (&doc.copies, "copy")] {
-            for agency in agencies {
-                sqlx::query("INSERT INTO document_parties (document_id, agency_id, role) VALUES ($1, $2, $3)")
-                    .bind(&doc.id)
-                    .bind(agency)
-                    .bind(role)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-        }
-        if let Some(subject) = &doc.subject {
-            sqlx::query(
-                "INSERT INTO document_subjects (document_id, name, id_number) VALUES ($1, $2, $3)",
-            )
-            .bind(&doc.id)
-            .bind(&subject.name)
-            .bind(&subject.id_number)
-            .execute(&mut *tx)
-            .await?;
-        }
-        let sig = &doc.signature;
-        sqlx::query(
-            "INSERT INTO signatures (document_id, keyid, alg, signature_input, signature, signature_base, \
-             signer_agency, signer_certificate, verified_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        )
-        .bind(&doc.id)
-        .bind(&sig.keyid)
-        .bind(&sig.alg)
-        .bind(&sig.signature_input)
-        .bind(&sig.signature)
-        .bind(&sig.signature_base)
-        .bind(&sig.signer_agency)
-        .bind(&sig.signer_certificate)
-        .bind(sig.verified_at_ms)
-        .execute(&mut *tx)
-        .await?;
-        let case_written = match &doc.case {
-            Some(CaseWrite::Open(case)) => {
-                insert_case(&mut tx, case, doc.received_at_ms).await?;
-                true
-            }
-            Some(CaseWrite::Advance(update)) => {
-                advance_case(&mut tx, update, doc.received_at_ms).await?
-            }
-            None => true,
-        };
-        if !case_written {
-            tx.rollback().await?;
-            return Ok(Committed::CaseMoved);
-        }
-        for (position, a) in doc.attachments.iter().enumerate() {
-            sqlx::query(
-                "INSERT INTO document_attachments (document_id, position, sha256, kind, file_name, media_type, size) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            )
-            .bind(&doc.id)
-            .bind(position as i64)
-            .bind(&a.sha256)
-            .bind(&a.kind)
-            .bind(&a.file_name)
-            .bind(&a.media_type)
-            .bind(a.size.map(|n| n as i64))
-            .execute(&mut *tx)
-            .await?;
-        }
-        if let Some(env) = &doc.envelope {
-            sqlx::query(
-                "INSERT INTO document_envelopes (document_id, content_type, body_sha256, size) VALUES ($1, $2, $3, $4)",
-            )
-            .bind(&doc.id)
-            .bind(&env.content_type)
-            .bind(&env.body_sha256)
-            .bind(env.size as i64)
-            .execute(&mut *tx)
-            .await?;
-        }
-        outbox::insert_deliveries(&mut tx, &doc.id, &doc.deliveries, doc.received_at_ms).await?;
-        let position = append_log(&mut tx, leaf).await?;
-        let receipt_body = receipt(&position);
-        sqlx::query(
-            "INSERT INTO receipts (id, document_id, body, issued_at) VALUES ($1, $2, $3, $4)",
-        )
-        .bind(&doc.receipt_id)
-        .bind(&doc.id)
-        .bind(&receipt_body)
-        .bind(doc.received_at_ms)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(Committed::New {
-            position,
-            receipt: receipt_body,
-        })
+        group::commit(self, doc, leaf, receipt).await
     }
 
     /// Records an attachment upload, its replay record and (for a first
@@ -883,6 +773,165 @@ impl Store {
         self.writer.close().await;
         self.reader.close().await;
     }
+}
+
+/// Writes an accepted document and everything that goes with it inside a
+/// savepoint of the group's transaction (`group::commit_batch`), appending
+/// `leaf` to the exchange log; `receipt` builds the receipt body from the log
+/// position and it is stored too. A replay, a duplicate or a moved case rolls
+/// the savepoint back and leaves the other documents of the group alone.
+pub(super) async fn write_document(
+    conn: &mut AnyConnection,
+    doc: &NewDocument,
+    leaf: &PreparedLeaf,
+    receipt: &ReceiptFn,
+) -> Result<Committed, StoreError> {
+    let mut tx = conn.begin().await?;
+    let seen = sqlx::query(
+        "INSERT INTO seen_signatures (keyid, signature_sha256, seen_at) VALUES ($1, $2, $3)",
+    )
+    .bind(&doc.signature.keyid)
+    .bind(&doc.signature.signature_sha256)
+    .bind(doc.received_at_ms)
+    .execute(&mut *tx)
+    .await;
+    if is_unique_violation(&seen) {
+        tx.rollback().await?;
+        return Ok(Committed::Replayed);
+    }
+    seen?;
+    let inserted = sqlx::query(
+        "INSERT INTO documents (id, sender, message_type, dialect, content_type, body_sha256, original, \
+         canonical, document_no, case_id, received_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+    )
+    .bind(&doc.id)
+    .bind(&doc.sender)
+    .bind(&doc.message_type)
+    .bind(&doc.dialect)
+    .bind(&doc.content_type)
+    .bind(&doc.body_sha256)
+    .bind(&doc.original)
+    .bind(&doc.canonical)
+    .bind(&doc.document_no)
+    .bind(doc.case.as_ref().map(|c| c.id().to_string()))
+    .bind(doc.received_at_ms)
+    .execute(&mut *tx)
+    .await;
+    if is_unique_violation(&inserted) {
+        tx.rollback().await?;
+        // Read in the group's transaction: the original may be an
+        // earlier document of the same group.
+        let original = sqlx::query(
+            "SELECT r.body FROM receipts r JOIN documents d ON d.id = r.document_id \
+             WHERE d.sender = $1 AND d.body_sha256 = $2",
+        )
+        .bind(&doc.sender)
+        .bind(&doc.body_sha256)
+        .fetch_optional(&mut *conn)
+        .await?;
+        return match original.map(|r| r.get::<Vec<u8>, _>(0)) {
+            Some(receipt) => Ok(Committed::Duplicate { receipt }),
+            // The other submission's transaction has not committed yet:
+            // cannot happen on SQLite (one writer), and on PostgreSQL the
+            // unique check waits for it to commit (had it rolled back, our
+            // insert would have succeeded). Treat as a database error.
+            None => Err(StoreError::Database(sqlx::Error::RowNotFound)),
+        };
+    }
+    inserted?;
+    for (agencies, role) in [(&doc.recipients, "recipient"), (&doc.copies, "copy")] {
+        for agency in agencies {
+            sqlx::query("INSERT INTO document_parties (document_id, agency_id, role) VALUES ($1, $2, $3)")
+                .bind(&doc.id)
+                .bind(agency)
+                .bind(role)
+                .execute(&mut *tx)
+                .await?;
+        }
+    }
+    if let Some(subject) = &doc.subject {
+        sqlx::query(
+            "INSERT INTO document_subjects (document_id, name, id_number) VALUES ($1, $2, $3)",
+        )
+        .bind(&doc.id)
+        .bind(&subject.name)
+        .bind(&subject.id_number)
+        .execute(&mut *tx)
+        .await?;
+    }
+    let sig = &doc.signature;
+    sqlx::query(
+        "INSERT INTO signatures (document_id, keyid, alg, signature_input, signature, signature_base, \
+         signer_agency, signer_certificate, verified_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(&doc.id)
+    .bind(&sig.keyid)
+    .bind(&sig.alg)
+    .bind(&sig.signature_input)
+    .bind(&sig.signature)
+    .bind(&sig.signature_base)
+    .bind(&sig.signer_agency)
+    .bind(&sig.signer_certificate)
+    .bind(sig.verified_at_ms)
+    .execute(&mut *tx)
+    .await?;
+    let case_written = match &doc.case {
+        Some(CaseWrite::Open(case)) => {
+            insert_case(&mut tx, case, doc.received_at_ms).await?;
+            true
+        }
+        Some(CaseWrite::Advance(update)) => {
+            advance_case(&mut tx, update, doc.received_at_ms).await?
+        }
+        None => true,
+    };
+    if !case_written {
+        tx.rollback().await?;
+        return Ok(Committed::CaseMoved);
+    }
+    for (position, a) in doc.attachments.iter().enumerate() {
+        sqlx::query(
+            "INSERT INTO document_attachments (document_id, position, sha256, kind, file_name, media_type, size) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&doc.id)
+        .bind(position as i64)
+        .bind(&a.sha256)
+        .bind(&a.kind)
+        .bind(&a.file_name)
+        .bind(&a.media_type)
+        .bind(a.size.map(|n| n as i64))
+        .execute(&mut *tx)
+        .await?;
+    }
+    if let Some(env) = &doc.envelope {
+        sqlx::query(
+            "INSERT INTO document_envelopes (document_id, content_type, body_sha256, size) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(&doc.id)
+        .bind(&env.content_type)
+        .bind(&env.body_sha256)
+        .bind(env.size as i64)
+        .execute(&mut *tx)
+        .await?;
+    }
+    outbox::insert_deliveries(&mut tx, &doc.id, &doc.deliveries, doc.received_at_ms).await?;
+    let position = append_log(&mut tx, leaf).await?;
+    let receipt_body = receipt(doc, &position);
+    sqlx::query(
+        "INSERT INTO receipts (id, document_id, body, issued_at) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(&doc.receipt_id)
+    .bind(&doc.id)
+    .bind(&receipt_body)
+    .bind(doc.received_at_ms)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(Committed::New {
+        position,
+        receipt: receipt_body,
+    })
 }
 
 async fn insert_case(tx: &mut AnyConnection, case: &NewCase, at_ms: i64) -> Result<(), StoreError> {

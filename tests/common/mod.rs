@@ -307,6 +307,25 @@ impl TestDatabase {
         }
     }
 
+    /// PostgreSQL only: makes the server refuse (and cut) every connection
+    /// to this database, or accept them again — the database "goes away".
+    pub fn refuse_connections(&self, refuse: bool) {
+        let pg = self.postgres.as_ref().expect("a PostgreSQL database");
+        admin(
+            &pg.server,
+            format!("ALTER DATABASE {} ALLOW_CONNECTIONS {}", pg.name, !refuse),
+        );
+        if refuse {
+            admin(
+                &pg.server,
+                format!(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{}'",
+                    pg.name
+                ),
+            );
+        }
+    }
+
     fn url_for(dir: &Path) -> Option<String> {
         DATABASES.lock().unwrap().as_ref()?.get(dir).cloned()
     }

@@ -72,7 +72,14 @@ pub enum Behaviour {
     CorruptSignature,
     /// A valid signature, but by another agency's certificate.
     SignedByOther,
+    /// `200` with bytes that are no receipt and no signature (a proxy's error page).
+    Garbage,
+    /// `200` with a valid signature over bytes that are not a receipt.
+    SignedGarbage,
 }
+
+/// What a broken partner answers instead of a receipt.
+const GARBAGE: &[u8] = b"<html><body>502 upstream \xff\xfe</body></html>";
 
 /// A partner system's inbox: verifies the gateway, processes each gateway
 /// document id once, answers with a signed receipt.
@@ -240,6 +247,23 @@ pub async fn inbox(
     match behaviour {
         Behaviour::SlowFor(_) => tokio::time::sleep(Duration::from_millis(2_500)).await,
         Behaviour::Delay(ms) => tokio::time::sleep(Duration::from_millis(ms)).await,
+        _ => {}
+    }
+    match behaviour {
+        Behaviour::Garbage => {
+            return HttpResponse::Ok()
+                .content_type("text/html")
+                .body(GARBAGE.to_vec())
+        }
+        Behaviour::SignedGarbage => {
+            let headers = sign_response(&r.own, 200, "application/json", GARBAGE).unwrap();
+            let mut answer = HttpResponse::Ok();
+            answer.content_type("application/json");
+            for (name, value) in headers {
+                answer.insert_header((name, value));
+            }
+            return answer.body(GARBAGE.to_vec());
+        }
         _ => {}
     }
     let receipt = serde_json::to_vec(&serde_json::json!({

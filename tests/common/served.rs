@@ -12,7 +12,10 @@ const BIN: &str = env!("CARGO_BIN_EXE_corrections-gateway");
 
 pub struct Served {
     pub child: Child,
+    /// Holds the process's log (and the data directory, unless it was given).
     pub dir: tempfile::TempDir,
+    /// The data directory (`--dir`).
+    pub data: PathBuf,
     /// The plain-HTTP address.
     pub addr: String,
     /// The mutual-TLS address, when `--tls-listen` was given.
@@ -24,12 +27,23 @@ impl Served {
     /// `serve --listen 127.0.0.1:0 --dir … ARGS` with `env` (and no inherited
     /// `RUST_LOG` or `GATEWAY_LOG_FORMAT`); returns once it listens.
     pub fn start(args: &[&str], env: &[(&str, &str)]) -> Served {
+        Self::start_with_data(None, args, env)
+    }
+
+    /// The same on a data directory that exists already (a restart, a
+    /// directory a [`super::TestGateway`] prepared).
+    pub fn start_on(data: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> Served {
+        Self::start_with_data(Some(data.to_path_buf()), args, env)
+    }
+
+    fn start_with_data(data: Option<PathBuf>, args: &[&str], env: &[(&str, &str)]) -> Served {
         let dir = tempfile::tempdir().unwrap();
+        let data = data.unwrap_or_else(|| dir.path().join("data"));
         let log = dir.path().join("gateway.log");
         let mut command = Command::new(BIN);
         command
             .args(["serve", "--listen", "127.0.0.1:0", "--dir"])
-            .arg(dir.path().join("data"))
+            .arg(&data)
             .args(args)
             .env_remove("RUST_LOG")
             .env_remove("GATEWAY_LOG_FORMAT")
@@ -44,6 +58,7 @@ impl Served {
         Served {
             child,
             dir,
+            data,
             addr,
             tls_addr,
             log,
@@ -55,7 +70,7 @@ impl Served {
     }
 
     pub fn pki(&self) -> PathBuf {
-        self.dir.path().join("data/pki")
+        self.data.join("pki")
     }
 
     /// A partner of `agency` signing with its ECDSA P-256 dev key.
