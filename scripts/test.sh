@@ -45,6 +45,14 @@ if [ ${#missing[@]} -gt 0 ]; then
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" </dev/null
 fi
 
+# Schemathesis (PyPI) for tests/schemathesis.rs, with the package its
+# signing hook uses; into the machine's python3 (pinned: its checks change).
+if ! python3 -c 'import schemathesis, cryptography' 2>/dev/null ||
+  [ "$(python3 -c 'import importlib.metadata as m; print(m.version("schemathesis"))')" != 4.32.5 ]; then
+  python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore \
+    'schemathesis==4.32.5' 'cryptography>=42'
+fi
+
 cargo fmt --check
 cargo clippy --locked --all-targets -- -D warnings
 cargo test --locked
@@ -83,4 +91,5 @@ pg "$bin/pg_ctl" -D "$pg_tmp/data" -l "$pg_tmp/server.log" -w -t 60 \
   start >/dev/null || { cat "$pg_tmp/server.log" >&2; exit 1; }
 echo "PostgreSQL $("$bin/postgres" --version | awk '{print $3}') on $pg_tmp: running the integration tests again"
 GATEWAY_TEST_DATABASE_URL="postgres://postgres@localhost/postgres?host=$pg_tmp" \
+  GATEWAY_TEST_PG_BIN="$bin" \
   cargo test --locked --test '*'

@@ -228,6 +228,10 @@ pub fn start(gateway: Gateway) -> anyhow::Result<Running> {
             stopped.clone(),
         ),
     ];
+    jobs.extend(crate::retention::spawn_job(
+        gateway.clone(),
+        stopped.clone(),
+    ));
     let reloadable = Reloadable {
         trust: gateway.trust.clone(),
         tls: tls_server,

@@ -80,6 +80,81 @@ pub struct Settings {
     pub reload_secs: u64,
     /// The mutual-TLS listener for partners (`[tls]`).
     pub tls: TlsSettings,
+    /// How long document bodies, attachments and personal data are kept (`[retention]`).
+    pub retention: RetentionSettings,
+}
+
+/// What happens to a document's body, attachments and personal data after
+/// its period (`[retention]` in the TOML file, `GATEWAY_RETENTION__<KEY>` in
+/// the environment; docs/operations.md "Retention", src/retention.rs). The
+/// digests, signatures, receipts and the exchange log are always kept.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RetentionSettings {
+    /// `off` (keep everything), `purge`, or `archive` (write what is purged
+    /// to `archive_dir` first).
+    pub mode: RetentionMode,
+    /// Days a closed case's documents are kept, counted from the day the
+    /// case reached its final state.
+    pub closed_case_days: u32,
+    /// Days after which a case nobody has written to is treated as closed
+    /// (a case that never reaches its final state must not keep personal data forever).
+    pub inactive_case_days: u32,
+    /// Days a document that belongs to no case is kept, counted from its commit.
+    pub document_days: u32,
+    /// Seconds between two retention runs of a serving gateway.
+    pub run_secs: u64,
+    /// Documents purged per transaction (and per `retention.purged` log entry).
+    pub batch: u32,
+    /// Where archive mode writes its bundles; empty means `DIR/archive`.
+    pub archive_dir: PathBuf,
+}
+
+/// What retention does with an expired document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RetentionMode {
+    Off,
+    Purge,
+    Archive,
+}
+
+impl Default for RetentionSettings {
+    fn default() -> Self {
+        RetentionSettings {
+            mode: RetentionMode::Off,
+            closed_case_days: 1825,
+            inactive_case_days: 3650,
+            document_days: 1825,
+            run_secs: 3600,
+            batch: 200,
+            archive_dir: PathBuf::new(),
+        }
+    }
+}
+
+impl RetentionSettings {
+    fn check(&self) -> anyhow::Result<()> {
+        for (name, days) in [
+            ("closed_case_days", self.closed_case_days),
+            ("inactive_case_days", self.inactive_case_days),
+            ("document_days", self.document_days),
+        ] {
+            if !(1..=36_500).contains(&days) {
+                anyhow::bail!("retention.{name} must be between 1 and 36500");
+            }
+        }
+        if self.inactive_case_days < self.closed_case_days {
+            anyhow::bail!("retention.inactive_case_days must be >= retention.closed_case_days");
+        }
+        if !(60..=604_800).contains(&self.run_secs) {
+            anyhow::bail!("retention.run_secs must be between 60 and 604800");
+        }
+        if !(1..=5_000).contains(&self.batch) {
+            anyhow::bail!("retention.batch must be between 1 and 5000");
+        }
+        Ok(())
+    }
 }
 
 /// The mutual-TLS listener (`[tls]` in the TOML file, `GATEWAY_TLS__<KEY>` in
@@ -177,6 +252,7 @@ impl Default for Settings {
             shutdown_timeout_secs: 30,
             reload_secs: 30,
             tls: TlsSettings::default(),
+            retention: RetentionSettings::default(),
             signing_keys: BTreeMap::new(),
         }
     }
@@ -258,6 +334,9 @@ impl Settings {
         if self.registry.as_os_str().is_empty() {
             self.registry = self.dir.join("agencies.toml");
         }
+        if self.retention.archive_dir.as_os_str().is_empty() {
+            self.retention.archive_dir = self.dir.join("archive");
+        }
         if self.tls.cert.as_os_str().is_empty() {
             self.tls.cert = self.pki_dir().join("tls-server.crt.pem");
         }
@@ -283,6 +362,7 @@ impl Settings {
             anyhow::bail!("overdue_sweep_secs must be between 1 and 86400");
         }
         self.delivery.check()?;
+        self.retention.check()?;
         if !(1..=3600).contains(&self.signature_window_secs) {
             anyhow::bail!("signature_window_secs must be between 1 and 3600");
         }

@@ -14,6 +14,8 @@ pub mod api;
 pub mod app;
 /// Attachments: content-addressed blob store, uploads, multipart/related, reference checks.
 pub mod attachments;
+/// Online backup of the embedded SQLite gateway (database snapshot, blobs, keys).
+pub mod backup;
 /// Load-benchmark command: simulated partners over real HTTP, with the crypto-only ceiling.
 pub mod bench;
 /// The one source of "now" (shiftable by tests and the demo, never by configuration).
@@ -38,6 +40,8 @@ pub mod model;
 pub mod partner;
 /// The agency registry: who exists, which dialect each speaks, where each is delivered.
 pub mod registry;
+/// Retention: purges (or archives, then purges) bodies, attachments and personal data after their period; digests and the log stay.
+pub mod retention;
 /// Content digests, RFC 9421 signatures, algorithms, trust store and the dev PKI.
 pub mod security;
 /// Process signals of `serve`: graceful stop on SIGTERM/SIGINT, TLS reload on SIGHUP.

@@ -6,10 +6,10 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use corrections_gateway::app::{self, Gateway};
-use corrections_gateway::config::{Overrides, Settings};
+use corrections_gateway::config::{Overrides, RetentionMode, Settings};
 use corrections_gateway::formats::Dialect;
 use corrections_gateway::tools::{self, Engines};
-use corrections_gateway::{bench, delivery, partner, signals, telemetry, xlog};
+use corrections_gateway::{backup, bench, delivery, partner, retention, signals, telemetry, xlog};
 use std::io::Write;
 
 /// mimalloc rather than the system allocator: translating a document makes
@@ -127,6 +127,34 @@ enum Command {
     Deliveries {
         #[command(subcommand)]
         action: DeliveriesCommand,
+    },
+    /// Retention: purge (or archive and purge) bodies, attachments and
+    /// personal data past their period ([retention] settings).
+    Retention {
+        #[command(subcommand)]
+        command: RetentionCommand,
+    },
+    /// Online backup of a gateway on the embedded SQLite database into a new
+    /// directory that is itself a data directory (PostgreSQL: use pg_dump).
+    Backup {
+        /// Data directory of the gateway.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// The backup directory to create (must not exist or be empty).
+        #[arg(long)]
+        to: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum RetentionCommand {
+    /// One retention run now (the serving gateway also runs one every retention.run_secs).
+    Run {
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Only report what has run out; change nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
 }
 
@@ -488,6 +516,49 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 Ok(std::process::ExitCode::FAILURE)
             }
         },
+        Command::Retention {
+            command: RetentionCommand::Run { dir, dry_run },
+        } => {
+            let settings = Settings::load(&Overrides {
+                config_file: cli.config,
+                dir,
+                ..Overrides::default()
+            })?;
+            if settings.retention.mode == RetentionMode::Off && !dry_run {
+                anyhow::bail!(
+                    "retention.mode is off: nothing is purged (set it to purge or archive, or use --dry-run)"
+                );
+            }
+            let store = delivery::open_store(&settings).await?;
+            let blobs = corrections_gateway::attachments::BlobStore::attach(&settings.blobs_dir())?;
+            let report = retention::run(
+                &store,
+                &blobs,
+                &settings.retention,
+                time::OffsetDateTime::now_utc(),
+                dry_run,
+            )
+            .await?;
+            store.close().await;
+            println!("{report}");
+            Ok(std::process::ExitCode::SUCCESS)
+        }
+        Command::Backup { dir, to } => {
+            let settings = Settings::load(&Overrides {
+                config_file: cli.config,
+                dir,
+                ..Overrides::default()
+            })?;
+            let done = backup::run(&settings, &to).await?;
+            println!(
+                "backup written to {} / 备份完成: database snapshot {}, {} blob files, {} key and configuration files",
+                to.display(),
+                done.database.display(),
+                done.blobs,
+                done.files
+            );
+            Ok(std::process::ExitCode::SUCCESS)
+        }
         Command::Deliveries { action } => {
             let dir = match &action {
                 DeliveriesCommand::List { dir, .. } | DeliveriesCommand::Retry { dir, .. } => {

@@ -557,6 +557,7 @@ async fn the_mailbox_pages_with_an_opaque_cursor_in_a_stable_order_and_refuses_b
         ("limit=ten", "invalid_limit"),
         ("cursor=bm90LWEtY3Vyc29y", "invalid_cursor"),
         ("limit=1&limit=2", "invalid_query"),
+        ("limt=5", "invalid_query"),
     ] {
         let answer = police
             .get(&format!("/api/v1/mailbox?{query}"))

@@ -103,6 +103,7 @@ fn attachment_too_large(limit: u64) -> Problem {
             (String = "application/pdf"), (String = "application/octet-stream")
         )),
         (status = 404, description = "no such document or attachment, or the caller is not a party", body = Problem, content_type = "application/problem+json"),
+        (status = 410, description = "the document's retention period ended: body and attachments purged (`document_purged`)", body = Problem, content_type = "application/problem+json"),
         Refusals
     ),
 )]
@@ -118,6 +119,9 @@ pub async fn read(
     };
     if !is_sha256_hex(&sha256) {
         return Problem::not_found().response(&gw.identity);
+    }
+    if doc.purged_at_ms.is_some() {
+        return Problem::document_purged().response(&gw.identity);
     }
     let attachment = match gw.store.document_attachment(&doc.id, &sha256).await {
         Ok(Some(a)) => a,

@@ -99,6 +99,7 @@ pub async fn submit(
             (Object = "application/json")
         )),
         (status = 404, description = "no such document, or the caller is not a party to it", body = Problem, content_type = "application/problem+json"),
+        (status = 410, description = "the document's retention period ended: body and attachments purged (`document_purged`)", body = Problem, content_type = "application/problem+json"),
         Refusals
     ),
 )]
@@ -119,6 +120,7 @@ pub async fn original(
     responses(
         (status = 200, description = "the canonical document (schemas at /api/v1/schemas)", body = Object),
         (status = 404, description = "no such document, or the caller is not a party to it", body = Problem, content_type = "application/problem+json"),
+        (status = 410, description = "the document's retention period ended: body and attachments purged (`document_purged`)", body = Problem, content_type = "application/problem+json"),
         Refusals
     ),
 )]
@@ -169,6 +171,11 @@ async fn read(gw: &Gateway, req: &HttpRequest, id: &str, view: View) -> HttpResp
         Ok(found) => found,
         Err(refusal) => return refusal,
     };
+    // Past its retention period: the parties learn so, in words (not a 404
+    // that would look like a lost document, not a 500).
+    if doc.purged_at_ms.is_some() {
+        return Problem::document_purged().response(&gw.identity);
+    }
     let view_name = match view {
         View::Original => "original",
         View::Canonical => "canonical",

@@ -39,7 +39,10 @@ pub const MAX_LIMIT: u32 = 100;
 const MAX_ACK_BYTES: usize = 64 * 1024;
 const CURSOR_PREFIX: &str = "m1:";
 
+/// Unknown parameters are refused like malformed ones (as for `/cases`): a
+/// misspelt `limt=` must not silently give the default page.
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct MailboxQuery {
     cursor: Option<String>,
     limit: Option<String>,

@@ -59,12 +59,49 @@ route_table! {
     get "/metrics" => ops::metrics;
 }
 
-/// Registers every route of [`ROUTES`] and the problem+json 404 for the rest.
+/// Registers every route of [`ROUTES`]; the rest get problem+json: 405 with
+/// `Allow` for a path of the table asked with another method (RFC 9110
+/// §15.5.6), 404 otherwise.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     register_routes(cfg);
-    cfg.default_service(web::to(|| async {
-        Problem::not_found().response_unsigned()
+    cfg.default_service(web::to(|req: HttpRequest| async move {
+        let allowed = allowed_methods(req.path());
+        if allowed.is_empty() {
+            return Problem::not_found().response_unsigned();
+        }
+        let allowed = allowed.join(", ");
+        let mut response =
+            Problem::method_not_allowed(req.method().as_str(), &allowed).response_unsigned();
+        if let Ok(value) = actix_web::http::header::HeaderValue::from_str(&allowed) {
+            response
+                .headers_mut()
+                .insert(actix_web::http::header::ALLOW, value);
+        }
+        response
     }));
+}
+
+/// The methods [`ROUTES`] serves at `path` (upper case), none if it serves
+/// nothing there.
+fn allowed_methods(path: &str) -> Vec<String> {
+    static TABLE: std::sync::OnceLock<Vec<(actix_web::dev::ResourceDef, String)>> =
+        std::sync::OnceLock::new();
+    TABLE
+        .get_or_init(|| {
+            ROUTES
+                .iter()
+                .map(|(method, pattern)| {
+                    (
+                        actix_web::dev::ResourceDef::new(*pattern),
+                        method.to_ascii_uppercase(),
+                    )
+                })
+                .collect()
+        })
+        .iter()
+        .filter(|(def, _)| def.is_match(path))
+        .map(|(_, method)| method.clone())
+        .collect()
 }
 
 /// The RFC 9421 covered parts of an incoming request.

@@ -39,11 +39,14 @@ pub struct SignedSubmission {
     /// configured window (default ±300 s) and a signature is accepted once.
     #[param(
         rename = "Signature-Input",
-        example = r#"sig1=("@method" "@path" "content-type" "content-digest");created=1727426400;keyid="4c1f…";alg="ecdsa-p256-sha256""#
+        example = r#"sig1=("@method" "@path" "content-type" "content-digest");created=1727426400;keyid="4c1f9e0d3b2a19f8e7d6c5b4a3928170f6e5d4c3b2a1908f7e6d5c4b3a291807";alg="ecdsa-p256-sha256""#
     )]
     pub signature_input: String,
     /// RFC 9421 signature value: `sig1=:<base64>:` (ECDSA and SM2 as raw `r‖s`, 64 bytes).
-    #[param(rename = "Signature", example = "sig1=:MEUCIQ…:")]
+    #[param(
+        rename = "Signature",
+        example = "sig1=:W5hA1m2K9kJ0cHJvb2Ygb2Ygc2lnbmF0dXJlIGV4YW1wbGUgYnl0ZXMgMDEyMzQ1Njc4OWFiY2RlZg==:"
+    )]
     pub signature: String,
 }
 
@@ -55,11 +58,14 @@ pub struct SignedRead {
     /// plus `"@query"` when the URL has a query string; `created`, `keyid`, `alg` as for submissions.
     #[param(
         rename = "Signature-Input",
-        example = r#"sig1=("@method" "@path");created=1727426400;keyid="4c1f…";alg="ed25519""#
+        example = r#"sig1=("@method" "@path");created=1727426400;keyid="4c1f9e0d3b2a19f8e7d6c5b4a3928170f6e5d4c3b2a1908f7e6d5c4b3a291807";alg="ed25519""#
     )]
     pub signature_input: String,
     /// RFC 9421 signature value: `sig1=:<base64>:`.
-    #[param(rename = "Signature", example = "sig1=:MEUCIQ…:")]
+    #[param(
+        rename = "Signature",
+        example = "sig1=:W5hA1m2K9kJ0cHJvb2Ygb2Ygc2lnbmF0dXJlIGV4YW1wbGUgYnl0ZXMgMDEyMzQ1Njc4OWFiY2RlZg==:"
+    )]
     pub signature: String,
 }
 

@@ -88,6 +88,34 @@ impl Problem {
         )
     }
 
+    /// A path the gateway serves, with a method it does not serve there.
+    pub fn method_not_allowed(method: &str, allowed: &str) -> Problem {
+        Problem::new(
+            405,
+            "method_not_allowed",
+            Bilingual::new(
+                format!("此地址不支持 {method} 方法，可用：{allowed}"),
+                format!("{method} is not served at this path; allowed: {allowed}"),
+            ),
+            Vec::new(),
+        )
+    }
+
+    /// Retention purged the document's body and attachments after their
+    /// period; its digests, receipt and log entries remain (docs/operations.md).
+    pub fn document_purged() -> Problem {
+        Problem::new(
+            410,
+            "document_purged",
+            Bilingual::new(
+                "该文书已超过保存期限，正文与附件已按保存策略清除；其摘要、回执和交换日志记录仍保留",
+                "the document's retention period has ended: its body and attachments were purged; \
+                 its digests, receipt and exchange-log entries remain",
+            ),
+            Vec::new(),
+        )
+    }
+
     pub fn body_too_large(limit: usize) -> Problem {
         Problem::new(
             413,

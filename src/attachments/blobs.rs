@@ -49,6 +49,19 @@ impl BlobStore {
         })
     }
 
+    /// The store of a gateway that may be running (the `retention run`
+    /// command): like [`BlobStore::open`] but leaves `tmp/` alone, where
+    /// the serving gateway's uploads are being written.
+    pub fn attach(root: &Path) -> io::Result<BlobStore> {
+        let tmp = root.join("tmp");
+        std::fs::create_dir_all(&tmp)?;
+        Ok(BlobStore {
+            root: root.to_path_buf(),
+            tmp,
+            gc: RwLock::new(()),
+        })
+    }
+
     /// Where the blob with this digest lives (the digest must be 64 hex digits).
     pub fn path(&self, sha256: &str) -> PathBuf {
         self.root

@@ -641,6 +641,33 @@ async fn run(
             }
         }
     }
+    // An upload whose blob retention removed (every document naming it was
+    // purged, src/retention.rs) no longer backs a reference: the sender is
+    // asked to upload it again. Checked under the shared lock, which the
+    // removal takes exclusively.
+    let gone: Vec<usize> = record
+        .attachments
+        .iter()
+        .enumerate()
+        .filter(|(_, a)| a.size.is_some() && !gw.blobs.exists(&a.sha256))
+        .map(|(i, _)| i)
+        .collect();
+    if promoted.is_ok() && !gone.is_empty() && gw.settings.require_attachments {
+        drop(shared);
+        attachments::remove_orphans(gw, &created).await;
+        let problems = gone
+            .into_iter()
+            .map(|i| {
+                Violation::new(
+                    "attachment_missing",
+                    format!("/attachments/{i}/sha256"),
+                    "未收到该附件：请先上传，或随文书以 multipart/related 一并提交",
+                    "the attachment was not received: upload it first or send it in the multipart/related body",
+                )
+            })
+            .collect();
+        return Ok(Err(Rejection::invalid(problems)));
+    }
     let committed = match promoted {
         Ok(()) => {
             let signer = ReceiptSignerOwned {

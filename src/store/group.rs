@@ -106,14 +106,18 @@ pub(super) async fn commit(
     });
     // The turn finishes even if this caller goes away.
     drop(turn);
-    answered
-        .await
-        .unwrap_or_else(|_| Err(StoreError::Group("the commit task ended without an answer".into())))
+    answered.await.unwrap_or_else(|_| {
+        Err(StoreError::Group(
+            "the commit task ended without an answer".into(),
+        ))
+    })
 }
 
 fn lock(queue: &Mutex<Vec<Job>>) -> std::sync::MutexGuard<'_, Vec<Job>> {
     // A panic while holding this lock cannot leave the Vec half-changed.
-    queue.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    queue
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Commits `jobs` in one transaction and answers each. On a database error

@@ -27,13 +27,15 @@ use sqlx::{AnyConnection, AnyPool, Connection, Executor, Row};
 mod cases;
 mod group;
 mod log;
+mod retention;
 mod search;
 mod users;
 
 pub use cases::{CaseFilter, LapsedDeadline};
-pub use log::{ConsistencyProof, InclusionProof, LogEntry, LogFilter, StoredCheckpoint};
-pub use search::{Found, Search};
 pub use group::ReceiptFn;
+pub use log::{ConsistencyProof, InclusionProof, LogEntry, LogFilter, StoredCheckpoint};
+pub use retention::{PurgeCounts, PurgeableDocument, RetentionCutoffs};
+pub use search::{Found, Search};
 pub use users::{UserChange, UserListing, UserRecord};
 
 use crate::xlog::{LogPosition, PreparedLeaf};
@@ -283,6 +285,9 @@ pub struct StoredDocument {
     pub received_at_ms: i64,
     /// (agency id, "recipient" | "copy")
     pub parties: Vec<(String, String)>,
+    /// When retention purged the body (`original` and `canonical` are then
+    /// empty; src/retention.rs).
+    pub purged_at_ms: Option<i64>,
 }
 
 /// The evidence kept for one accepted document ([`Store::document_evidence`]).
@@ -567,8 +572,8 @@ impl Store {
 
     pub async fn document(&self, id: &str) -> Result<Option<StoredDocument>, StoreError> {
         let Some(row) = sqlx::query(
-            "SELECT id, sender, message_type, content_type, body_sha256, original, canonical, received_at \
-             FROM documents WHERE id = $1",
+            "SELECT id, sender, message_type, content_type, body_sha256, original, canonical, received_at, \
+             purged_at FROM documents WHERE id = $1",
         )
         .bind(id)
         .fetch_optional(&self.reader)
@@ -593,6 +598,7 @@ impl Store {
             canonical: row.get(6),
             received_at_ms: row.get(7),
             parties,
+            purged_at_ms: row.get(8),
         }))
     }
 
@@ -744,7 +750,7 @@ impl Store {
     /// Number of rows in a table (tests and the benchmark use it to show that
     /// a rejection stored nothing).
     pub async fn count(&self, table: &str) -> Result<i64, StoreError> {
-        const TABLES: [&str; 13] = [
+        const TABLES: [&str; 16] = [
             "documents",
             "document_parties",
             "signatures",
@@ -758,6 +764,9 @@ impl Store {
             "document_attachments",
             "document_envelopes",
             "deliveries",
+            "document_subjects",
+            "checkpoints",
+            "blob_removals",
         ];
         let table = TABLES
             .iter()
@@ -841,12 +850,14 @@ pub(super) async fn write_document(
     inserted?;
     for (agencies, role) in [(&doc.recipients, "recipient"), (&doc.copies, "copy")] {
         for agency in agencies {
-            sqlx::query("INSERT INTO document_parties (document_id, agency_id, role) VALUES ($1, $2, $3)")
-                .bind(&doc.id)
-                .bind(agency)
-                .bind(role)
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(
+                "INSERT INTO document_parties (document_id, agency_id, role) VALUES ($1, $2, $3)",
+            )
+            .bind(&doc.id)
+            .bind(agency)
+            .bind(role)
+            .execute(&mut *tx)
+            .await?;
         }
     }
     if let Some(subject) = &doc.subject {
@@ -918,15 +929,13 @@ pub(super) async fn write_document(
     outbox::insert_deliveries(&mut tx, &doc.id, &doc.deliveries, doc.received_at_ms).await?;
     let position = append_log(&mut tx, leaf).await?;
     let receipt_body = receipt(doc, &position);
-    sqlx::query(
-        "INSERT INTO receipts (id, document_id, body, issued_at) VALUES ($1, $2, $3, $4)",
-    )
-    .bind(&doc.receipt_id)
-    .bind(&doc.id)
-    .bind(&receipt_body)
-    .bind(doc.received_at_ms)
-    .execute(&mut *tx)
-    .await?;
+    sqlx::query("INSERT INTO receipts (id, document_id, body, issued_at) VALUES ($1, $2, $3, $4)")
+        .bind(&doc.receipt_id)
+        .bind(&doc.id)
+        .bind(&receipt_body)
+        .bind(doc.received_at_ms)
+        .execute(&mut *tx)
+        .await?;
     tx.commit().await?;
     Ok(Committed::New {
         position,
@@ -1052,7 +1061,8 @@ fn is_unique_violation<T>(result: &Result<T, sqlx::Error>) -> bool {
     matches!(result, Err(sqlx::Error::Database(e)) if e.is_unique_violation())
 }
 
-fn sqlite_path(url: &str) -> Option<std::path::PathBuf> {
+/// The file of a `sqlite://` URL (`None`: another backend, or in memory).
+pub fn sqlite_path(url: &str) -> Option<std::path::PathBuf> {
     let rest = url
         .strip_prefix("sqlite://")
         .or_else(|| url.strip_prefix("sqlite:"))?;

@@ -79,6 +79,10 @@ pub struct Document {
     pub original: String,
     #[serde(default)]
     pub multipart: bool,
+    /// Retention purged the body (src/retention.rs): `original` is empty and,
+    /// as for `multipart`, the signature is checked against `body_sha256`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub purged: bool,
     pub signature: Signature,
     /// The sender agency's CA certificates (PEM) as the gateway trusts them.
     pub ca_certificates: Vec<String>,
@@ -151,6 +155,7 @@ pub async fn build(
             body_sha256: doc.body_sha256,
             original: B64.encode(&doc.original),
             multipart: evidence.multipart,
+            purged: doc.purged_at_ms.is_some(),
             ca_certificates: trust.ca_certificates(&doc.sender),
             signature: Signature {
                 keyid: sig.keyid,
@@ -312,7 +317,7 @@ pub fn verify(bytes: &[u8]) -> Result<Verified, Failure> {
         let original = B64
             .decode(&doc.original)
             .or_else(|_| fail(format!("{at}: the original is not base64")))?;
-        if !doc.multipart && sha256_hex(&original) != doc.body_sha256 {
+        if !doc.multipart && !doc.purged && sha256_hex(&original) != doc.body_sha256 {
             return fail(format!(
                 "{at}: the original bytes do not have the logged SHA-256"
             ));
@@ -402,7 +407,7 @@ fn check_signature(doc: &Document, original: &[u8]) -> Result<(), String> {
         .lines()
         .find_map(|l| l.strip_prefix("\"content-digest\": "))
         .ok_or("the signature does not cover content-digest")?;
-    if !doc.multipart {
+    if !doc.multipart && !doc.purged {
         verify_content_digest(digest, original).map_err(|_| {
             "the signed Content-Digest is not the digest of the original".to_string()
         })?;

@@ -207,6 +207,23 @@ pub enum LogEvent {
         /// The agency that asked (the document's sender), or `operator` (CLI).
         by: String,
     },
+    /// Retention purged the bodies, attachments and personal data of these
+    /// documents after their period (src/retention.rs). Ids and counts only;
+    /// the digests the earlier entries hold stay valid.
+    #[serde(rename = "retention.purged")]
+    RetentionPurged {
+        /// `purge` or `archive`.
+        mode: String,
+        documents: Vec<String>,
+        /// Rows of personal data (the clerks' search index) removed.
+        subjects: u64,
+        /// Attachment references whose bytes were released (file names blanked).
+        attachments: u64,
+        /// Archive mode: hex SHA-256 of the archive's `documents.jsonl`, so
+        /// the signed log vouches for the archive's content.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        archive_sha256: Option<String>,
+    },
     /// An admin changed a web user in the web interface (src/web/admin.rs).
     /// Ids, role and scope only: never the user name, e-mail or password.
     #[serde(rename = "user.changed")]
@@ -243,6 +260,7 @@ pub const EVENT_KINDS: &[&str] = &[
     "delivery.dead_lettered",
     "evidence.exported",
     "delivery.retried",
+    "retention.purged",
     "user.changed",
 ];
 
