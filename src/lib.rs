@@ -24,6 +24,8 @@ pub mod clock;
 pub mod config;
 /// Outbound delivery: the outbox worker, signed push with verified receipts, backoff, mailbox translation.
 pub mod delivery;
+/// `demo`: a month of simulated partner traffic for the embedded default (DEV ONLY).
+pub mod demo;
 /// Native dialects ↔ canonical JSON, driven by the declarative files in `mappings/`.
 pub mod formats;
 /// One submission through verify → decode → validate → route → commit, and its receipt.

@@ -49,6 +49,19 @@ enum Command {
         #[arg(long)]
         tls_listen: Option<String>,
     },
+    /// Fill DIR (the embedded default, DEV ONLY) with a month of simulated
+    /// partner traffic and demo web users, so that `serve` shows a living system.
+    Demo {
+        /// Data directory (as for `serve`; `init-dev` runs first when it holds no PKI).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Database URL (sqlite://… or postgres://…), as for `serve`.
+        #[arg(long)]
+        database_url: Option<String>,
+        /// Days of traffic, ending yesterday.
+        #[arg(long, default_value_t = 30)]
+        days: u32,
+    },
     /// Write the DEV-ONLY PKI and the demo agency registry into DIR (idempotent).
     InitDev {
         #[arg(long)]
@@ -212,8 +225,10 @@ enum UsersCommand {
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     // `serve` installs its logger once its settings are loaded (`log_format`).
-    if !matches!(cli.command, Command::Serve { .. }) {
-        telemetry::init(telemetry::LogFormat::from_env());
+    match cli.command {
+        Command::Serve { .. } => {}
+        Command::Demo { .. } => telemetry::init_at(telemetry::LogFormat::from_env(), "error"),
+        _ => telemetry::init(telemetry::LogFormat::from_env()),
     }
     match run(cli).await {
         Ok(code) => code,
@@ -264,6 +279,26 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 );
             }
             signals::run_until_stopped(running).await?;
+            Ok(std::process::ExitCode::SUCCESS)
+        }
+        Command::Demo {
+            dir,
+            database_url,
+            days,
+        } => {
+            let settings = Settings::load(&Overrides {
+                config_file: cli.config,
+                dir,
+                database_url,
+                ..Overrides::default()
+            })?;
+            let dir = settings.dir.clone();
+            println!(
+                "simulating {days} days of partner traffic (DEV ONLY) in {} …",
+                dir.display()
+            );
+            let summary = corrections_gateway::demo::run(settings, days).await?;
+            println!("{}", summary.report());
             Ok(std::process::ExitCode::SUCCESS)
         }
         Command::InitDev { dir } => {

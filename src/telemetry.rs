@@ -52,8 +52,14 @@ impl LogFormat {
 
 /// Installs the process's log subscriber (a second call changes nothing).
 pub fn init(format: LogFormat) {
+    init_at(format, "info")
+}
+
+/// [`init`] with another default level than `info` when `RUST_LOG` is not
+/// set (`demo` would print a line per simulated request otherwise).
+pub fn init_at(format: LogFormat, default_level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

@@ -296,3 +296,84 @@ async fn a_clerk_clicks_from_the_overdue_case_to_its_timeline_in_chromium() {
     );
     browser.close().await.unwrap();
 }
+
+/// An admin, by clicking: opens the users page from the header, creates a
+/// clerk of the corrections agency (the password is shown once), sees the
+/// agency registry with its certificates; the new clerk logs in with the
+/// shown password and has no admin link.
+#[actix_web::test]
+async fn an_admin_creates_a_clerk_in_chromium_who_then_logs_in() {
+    let gw = TestGateway::start().await;
+    common::add_user(&gw, "admin", "admin", None).await;
+    let downloads = tempfile::tempdir().unwrap();
+    let (_driver, browser) = chromium(downloads.path()).await;
+    let base = gw.base_url.clone();
+    log_in(&browser, &base, "admin").await;
+    click_then(
+        &browser,
+        Locator::Css("header a[href='/ui/admin/users']"),
+        "form[action='/ui/admin/users']",
+    )
+    .await;
+    type_into(&browser, "#username", "clerk.zhang").await;
+    browser
+        .find(Locator::Css("#role option[value=clerk]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    browser
+        .find(Locator::Css("#agency option[value='corrections.620102']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    type_into(&browser, "#email", "zhang@corrections-620102.example").await;
+    let password = click_then(
+        &browser,
+        Locator::Css("form[action='/ui/admin/users'] button[type=submit]"),
+        "code.password",
+    )
+    .await;
+    assert_eq!(password.len(), 20, "{password}");
+    let row = browser
+        .find(Locator::Css("tr[data-user='clerk.zhang']"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(row.contains("corrections.620102"), "{row}");
+    screenshot(&browser, "admin-users.png").await;
+
+    click_then(
+        &browser,
+        Locator::Css("header a[href='/ui/admin/agencies']"),
+        "table.certificates",
+    )
+    .await;
+    let page = browser.source().await.unwrap();
+    assert!(page.contains("兰州市城关区人民法院") && page.contains("有效"));
+    screenshot(&browser, "admin-agencies.png").await;
+    log_out(&browser).await;
+
+    browser.goto(&format!("{base}/ui/login")).await.unwrap();
+    type_into(&browser, "#username", "clerk.zhang").await;
+    type_into(&browser, "#password", &password).await;
+    click_then(&browser, Locator::Css("button[type=submit]"), "header form").await;
+    assert_eq!(browser.current_url().await.unwrap().path(), "/ui/");
+    let header = browser
+        .find(Locator::Css("header"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        header.contains("clerk.zhang") && !header.contains("用户管理"),
+        "{header}"
+    );
+    browser.close().await.unwrap();
+}

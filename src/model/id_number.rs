@@ -122,6 +122,25 @@ impl IdNumber {
         }
     }
 
+    /// The number of a person registered in `division` (6 digits), born on
+    /// `birth_date`, with sequence code `sequence` (0–999; odd for men): the
+    /// check character is computed. For generated test and demo people
+    /// (`crate::demo`); `None` when the parts do not make a valid number.
+    pub fn compose(division: &str, birth_date: Date, sequence: u16) -> Option<IdNumber> {
+        let body = format!(
+            "{division}{:04}{:02}{:02}{:03}",
+            birth_date.year(),
+            u8::from(birth_date.month()),
+            birth_date.day(),
+            sequence
+        );
+        if body.len() != 17 || !body.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let number = format!("{body}{}", check_char(body.as_bytes()) as char);
+        IdNumber::parse(&number, "").ok()
+    }
+
     /// The normalised 18-character number. Personal data: keep out of logs.
     pub fn as_str(&self) -> &str {
         &self.number
@@ -188,6 +207,17 @@ mod tests {
         // 11010519491231002X is the standard's own example.
         let id = IdNumber::parse_at("11010519491231002x", "/p", TODAY).expect("valid");
         assert_eq!(id.as_str(), "11010519491231002X");
+    }
+
+    #[test]
+    fn composed_numbers_carry_their_check_character() {
+        let born = time::macros::date!(1990 - 03 - 07);
+        let id = IdNumber::compose("620102", born, 2).unwrap();
+        assert_eq!(id.as_str(), "620102199003070026");
+        assert_eq!(id.birth_date(), born);
+        assert!(!id.is_male());
+        assert!(IdNumber::compose("62010", born, 2).is_none());
+        assert!(IdNumber::compose("620102", born, 1000).is_none());
     }
 
     #[test]

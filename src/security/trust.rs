@@ -40,6 +40,21 @@ pub struct VerifiedSigner {
     pub certificate_pem: String,
 }
 
+/// A signer certificate as the admin's registry view shows it.
+#[derive(Debug, Clone)]
+pub struct CertificateStatus {
+    /// Lowercase hex SHA-256 of the DER certificate (the `keyid` partners sign with).
+    pub fingerprint: String,
+    pub subject: String,
+    pub serial_hex: String,
+    pub algorithm: Algorithm,
+    pub not_before: i64,
+    pub not_after: i64,
+    /// `valid`, or the error code a signature by it would get now
+    /// (`certificate_revoked`, `certificate_expired`, `certificate_untrusted` …).
+    pub standing: &'static str,
+}
+
 struct Revocation {
     serial_hex: String,
     at: i64,
@@ -221,6 +236,33 @@ impl TrustStore {
 
     pub fn signer_count(&self) -> usize {
         self.snapshot().signers.len()
+    }
+
+    /// The signer certificates the trust store holds for `agency`, each with
+    /// where it stands at `at_unix` (the admin's agency registry view).
+    pub fn certificates(&self, agency: &str, at_unix: i64) -> Vec<CertificateStatus> {
+        let snapshot = self.snapshot();
+        let mut list: Vec<CertificateStatus> = snapshot
+            .signers
+            .values()
+            .filter(|s| s.verified.agency == agency)
+            .map(|s| CertificateStatus {
+                fingerprint: s.verified.fingerprint.clone(),
+                subject: s.verified.subject.clone(),
+                serial_hex: s.verified.serial_hex.clone(),
+                algorithm: s.verified.algorithm,
+                not_before: s.not_before,
+                not_after: s.verified.not_after,
+                standing: match snapshot.verify_signer(&s.verified.fingerprint, at_unix) {
+                    Ok(_) => "valid",
+                    Err(e) => e.code(),
+                },
+            })
+            .collect();
+        list.sort_by(|a, b| {
+            (a.algorithm.as_str(), &a.fingerprint).cmp(&(b.algorithm.as_str(), &b.fingerprint))
+        });
+        list
     }
 
     /// The CA certificates (PEM) the trust store holds for an agency.

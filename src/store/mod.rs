@@ -38,7 +38,7 @@ pub use log::{ConsistencyProof, InclusionProof, LogEntry, LogFilter, StoredCheck
 pub use retention::{PurgeCounts, PurgeableDocument, RetentionCutoffs};
 pub use mail::{ClaimedMail, DocumentBrief, MailRecipient, MailRow, NewMail, OpenDeadline};
 pub use search::{Found, Search};
-pub use users::UserRecord;
+pub use users::{UserChange, UserListing, UserRecord};
 
 use crate::xlog::{LogPosition, PreparedLeaf};
 use log::append_log;

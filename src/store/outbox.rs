@@ -226,6 +226,20 @@ async fn start_awaiting(
 }
 
 impl Store {
+    /// How many push deliveries are pending and due at `now_ms` (being
+    /// attempted or waiting for the worker): the `demo` waits for none before
+    /// it moves its clock on, so each simulated hour's retries are made in it.
+    pub async fn pushes_due(&self, now_ms: i64) -> Result<i64, StoreError> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) FROM deliveries WHERE state = 'pending' AND mode = 'push' \
+             AND next_attempt_at <= $1",
+        )
+        .bind(now_ms)
+        .fetch_one(&self.reader)
+        .await?;
+        Ok(row.get(0))
+    }
+
     /// Claims up to `limit` push deliveries that are due at `now_ms`, each
     /// with a lease until `now_ms + lease_ms` and its attempt counted.
     pub async fn claim_due_pushes(

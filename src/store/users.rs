@@ -2,7 +2,8 @@
 
 use sqlx::Row;
 
-use super::{is_unique_violation, Store, StoreError};
+use super::{append_log, is_unique_violation, Store, StoreError};
+use crate::xlog::PreparedLeaf;
 
 /// A user as stored (the password hash never leaves `web::auth`).
 #[derive(Debug, Clone)]
@@ -67,7 +68,10 @@ impl Store {
     }
 
     pub async fn user_by_name(&self, username: &str) -> Result<Option<UserRecord>, StoreError> {
-        let sql = format!("SELECT {USER_COLUMNS} FROM users u WHERE u.username = $1");
+        // A disabled account is as good as none for logging in.
+        let sql = format!(
+            "SELECT {USER_COLUMNS} FROM users u WHERE u.username = $1 AND u.disabled_at IS NULL"
+        );
         let row = sqlx::query(&sql)
             .bind(username)
             .fetch_optional(&self.writer)
@@ -140,7 +144,7 @@ impl Store {
     ) -> Result<Option<(UserRecord, String)>, StoreError> {
         let sql = format!(
             "SELECT {USER_COLUMNS}, s.csrf_token FROM sessions s JOIN users u ON u.id = s.user_id \
-             WHERE s.token_sha256 = $1 AND s.expires_at > $2"
+             WHERE s.token_sha256 = $1 AND s.expires_at > $2 AND u.disabled_at IS NULL"
         );
         let row = sqlx::query(&sql)
             .bind(token_sha256)
@@ -157,4 +161,146 @@ impl Store {
             .await?;
         Ok(())
     }
+
+    /// Every user, by user name, for the admin's list.
+    pub async fn users(&self) -> Result<Vec<UserListing>, StoreError> {
+        let sql = format!(
+            "SELECT {USER_COLUMNS}, u.created_at, u.disabled_at FROM users u ORDER BY u.username"
+        );
+        let rows = sqlx::query(&sql).fetch_all(&self.reader).await?;
+        Ok(rows.iter().map(listing_of).collect())
+    }
+
+    pub async fn user_by_id(&self, id: &str) -> Result<Option<UserListing>, StoreError> {
+        let sql = format!(
+            "SELECT {USER_COLUMNS}, u.created_at, u.disabled_at FROM users u WHERE u.id = $1"
+        );
+        let row = sqlx::query(&sql)
+            .bind(id)
+            .fetch_optional(&self.writer)
+            .await?;
+        Ok(row.as_ref().map(listing_of))
+    }
+
+    /// An admin's change to a user, with its exchange-log entry, in one
+    /// transaction. `Ok(false)`: nothing changed (the user name is taken,
+    /// or no such user), nothing logged.
+    pub async fn administer_user(
+        &self,
+        change: &UserChange<'_>,
+        now_ms: i64,
+        leaf: &PreparedLeaf,
+    ) -> Result<bool, StoreError> {
+        use sqlx::Connection;
+        let mut conn = self.writer.acquire().await?;
+        let mut tx = conn.begin().await?;
+        let (changed, end_sessions) = match change {
+            UserChange::Create(user) => {
+                let inserted = sqlx::query(
+                    "INSERT INTO users (id, username, password_hash, role, agency_id, region, email, \
+                     failed_logins, locked_until, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, 0, NULL, $8)",
+                )
+                .bind(&user.id)
+                .bind(&user.username)
+                .bind(&user.password_hash)
+                .bind(&user.role)
+                .bind(&user.agency_id)
+                .bind(&user.region)
+                .bind(&user.email)
+                .bind(now_ms)
+                .execute(&mut *tx)
+                .await;
+                if is_unique_violation(&inserted) {
+                    tx.rollback().await?;
+                    return Ok(false);
+                }
+                (inserted?.rows_affected(), None)
+            }
+            UserChange::SetPassword { user_id, hash } => (
+                sqlx::query(
+                    "UPDATE users SET password_hash = $1, failed_logins = 0, locked_until = NULL \
+                     WHERE id = $2",
+                )
+                .bind(*hash)
+                .bind(*user_id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected(),
+                Some(*user_id),
+            ),
+            UserChange::Unlock { user_id } => (
+                sqlx::query(
+                    "UPDATE users SET failed_logins = 0, locked_until = NULL WHERE id = $1",
+                )
+                .bind(*user_id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected(),
+                None,
+            ),
+            UserChange::Disable { user_id } => (
+                sqlx::query(
+                    "UPDATE users SET disabled_at = $1 WHERE id = $2 AND disabled_at IS NULL",
+                )
+                .bind(now_ms)
+                .bind(*user_id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected(),
+                Some(*user_id),
+            ),
+            UserChange::Enable { user_id } => (
+                sqlx::query(
+                    "UPDATE users SET disabled_at = NULL, failed_logins = 0, locked_until = NULL \
+                     WHERE id = $1 AND disabled_at IS NOT NULL",
+                )
+                .bind(*user_id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected(),
+                None,
+            ),
+        };
+        if changed != 1 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        if let Some(user_id) = end_sessions {
+            sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+                .bind(user_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        append_log(&mut tx, leaf).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+}
+
+/// A user with what only the admin's list shows.
+#[derive(Debug, Clone)]
+pub struct UserListing {
+    pub user: UserRecord,
+    pub created_at_ms: i64,
+    /// Set when an admin disabled the account.
+    pub disabled_at_ms: Option<i64>,
+}
+
+fn listing_of(r: &sqlx::any::AnyRow) -> UserListing {
+    UserListing {
+        user: user_of(r),
+        created_at_ms: r.get(9),
+        disabled_at_ms: r.get(10),
+    }
+}
+
+/// What an admin does to a user ([`Store::administer_user`]). A new
+/// password or a disabled account ends the user's sessions.
+#[derive(Debug)]
+pub enum UserChange<'a> {
+    Create(&'a UserRecord),
+    SetPassword { user_id: &'a str, hash: &'a str },
+    Unlock { user_id: &'a str },
+    Disable { user_id: &'a str },
+    Enable { user_id: &'a str },
 }

@@ -17,9 +17,11 @@
 //! corrections side's documents from a case page ([`actions`]) and searches
 //! documents by 案号, 文书编号, name or ID number ([`search`]); an auditor
 //! browses and verifies the exchange log and exports a case's evidence
-//! ([`audit`]). docs/web.md describes it for users.
+//! ([`audit`]); an admin manages web users and sees the agency registry with
+//! its certificates ([`admin`]). docs/web.md describes it for users.
 
 pub mod actions;
+pub mod admin;
 pub mod audit;
 pub mod auth;
 pub mod mail;
@@ -59,7 +61,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route("/mail", web::post().to(mail::save))
             .route("/log", web::get().to(audit::log))
             .route("/log/checkpoints", web::get().to(audit::checkpoints))
-            .route("/static/verify.js", web::get().to(audit::script)),
+            .route("/static/verify.js", web::get().to(audit::script))
+            .route("/admin/users", web::get().to(admin::users_page))
+            .route("/admin/users", web::post().to(admin::create))
+            .route("/admin/users/{id}/{action}", web::post().to(admin::change))
+            .route("/admin/agencies", web::get().to(admin::agencies)),
     );
 }
 
@@ -168,6 +174,10 @@ pub fn layout(lang: Lang, title: &str, user: Option<&auth::Session>, body: Marku
                             @if auth::may_search_people(&s.user) { " " a href="/ui/search" { (lang.t("检索", "Search")) } }
                             @if auth::may_search_people(&s.user) { " " a href="/ui/mail" { (lang.t("邮件通知", "Mail")) } }
                             @if auth::may_audit(&s.user) { " " a href="/ui/log" { (lang.t("交换日志", "Exchange log")) } }
+                            @if admin::is_admin(s) {
+                                " " a href="/ui/admin/users" { (lang.t("用户管理", "Users")) }
+                                " " a href="/ui/admin/agencies" { (lang.t("机构与证书", "Agencies")) }
+                            }
                         }
                     }
                     span.grow {}

@@ -46,6 +46,20 @@ pub struct NewUser {
 
 /// Checks and stores a new user.
 pub async fn add(gw: &Gateway, new: NewUser) -> Result<(), UserError> {
+    let record = record(gw, new)?;
+    if !gw
+        .store
+        .create_user(&record, unix_ms(gw.clock.now()))
+        .await?
+    {
+        return Err(UserError::Taken(record.username));
+    }
+    Ok(())
+}
+
+/// Checks a new user and hashes the password: the row to store (the CLI's
+/// `users add` and the admin's form store it).
+pub fn record(gw: &Gateway, new: NewUser) -> Result<UserRecord, UserError> {
     let NewUser {
         username,
         password,
@@ -92,14 +106,38 @@ pub async fn add(gw: &Gateway, new: NewUser) -> Result<(), UserError> {
         failed_logins: 0,
         locked_until_ms: None,
     };
-    if !gw
-        .store
-        .create_user(&record, unix_ms(gw.clock.now()))
-        .await?
-    {
-        return Err(UserError::Taken(username));
+    Ok(record)
+}
+
+impl UserError {
+    /// The problem in both languages, for the admin's pages.
+    pub fn bilingual(&self) -> (String, String) {
+        let zh = match self {
+            UserError::UnknownRole(_) => "未知角色（应为经办人、主管、审计员或管理员）".to_string(),
+            UserError::ClerkWithoutAgency => {
+                "经办人须指定所属机关（机构名录中的机关编号）".to_string()
+            }
+            UserError::UnknownAgency(a) => format!("机构名录中没有机关 {a}"),
+            UserError::SupervisorWithoutRegion => {
+                "主管须指定辖区（行政区划代码前缀，如 62 或 6201）".to_string()
+            }
+            UserError::WeakPassword => format!("密码至少需要 {MIN_PASSWORD_CHARS} 个字符"),
+            UserError::Taken(name) => format!("用户名 {name} 已被使用"),
+            UserError::BadUsername => "用户名须为 3–64 个字母、数字或 “.” “-” “_”".to_string(),
+            UserError::Hash(_) | UserError::Store(_) => "操作失败，请稍后重试".to_string(),
+        };
+        let en = match self {
+            UserError::Hash(_) | UserError::Store(_) => {
+                "the change failed; try again later".to_string()
+            }
+            UserError::ClerkWithoutAgency => "a clerk needs an agency of the registry".to_string(),
+            UserError::SupervisorWithoutRegion => {
+                "a supervisor needs a region, a division code prefix such as 62 or 6201".to_string()
+            }
+            other => other.to_string(),
+        };
+        (zh, en)
     }
-    Ok(())
 }
 
 /// For the embedded default only: when a data directory with a DEV-ONLY PKI
@@ -108,6 +146,14 @@ pub async fn add(gw: &Gateway, new: NewUser) -> Result<(), UserError> {
 /// password, and writes them to `DIR/dev-users.txt` (mode 0600). Returns
 /// that file when it created users.
 pub async fn seed_dev_users(gw: &Gateway) -> Result<Option<PathBuf>, UserError> {
+    Ok(seed_dev_users_listed(gw).await?.map(|(file, _)| file))
+}
+
+/// The same, also returning the logins made (user name, role, password) for
+/// the `demo` command to print once.
+pub async fn seed_dev_users_listed(
+    gw: &Gateway,
+) -> Result<Option<(PathBuf, Vec<(String, String, String)>)>, UserError> {
     if gw.store.user_count().await? > 0 {
         return Ok(None);
     }
@@ -141,17 +187,23 @@ pub async fn seed_dev_users(gw: &Gateway) -> Result<Option<PathBuf>, UserError> 
         "# DEV ONLY — generated web logins of the embedded demo; never use in production.\n\
          # user name\trole\tpassword\n",
     );
+    let mut logins = Vec::new();
     for mut person in people {
         person.password = random_token()[..20].to_string();
         text.push_str(&format!(
             "{}\t{}\t{}\n",
             person.username, person.role, person.password
         ));
+        logins.push((
+            person.username.clone(),
+            person.role.clone(),
+            person.password.clone(),
+        ));
         add(gw, person).await?;
     }
     let path = gw.settings.dir.join("dev-users.txt");
     write_private(&path, &text).map_err(|e| UserError::Hash(format!("{}: {e}", path.display())))?;
-    Ok(Some(path))
+    Ok(Some((path, logins)))
 }
 
 fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {

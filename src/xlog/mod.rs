@@ -224,6 +224,22 @@ pub enum LogEvent {
         #[serde(skip_serializing_if = "Option::is_none")]
         archive_sha256: Option<String>,
     },
+    /// An admin changed a web user in the web interface (src/web/admin.rs).
+    /// Ids, role and scope only: never the user name, e-mail or password.
+    #[serde(rename = "user.changed")]
+    UserChanged {
+        /// `created`, `password_reset`, `unlocked`, `disabled` or `enabled`.
+        change: String,
+        /// The changed user's id (a UUID).
+        user_id: String,
+        role: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        agency: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        region: Option<String>,
+        /// The admin's user id (a UUID).
+        by_user: String,
+    },
 }
 
 /// Every `event` a leaf can name, in the order of [`LogEvent`] (the
@@ -245,6 +261,7 @@ pub const EVENT_KINDS: &[&str] = &[
     "evidence.exported",
     "delivery.retried",
     "retention.purged",
+    "user.changed",
 ];
 
 /// The leaf as stored and hashed: the event plus its version and time.

@@ -1,0 +1,153 @@
+//! `corrections-gateway demo` fills a fresh data directory with simulated
+//! traffic that went through the real intake path: all three flows, a
+//! missed deadline, refused submissions and a dead-lettered push in the
+//! exchange log, which an exported bundle verifies offline, with none of the
+//! fictional people's names or ID numbers in any leaf; demo web users with
+//! their logins shown once; and a second run refuses to add to the data.
+
+mod common;
+
+use common::{cli_on, TestDatabase};
+use corrections_gateway::config::Settings;
+use corrections_gateway::store::Store;
+
+#[actix_web::test]
+async fn two_weeks_of_demo_traffic_show_every_flow_a_miss_a_refusal_and_a_dead_letter() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = TestDatabase::create();
+    let mut settings = Settings::for_dir(dir.path());
+    if let Some(url) = database.url() {
+        settings.database_url = url.to_string();
+    }
+    common::seed_dev_pki(&settings.pki_dir());
+    let summary = corrections_gateway::demo::run(settings.clone(), 14)
+        .await
+        .expect("the demo runs");
+
+    for flow in ["handover", "assessment", "revocation"] {
+        assert!(
+            summary.cases.get(flow).is_some_and(|n| *n > 0),
+            "{flow}: {summary:?}"
+        );
+    }
+    let roles: Vec<&str> = summary.logins.iter().map(|(_, r, _)| r.as_str()).collect();
+    for role in ["clerk", "supervisor", "auditor", "admin"] {
+        assert!(roles.contains(&role), "{roles:?}");
+    }
+    assert!(summary.report().contains("DEV ONLY"));
+
+    let store = Store::open(&settings.database_url, 2, &settings.resources)
+        .await
+        .unwrap();
+    let leaves: Vec<serde_json::Value> = store
+        .log_entries(0, i64::MAX)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| serde_json::from_slice(&e.leaf).unwrap())
+        .collect();
+    let of = |event: &'static str| leaves.iter().filter(move |l| l["event"] == event);
+    for flow in ["handover.", "assessment.", "revocation."] {
+        assert!(
+            of("document.accepted").any(|l| l["message_type"].as_str().unwrap().starts_with(flow)),
+            "no accepted {flow} document"
+        );
+    }
+    assert!(of("deadline.missed").count() >= 1, "a deadline was missed");
+    let refusal_codes: Vec<String> = of("submission.rejected")
+        .flat_map(|l| l["codes"].as_array().unwrap().clone())
+        .map(|c| c.as_str().unwrap().to_string())
+        .collect();
+    assert!(refusal_codes.len() >= 4, "{refusal_codes:?}");
+    assert!(
+        refusal_codes.iter().any(|c| c == "invalid_id_check_digit"),
+        "{refusal_codes:?}"
+    );
+    for code in [
+        "replayed_signature",
+        "content_digest_mismatch",
+        "sender_not_signer",
+    ] {
+        assert!(
+            refusal_codes.iter().any(|c| c == code),
+            "{code}: {refusal_codes:?}"
+        );
+    }
+    assert!(
+        of("delivery.dead_lettered").any(|l| l["recipient"] == "police.620102.2"),
+        "the rulings pushed to the detention centre, whose endpoint is down, dead-lettered"
+    );
+    assert!(
+        of("mailbox.acked").count() > 0,
+        "pull agencies acknowledged"
+    );
+
+    // No personal data in any leaf.
+    assert!(!summary.people.is_empty());
+    let all_leaves: String = leaves.iter().map(|l| l.to_string()).collect();
+    for (name, id_number) in &summary.people {
+        assert!(!all_leaves.contains(name.as_str()), "a name is in the log");
+        assert!(
+            !all_leaves.contains(id_number.as_str()),
+            "an ID number is in the log"
+        );
+    }
+    // The month ends before now: nothing was logged in the future.
+    let now = time::OffsetDateTime::now_utc();
+    assert!(leaves.iter().all(|l| time::OffsetDateTime::parse(
+        l["at"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339
+    )
+    .unwrap()
+        <= now));
+    store.close().await;
+
+    let dir_arg = dir.path().to_str().unwrap();
+    let (ok, out) = cli_on(database.url(), &["deliveries", "list", "--dir", dir_arg]);
+    assert!(
+        ok && out.contains("police.620102.2") && out.contains("endpoint_unreachable"),
+        "{out}"
+    );
+    let bundle = dir.path().join("bundle");
+    let (ok, out) = cli_on(
+        database.url(),
+        &[
+            "log",
+            "export",
+            "--dir",
+            dir_arg,
+            "--out",
+            bundle.to_str().unwrap(),
+        ],
+    );
+    assert!(ok, "{out}");
+    let (ok, out) = cli_on(None, &["log", "verify", bundle.to_str().unwrap()]);
+    assert!(ok && out.contains("ok:"), "{out}");
+
+    // A second run adds nothing and says why.
+    let (ok, out) = cli_on(database.url(), &["demo", "--dir", dir_arg, "--days", "2"]);
+    assert!(!ok, "{out}");
+    assert!(out.contains("already holds"), "{out}");
+    assert!(out.contains("演示只写入空库"), "{out}");
+}
+
+#[actix_web::test]
+async fn the_demo_refuses_a_data_directory_without_the_dev_pki_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = Settings::for_dir(dir.path());
+    common::seed_dev_pki(&settings.pki_dir());
+    // As if an operator had put the gateway's production key there.
+    let key = settings.pki_dir().join("gateway.key.pem");
+    let pem = std::fs::read_to_string(&key).unwrap();
+    std::fs::write(&key, pem.lines().skip(1).collect::<Vec<_>>().join("\n")).unwrap();
+    let refused = corrections_gateway::demo::run(settings.clone(), 3)
+        .await
+        .expect_err("refused");
+    assert!(refused.to_string().contains("DEV-ONLY"), "{refused}");
+    assert!(
+        refused.to_string().contains("演示数据不会写入"),
+        "{refused}"
+    );
+    assert!(!settings.registry.exists(), "nothing written");
+    assert!(!dir.path().join("gateway.db").exists(), "no database made");
+}
