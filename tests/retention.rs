@@ -771,7 +771,7 @@ async fn the_serving_gateway_purges_by_itself_and_off_means_off() {
     // Default periods (5 years): nothing has run out after 400 days.
     assert!(ok && out.contains("0 documents have run out"), "{out}");
 
-    gw.adjust = purge_after_100_days;
+    gw.adjust = std::sync::Arc::new(purge_after_100_days);
     at(&mut gw, now).await;
     let mut waited = 0;
     loop {

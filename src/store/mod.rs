@@ -27,16 +27,16 @@ use sqlx::{AnyConnection, AnyPool, Connection, Executor, Row};
 mod cases;
 mod group;
 mod log;
-mod retention;
 mod mail;
+mod retention;
 mod search;
 mod users;
 
 pub use cases::{CaseFilter, LapsedDeadline};
 pub use group::ReceiptFn;
 pub use log::{ConsistencyProof, InclusionProof, LogEntry, LogFilter, StoredCheckpoint};
-pub use retention::{PurgeCounts, PurgeableDocument, RetentionCutoffs};
 pub use mail::{ClaimedMail, DocumentBrief, MailRecipient, MailRow, NewMail, OpenDeadline};
+pub use retention::{PurgeCounts, PurgeableDocument, RetentionCutoffs};
 pub use search::{Found, Search};
 pub use users::{UserChange, UserListing, UserRecord};
 
