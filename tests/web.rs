@@ -412,6 +412,59 @@ async fn a_clerk_sends_the_corrections_documents_through_the_same_pipeline() {
     assert_eq!(canonical["in_reply_to"], notice_id.as_str());
     assert_eq!(canonical["subject"]["id_number"], "620102199003070026");
 
+    // After the receipt, whether the person reported: a bad time is the
+    // form's bilingual refusal and nothing is written; a good one is sent.
+    assert!(page.contains("/send/handover.report_status"), "{page}");
+    let documents = gw.count("documents").await;
+    let (status, page) = send(
+        &gw,
+        &clerk,
+        &case_id,
+        "handover.report_status",
+        &[
+            ("document_no", "城矫报〔2026〕1号"),
+            ("reported", "true"),
+            ("reported_at", "yesterday"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 422, "{page}");
+    assert!(page.contains("报到时间须为日期和时间") && page.contains("must be a date and time"));
+    assert_eq!(gw.count("documents").await, documents);
+    let now = time::OffsetDateTime::now_utc().to_offset(time::macros::offset!(+8));
+    let reported_at = format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}",
+        now.year(),
+        now.month() as u8,
+        now.day(),
+        now.hour(),
+        now.minute()
+    );
+    let (status, page) = send(
+        &gw,
+        &clerk,
+        &case_id,
+        "handover.report_status",
+        &[
+            ("document_no", "城矫报〔2026〕1号"),
+            ("reported", "true"),
+            ("reported_at", &reported_at),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{page}");
+    let sent = gw
+        .leaves()
+        .await
+        .into_iter()
+        .rev()
+        .find(|l| l.contains("\"document.accepted\""))
+        .unwrap();
+    assert!(
+        sent.contains("\"message_type\":\"handover.report_status\""),
+        "{sent}"
+    );
+
     // The same receipt again (a stale page): the state machine's 409, both languages.
     let (status, page) = send(
         &gw,
@@ -521,6 +574,45 @@ async fn a_clerk_sends_the_assessment_opinion() {
     assert!(
         !leaf.contains("有固定住所"),
         "no content in the log: {leaf}"
+    );
+
+    // Another request the agency cannot assess: the unable notice instead.
+    let (bytes, content_type) = common::native(
+        &gw,
+        corrections_gateway::formats::Dialect::Court,
+        "assessment.request",
+        serde_json::json!({"issued_at": "2026-01-06T09:30:00+08:00", "document_no": "甘0102刑评委〔2026〕8号"}),
+    );
+    let request = court.submit(&bytes, &content_type).await.unwrap();
+    assert_eq!(request.status, 201);
+    let second = request.json().unwrap()["case_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (_, page) = fetch(&gw, &clerk, format!("/ui/cases/{second}")).await;
+    assert!(page.contains("/send/assessment.unable"), "{page}");
+    let (status, page) = send(
+        &gw,
+        &clerk,
+        &second,
+        "assessment.unable",
+        &[
+            ("document_no", "城矫评不〔2026〕1号"),
+            ("reasons", "被告人在执行地无固定住所，无法核实"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{page}");
+    let leaf = gw
+        .leaves()
+        .await
+        .into_iter()
+        .rev()
+        .find(|l| l.contains("\"document.accepted\""))
+        .unwrap();
+    assert!(
+        leaf.contains("\"message_type\":\"assessment.unable\""),
+        "{leaf}"
     );
 }
 

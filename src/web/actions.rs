@@ -1,6 +1,8 @@
 //! What a clerk sends from a case page (文书发送): the corrections side's
 //! answers — 回执 (`handover.receipt`), 补正/补齐通知
-//! (`handover.correction_request`) and 调查评估意见书 (`assessment.opinion`).
+//! (`handover.correction_request`), 报到情况 (`handover.report_status`),
+//! 调查评估意见书 (`assessment.opinion`) and 无法评估告知
+//! (`assessment.unable`).
 //!
 //! The page builds the document as canonical corrections JSON (the
 //! corrections platform's own dialect), answering the partner's latest
@@ -40,18 +42,30 @@ pub enum Action {
     Receipt,
     /// 补正/补齐通知: documents missing or wrong.
     CorrectionRequest,
+    /// 报到情况: whether the person reported (or the search for them began).
+    ReportStatus,
     /// 调查评估意见书.
     Opinion,
+    /// 无法评估告知: the assessment cannot be made, with the reasons.
+    Unable,
 }
 
 impl Action {
-    const ALL: [Action; 3] = [Action::Receipt, Action::CorrectionRequest, Action::Opinion];
+    const ALL: [Action; 5] = [
+        Action::Receipt,
+        Action::CorrectionRequest,
+        Action::ReportStatus,
+        Action::Opinion,
+        Action::Unable,
+    ];
 
     pub fn message_type(self) -> MessageType {
         match self {
             Action::Receipt => MessageType::HandoverReceipt,
             Action::CorrectionRequest => MessageType::HandoverCorrectionRequest,
+            Action::ReportStatus => MessageType::HandoverReportStatus,
             Action::Opinion => MessageType::AssessmentOpinion,
+            Action::Unable => MessageType::AssessmentUnable,
         }
     }
 
@@ -67,7 +81,9 @@ impl Action {
             Action::CorrectionRequest => {
                 lang.t("通知补正/补齐", "Request a correction of the documents")
             }
+            Action::ReportStatus => lang.t("告知报到情况", "Report whether the person reported"),
             Action::Opinion => lang.t("提交调查评估意见书", "Send the assessment opinion"),
+            Action::Unable => lang.t("告知无法评估", "Notify that no assessment can be made"),
         }
     }
 }
@@ -134,6 +150,23 @@ pub fn forms(
                             "Wrong fields (JSON pointers, one a line, e.g. /subject/residence/address)")) }
                         textarea id={ (slug) "-errors" } name="errors" rows="2" {}
                     }
+                    Action::ReportStatus => {
+                        label for={ (slug) "-reported" } { (lang.t("是否已报到", "Reported")) }
+                        select id={ (slug) "-reported" } name="reported" {
+                            option value="true" { (lang.t("已报到", "reported")) }
+                            option value="false" { (lang.t("未报到", "did not report")) }
+                        }
+                        label for={ (slug) "-reported-at" } { (lang.t("报到时间（北京时间）", "Reported at (Beijing time)")) }
+                        input id={ (slug) "-reported-at" } name="reported_at" type="datetime-local";
+                        label.check {
+                            input type="checkbox" name="search_started" value="true";
+                            " " (lang.t("未报到：已组织查找", "did not report: a search has begun"))
+                        }
+                    }
+                    Action::Unable => {
+                        label for={ (slug) "-reasons" } { (lang.t("无法评估的理由", "Why no assessment can be made")) }
+                        textarea id={ (slug) "-reasons" } name="reasons" rows="3" required {}
+                    }
                     Action::Opinion => {
                         label for={ (slug) "-conclusion" } { (lang.t("评估结论", "Conclusion")) }
                         select id={ (slug) "-conclusion" } name="conclusion" {
@@ -162,6 +195,9 @@ struct Fields {
     conclusion: String,
     reasons: String,
     investigator_count: String,
+    reported: String,
+    reported_at: String,
+    search_started: bool,
 }
 
 impl Fields {
@@ -182,6 +218,9 @@ impl Fields {
                 "conclusion" => f.conclusion = value,
                 "reasons" => f.reasons = value.trim().to_string(),
                 "investigator_count" => f.investigator_count = value.trim().to_string(),
+                "reported" => f.reported = value,
+                "reported_at" => f.reported_at = value.trim().to_string(),
+                "search_started" => f.search_started = value == "true",
                 _ => {}
             }
         }
@@ -347,6 +386,14 @@ fn build(
             }
             Value::Object(body)
         }
+        Action::ReportStatus => match f.reported.as_str() {
+            "true" => json!({
+                "reported": true,
+                "reported_at": beijing_local(&f.reported_at)?,
+            }),
+            _ => json!({ "reported": false, "search_started": f.search_started }),
+        },
+        Action::Unable => json!({ "reasons": f.reasons }),
         Action::Opinion => {
             let count: u32 = f.investigator_count.parse().map_err(|_| {
                 Violation::new(
@@ -387,4 +434,26 @@ fn build(
     doc.insert("subject".into(), answered_json["subject"].clone());
     doc.insert("body".into(), body);
     Ok(Value::Object(doc))
+}
+
+/// A `datetime-local` value (`2024-06-07T09:40`, seconds optional) read as
+/// Beijing time: `2024-06-07T09:40:00+08:00`.
+fn beijing_local(value: &str) -> Result<String, Violation> {
+    let wrong = || {
+        Violation::new(
+            "invalid_format",
+            "/body/reported_at",
+            "报到时间须为日期和时间，如 2024-06-07 09:40",
+            "the reporting time must be a date and time, e.g. 2024-06-07 09:40",
+        )
+    };
+    let format = time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]");
+    let with_seconds =
+        time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]");
+    let local = time::PrimitiveDateTime::parse(value, &format)
+        .or_else(|_| time::PrimitiveDateTime::parse(value, &with_seconds))
+        .map_err(|_| wrong())?;
+    Ok(timefmt::beijing(
+        local.assume_offset(time::macros::offset!(+8)),
+    ))
 }
