@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 
 use sqlx::{Connection, Row};
 
-use super::{Backend, Store, StoreError};
+use super::{Store, StoreError};
 
 /// One message to queue.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -339,48 +339,20 @@ impl Store {
         limit: usize,
         lease_ms: i64,
     ) -> Result<Vec<ClaimedMail>, StoreError> {
-        let mut conn = self.writer.acquire().await?;
-        let mut tx = conn.begin().await?;
-        // As for deliveries: instances on one PostgreSQL skip each other's
-        // claims instead of queueing behind them.
-        let skip_locked = match self.backend {
-            Backend::Postgres => " FOR UPDATE SKIP LOCKED",
-            Backend::Sqlite => "",
-        };
-        let candidates = sqlx::query(&format!(
-            "SELECT id, attempts FROM mail_outbox WHERE state = 'pending' AND next_attempt_at <= $1 \
-             AND (leased_until IS NULL OR leased_until <= $1) ORDER BY next_attempt_at, id LIMIT $2{skip_locked}",
-        ))
-        .bind(now_ms)
-        .bind(limit as i64)
-        .fetch_all(&mut *tx)
-        .await?;
-        let mut claimed = Vec::new();
-        for c in candidates {
-            let id: String = c.get(0);
-            let attempts: i64 = c.get(1);
-            let lease = uuid::Uuid::new_v4().to_string();
-            let taken = sqlx::query(
-                "UPDATE mail_outbox SET lease = $1, leased_until = $2, attempts = attempts + 1, updated_at = $3 \
-                 WHERE id = $4 AND state = 'pending' AND attempts = $5 \
-                 AND (leased_until IS NULL OR leased_until <= $3)",
+        let rows = self
+            .claim_leased(
+                &super::outbox::Leased {
+                    table: "mail_outbox",
+                    due: "TRUE",
+                    columns: MAIL_COLUMNS,
+                },
+                now_ms,
+                limit,
+                lease_ms,
             )
-            .bind(&lease)
-            .bind(now_ms + lease_ms)
-            .bind(now_ms)
-            .bind(&id)
-            .bind(attempts)
-            .execute(&mut *tx)
             .await?;
-            if taken.rows_affected() != 1 {
-                continue;
-            }
-            let row = sqlx::query(&format!(
-                "SELECT {MAIL_COLUMNS} FROM mail_outbox WHERE id = $1"
-            ))
-            .bind(&id)
-            .fetch_one(&mut *tx)
-            .await?;
+        let mut claimed = Vec::with_capacity(rows.len());
+        for (row, lease) in rows {
             let mail = mail_of(&row);
             claimed.push(ClaimedMail {
                 attempt: mail.attempts,
@@ -388,7 +360,6 @@ impl Store {
                 lease,
             });
         }
-        tx.commit().await?;
         Ok(claimed)
     }
 

@@ -225,6 +225,15 @@ async fn start_awaiting(
     Ok(events)
 }
 
+/// An outbox table whose rows are claimed with leases ([`Store::claim_leased`]).
+pub(super) struct Leased {
+    pub table: &'static str,
+    /// Extra condition on due rows (`TRUE` for none).
+    pub due: &'static str,
+    /// The columns read back for each claimed row.
+    pub columns: &'static str,
+}
+
 impl Store {
     /// How many push deliveries are pending and due at `now_ms` (being
     /// attempted or waiting for the worker): the `demo` waits for none before
@@ -248,6 +257,47 @@ impl Store {
         limit: usize,
         lease_ms: i64,
     ) -> Result<Vec<ClaimedPush>, StoreError> {
+        let rows = self
+            .claim_leased(
+                &Leased {
+                    table: "deliveries",
+                    due: "mode = 'push'",
+                    columns: DELIVERY_COLUMNS,
+                },
+                now_ms,
+                limit,
+                lease_ms,
+            )
+            .await?;
+        let mut claimed = Vec::with_capacity(rows.len());
+        for (row, lease) in rows {
+            let delivery = delivery_of(&row);
+            claimed.push(ClaimedPush {
+                attempt: delivery.attempts,
+                delivery,
+                lease,
+            });
+        }
+        Ok(claimed)
+    }
+
+    /// Claims up to `limit` pending rows of an outbox table (`deliveries`,
+    /// `mail_outbox`) that are due at `now_ms` and not leased, each with a
+    /// new lease until `now_ms + lease_ms` and its attempt counted; returns
+    /// each claimed row (`columns`) with its lease. The update is guarded by
+    /// the attempt count read, so two claimers never both win a row.
+    pub(super) async fn claim_leased(
+        &self,
+        outbox: &Leased,
+        now_ms: i64,
+        limit: usize,
+        lease_ms: i64,
+    ) -> Result<Vec<(sqlx::any::AnyRow, String)>, StoreError> {
+        let Leased {
+            table,
+            due,
+            columns,
+        } = outbox;
         let mut conn = self.writer.acquire().await?;
         let mut tx = conn.begin().await?;
         // Several instances on one PostgreSQL database claim at once: each
@@ -259,7 +309,7 @@ impl Store {
             super::Backend::Sqlite => "",
         };
         let candidates = sqlx::query(&format!(
-            "SELECT id, attempts FROM deliveries WHERE state = 'pending' AND mode = 'push' \
+            "SELECT id, attempts FROM {table} WHERE state = 'pending' AND {due} \
              AND next_attempt_at <= $1 AND (leased_until IS NULL OR leased_until <= $1) \
              ORDER BY next_attempt_at, id LIMIT $2{skip_locked}",
         ))
@@ -272,11 +322,11 @@ impl Store {
             let id: String = c.get(0);
             let attempts: i64 = c.get(1);
             let lease = uuid::Uuid::new_v4().to_string();
-            let taken = sqlx::query(
-                "UPDATE deliveries SET lease = $1, leased_until = $2, attempts = attempts + 1, updated_at = $3 \
+            let taken = sqlx::query(&format!(
+                "UPDATE {table} SET lease = $1, leased_until = $2, attempts = attempts + 1, updated_at = $3 \
                  WHERE id = $4 AND state = 'pending' AND attempts = $5 \
                  AND (leased_until IS NULL OR leased_until <= $3)",
-            )
+            ))
             .bind(&lease)
             .bind(now_ms + lease_ms)
             .bind(now_ms)
@@ -287,18 +337,11 @@ impl Store {
             if taken.rows_affected() != 1 {
                 continue;
             }
-            let row = sqlx::query(&format!(
-                "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE id = $1"
-            ))
-            .bind(&id)
-            .fetch_one(&mut *tx)
-            .await?;
-            let delivery = delivery_of(&row);
-            claimed.push(ClaimedPush {
-                attempt: delivery.attempts,
-                delivery,
-                lease,
-            });
+            let row = sqlx::query(&format!("SELECT {columns} FROM {table} WHERE id = $1"))
+                .bind(&id)
+                .fetch_one(&mut *tx)
+                .await?;
+            claimed.push((row, lease));
         }
         tx.commit().await?;
         Ok(claimed)
