@@ -16,7 +16,9 @@
 //! something a crash could undo. A replay, a duplicate or a moved case rolls
 //! back its own savepoint only. Any database error rolls the whole group back:
 //! the document that hit it is answered with the error, the others are
-//! committed again without it. The work runs in a task of its own, so a
+//! committed again without it — except a deadlock or serialisation failure
+//! (PostgreSQL, several instances), after which the whole group is tried
+//! again. The work runs in a task of its own, so a
 //! client that goes away mid-commit cancels nobody else's commit.
 //!
 //! Hand-written: sqlx offers transactions and savepoints, not batching of
@@ -125,6 +127,7 @@ fn lock(queue: &Mutex<Vec<Job>>) -> std::sync::MutexGuard<'_, Vec<Job>> {
 /// the error and the rest are tried again.
 async fn commit_group(store: &Store, mut jobs: Vec<Job>) {
     crate::metrics::commit_group(jobs.len());
+    let mut retries = 0;
     while !jobs.is_empty() {
         match try_group(store, &jobs).await {
             Ok(outcomes) => {
@@ -137,6 +140,14 @@ async fn commit_group(store: &Store, mut jobs: Vec<Job>) {
                     let _ = job.answer.send(Ok(outcome));
                 }
                 return;
+            }
+            Err((_, e)) if is_transient(&e) && retries < MAX_RETRIES => {
+                // PostgreSQL chose this group as a deadlock victim (another
+                // instance's group waits for a document of ours while holding
+                // the log head we need) or could not serialise it: nothing of
+                // it was stored; the same group is tried again.
+                retries += 1;
+                tracing::debug!(error = %e, retries, "group commit: transient conflict, trying again");
             }
             Err((Some(failed), e)) => {
                 let job = jobs.remove(failed);
@@ -156,6 +167,20 @@ async fn commit_group(store: &Store, mut jobs: Vec<Job>) {
                 return;
             }
         }
+    }
+}
+
+/// Times a group is tried again after a deadlock or serialisation failure.
+const MAX_RETRIES: u32 = 5;
+
+/// A deadlock (`40P01`) or serialisation failure (`40001`): the database
+/// rolled the whole transaction back and the same work may succeed again.
+fn is_transient(e: &StoreError) -> bool {
+    match e {
+        StoreError::Database(sqlx::Error::Database(db)) => {
+            matches!(db.code().as_deref(), Some("40P01") | Some("40001"))
+        }
+        _ => false,
     }
 }
 
