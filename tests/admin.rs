@@ -7,58 +7,8 @@
 
 mod common;
 
+use common::forms::{browser, fetch, login, post_form};
 use common::{add_user, add_web_users, TestGateway, PASSWORD};
-
-fn browser() -> reqwest::Client {
-    reqwest::Client::builder()
-        .cookie_store(true)
-        .build()
-        .unwrap()
-}
-
-fn hidden_csrf(html: &str) -> String {
-    let at = html.find("name=\"csrf\" value=\"").expect("a CSRF field") + 19;
-    html[at..at + 64].to_string()
-}
-
-async fn fetch(gw: &TestGateway, client: &reqwest::Client, path: &str) -> (u16, String) {
-    let answer = client
-        .get(format!("{}{path}", gw.base_url))
-        .send()
-        .await
-        .unwrap();
-    (answer.status().as_u16(), answer.text().await.unwrap())
-}
-
-/// Posts `fields` (with the CSRF token of `form_page`) to `action`.
-async fn post_form(
-    gw: &TestGateway,
-    client: &reqwest::Client,
-    form_page: &str,
-    action: &str,
-    fields: &[(&str, &str)],
-) -> (u16, String) {
-    let (_, page) = fetch(gw, client, form_page).await;
-    let mut form = vec![("csrf", hidden_csrf(&page))];
-    form.extend(fields.iter().map(|(k, v)| (*k, v.to_string())));
-    let answer = client
-        .post(format!("{}{action}", gw.base_url))
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
-    (answer.status().as_u16(), answer.text().await.unwrap())
-}
-
-async fn login(
-    gw: &TestGateway,
-    client: &reqwest::Client,
-    username: &str,
-    password: &str,
-) -> (u16, String) {
-    let fields = [("username", username), ("password", password)];
-    post_form(gw, client, "/ui/login", "/ui/login", &fields).await
-}
 
 /// The password the page shows once.
 fn shown_password(page: &str) -> String {

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::forms;
 use common::smtp::{Received, SmtpServer, SMTP_PASSWORD, SMTP_USER};
 use common::{court_notice, native, post_court_notice, Adjust, TestDatabase, TestGateway};
 use corrections_gateway::clock::Clock;
@@ -629,11 +630,6 @@ async fn restart_at(gw: &mut TestGateway, at: time::OffsetDateTime) {
     gw.restart().await;
 }
 
-fn hidden_csrf(html: &str) -> String {
-    let at = html.find("name=\"csrf\" value=\"").expect("a CSRF field") + 19;
-    html[at..at + 64].to_string()
-}
-
 #[actix_web::test]
 async fn a_clerk_sets_mail_preferences_in_the_web_interface_with_csrf() {
     let gw = TestGateway::start().await;
@@ -648,30 +644,10 @@ async fn a_clerk_sets_mail_preferences_in_the_web_interface_with_csrf() {
     )
     .await;
     person(&gw, "auditor", "auditor", None, None, None, &[]).await;
-    let browser = reqwest::Client::builder()
-        .cookie_store(true)
-        .build()
-        .unwrap();
+    let browser = forms::browser();
     let url = |path: &str| format!("{}{path}", gw.base_url);
-    let login = browser
-        .get(url("/ui/login"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let answer = browser
-        .post(url("/ui/login"))
-        .form(&[
-            ("csrf", hidden_csrf(&login).as_str()),
-            ("username", "clerk.corrections"),
-            ("password", common::PASSWORD),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(answer.status(), 200);
+    let (status, _) = forms::login(&gw, &browser, "clerk.corrections", common::PASSWORD).await;
+    assert_eq!(status, 200);
 
     let page = browser.get(url("/ui/mail")).send().await.unwrap();
     assert_eq!(page.status(), 200);
@@ -682,7 +658,7 @@ async fn a_clerk_sets_mail_preferences_in_the_web_interface_with_csrf() {
         page.contains("本网关未配置邮件服务器"),
         "mail is off by default"
     );
-    let csrf = hidden_csrf(&page);
+    let csrf = forms::hidden_csrf(&page);
     let choices = [
         ("document", "digest"),
         ("deadline_soon", "immediate"),
@@ -760,28 +736,9 @@ async fn a_clerk_sets_mail_preferences_in_the_web_interface_with_csrf() {
     );
 
     // An auditor gets no mail and has no such page.
-    let auditor = reqwest::Client::builder()
-        .cookie_store(true)
-        .build()
-        .unwrap();
-    let login = auditor
-        .get(url("/ui/login"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    auditor
-        .post(url("/ui/login"))
-        .form(&[
-            ("csrf", hidden_csrf(&login).as_str()),
-            ("username", "auditor"),
-            ("password", common::PASSWORD),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let auditor = forms::browser();
+    let (status, _) = forms::login(&gw, &auditor, "auditor", common::PASSWORD).await;
+    assert_eq!(status, 200);
     assert_eq!(
         auditor.get(url("/ui/mail")).send().await.unwrap().status(),
         403

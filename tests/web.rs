@@ -7,64 +7,10 @@
 
 mod common;
 
+use common::forms::{browser, fetch, hidden_csrf, login, post_form};
 use common::{add_user, add_web_users, court_notice, post_court_notice, TestGateway, PASSWORD};
 use corrections_gateway::security::alg::Algorithm;
 use corrections_gateway::web::users::{add, NewUser};
-
-/// A browser-like client: keeps cookies, follows redirects.
-fn browser() -> reqwest::Client {
-    reqwest::Client::builder()
-        .cookie_store(true)
-        .build()
-        .unwrap()
-}
-
-fn hidden_csrf(html: &str) -> String {
-    let at = html.find("name=\"csrf\" value=\"").expect("a CSRF field") + 19;
-    html[at..at + 64].to_string()
-}
-
-/// Opens the page `form_page` for its CSRF token, then posts `fields` with
-/// it to `action`; returns the status and page of the answer (after redirects).
-async fn post_form(
-    gw: &TestGateway,
-    client: &reqwest::Client,
-    form_page: &str,
-    action: &str,
-    fields: &[(&str, &str)],
-) -> (u16, String) {
-    let (_, page) = fetch(gw, client, form_page.to_string()).await;
-    let mut form = vec![("csrf", hidden_csrf(&page))];
-    form.extend(fields.iter().map(|(k, v)| (*k, v.to_string())));
-    let answer = client
-        .post(format!("{}{action}", gw.base_url))
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
-    (answer.status().as_u16(), answer.text().await.unwrap())
-}
-
-/// GETs a page; its status and text.
-async fn fetch(gw: &TestGateway, client: &reqwest::Client, path: String) -> (u16, String) {
-    let answer = client
-        .get(format!("{}{path}", gw.base_url))
-        .send()
-        .await
-        .unwrap();
-    (answer.status().as_u16(), answer.text().await.unwrap())
-}
-
-/// Logs in; returns the status and page of the answer (after redirects).
-async fn login(
-    gw: &TestGateway,
-    client: &reqwest::Client,
-    username: &str,
-    password: &str,
-) -> (u16, String) {
-    let fields = [("username", username), ("password", password)];
-    post_form(gw, client, "/ui/login", "/ui/login", &fields).await
-}
 
 #[actix_web::test]
 async fn a_clerk_logs_in_sees_the_agencys_cases_and_nothing_else() {

@@ -21,6 +21,7 @@ use corrections_gateway::partner::{GatewayCert, Partner};
 use corrections_gateway::security::alg::Algorithm;
 use corrections_gateway::store::Store;
 
+pub mod forms;
 pub mod receiver;
 pub mod scans;
 pub mod served;
