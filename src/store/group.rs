@@ -21,16 +21,24 @@
 //! again. The work runs in a task of its own, so a
 //! client that goes away mid-commit cancels nobody else's commit.
 //!
+//! The commits run on a thread of their own (a one-thread tokio runtime that
+//! runs nothing else). A commit is a conversation of many statements with the
+//! database, each one an `await`; run on the HTTP workers, every one of those
+//! waited behind the signature checks and parsing of all the other requests
+//! on that worker, and the single SQLite writer sat idle between statements
+//! (docs/benchmarks.md §6: the writer busy a third of the time).
+//!
 //! Hand-written: sqlx offers transactions and savepoints, not batching of
 //! independent callers.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 
-use sqlx::Connection;
+use sqlx::{AnyPool, Connection};
 use tokio::sync::oneshot;
 
-use super::{write_document, Committed, NewDocument, Store, StoreError};
+use super::log::append_leaves;
+use super::{insert_receipts, write_document, Committed, NewDocument, Store, StoreError, Written};
 use crate::xlog::{LogPosition, PreparedLeaf};
 
 /// Most documents in one transaction (bounds its size and the wait of the
@@ -49,13 +57,80 @@ struct Job {
 }
 
 /// The queue of documents waiting for a commit, and the turn at the writer.
-#[derive(Default)]
 pub(super) struct Group {
     queue: Mutex<Vec<Job>>,
     turn: tokio::sync::Mutex<()>,
+    /// The connections group commits write with. On SQLite the one writer
+    /// connection (it belongs to no runtime: sqlx talks to it through a
+    /// thread of its own); on PostgreSQL a pool of its own, so its
+    /// connections are opened on, and their sockets driven by, the
+    /// committer's runtime and never by a busy HTTP worker's.
+    pool: AnyPool,
+    committer: OnceLock<Option<Committer>>,
     /// Groups committed and the documents in them, since start.
     groups: AtomicU64,
     documents: AtomicU64,
+}
+
+impl Group {
+    pub(super) fn new(pool: AnyPool) -> Group {
+        Group {
+            queue: Mutex::default(),
+            turn: tokio::sync::Mutex::default(),
+            pool,
+            committer: OnceLock::new(),
+            groups: AtomicU64::new(0),
+            documents: AtomicU64::new(0),
+        }
+    }
+
+    pub(super) async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// Where commit turns run: the committer thread, started on first use
+    /// (`None` if the thread could not be started: then on the caller's
+    /// runtime, slower but correct).
+    fn spawner(&self) -> Option<&tokio::runtime::Handle> {
+        self.committer
+            .get_or_init(|| match Committer::start() {
+                Ok(committer) => Some(committer),
+                Err(e) => {
+                    tracing::warn!(error = %e, "group commit: no committer thread, committing on the request's runtime");
+                    None
+                }
+            })
+            .as_ref()
+            .map(|c| &c.handle)
+    }
+}
+
+/// A thread running a one-thread tokio runtime for commit turns only. It ends
+/// when the [`Group`] is dropped (the last `Store` clone); turns still queued
+/// then are dropped and their callers answered with an error.
+struct Committer {
+    handle: tokio::runtime::Handle,
+    _stop: oneshot::Sender<()>,
+}
+
+impl Committer {
+    fn start() -> std::io::Result<Committer> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .thread_name("group-commit")
+            .build()?;
+        let handle = runtime.handle().clone();
+        let (stop, stopped) = oneshot::channel::<()>();
+        std::thread::Builder::new()
+            .name("group-commit".into())
+            .spawn(move || {
+                let _ = runtime.block_on(stopped);
+            })?;
+        Ok(Committer {
+            handle,
+            _stop: stop,
+        })
+    }
 }
 
 impl Store {
@@ -89,7 +164,8 @@ pub(super) async fn commit(
 ) -> Result<Committed, StoreError> {
     let (answer, answered) = oneshot::channel();
     let store = store.clone();
-    let turn = tokio::spawn(async move {
+    let group = store.group.clone();
+    let turn = async move {
         lock(&store.group.queue).push(Job {
             doc,
             leaf,
@@ -105,9 +181,12 @@ pub(super) async fn commit(
         if !jobs.is_empty() {
             commit_group(&store, jobs).await;
         }
-    });
+    };
     // The turn finishes even if this caller goes away.
-    drop(turn);
+    match group.spawner() {
+        Some(committer) => drop(committer.spawn(turn)),
+        None => drop(tokio::spawn(turn)),
+    }
     answered.await.unwrap_or_else(|_| {
         Err(StoreError::Group(
             "the commit task ended without an answer".into(),
@@ -184,22 +263,216 @@ fn is_transient(e: &StoreError) -> bool {
     }
 }
 
-/// One attempt: every job in a savepoint of one transaction. The error names
-/// the job that hit it (`None`: the transaction as a whole).
+/// One attempt: every job's document in a savepoint of one transaction, then
+/// the leaves of those stored appended to the log at once and their receipts
+/// written. The error names the job that hit it (`None`: the transaction as
+/// a whole).
+///
+/// The log append comes last so that the `log_head` row, which serialises
+/// appends, is held only from there to the commit: on PostgreSQL a group no
+/// longer holds it while it waits for another instance's transaction (a
+/// twin document's unique key), which is how groups used to deadlock.
 async fn try_group(
     store: &Store,
     jobs: &[Job],
 ) -> Result<Vec<Committed>, (Option<usize>, StoreError)> {
-    let whole = |e: sqlx::Error| (None, StoreError::from(e));
-    let mut conn = store.writer.acquire().await.map_err(whole)?;
-    let mut tx = conn.begin().await.map_err(whole)?;
-    let mut outcomes = Vec::with_capacity(jobs.len());
+    let whole = |e: StoreError| (None, e);
+    let mut conn = store
+        .group
+        .pool
+        .acquire()
+        .await
+        .map_err(|e| whole(e.into()))?;
+    let mut tx = conn.begin().await.map_err(|e| whole(e.into()))?;
+    let mut written = Vec::with_capacity(jobs.len());
     for (n, job) in jobs.iter().enumerate() {
-        match write_document(&mut tx, &job.doc, &job.leaf, &job.receipt).await {
-            Ok(outcome) => outcomes.push(outcome),
+        match write_document(&mut tx, &job.doc).await {
+            Ok(outcome) => written.push(outcome),
             Err(e) => return Err((Some(n), e)),
         }
     }
-    tx.commit().await.map_err(whole)?;
-    Ok(outcomes)
+    let stored: Vec<usize> = (0..jobs.len())
+        .filter(|&n| matches!(written[n], Written::New))
+        .collect();
+    let leaves: Vec<&PreparedLeaf> = stored.iter().map(|&n| &jobs[n].leaf).collect();
+    let positions = append_leaves(&mut tx, &leaves).await.map_err(whole)?;
+    let receipts: Vec<Vec<u8>> = stored
+        .iter()
+        .zip(&positions)
+        .map(|(&n, position)| (jobs[n].receipt)(&jobs[n].doc, position))
+        .collect();
+    let rows: Vec<(&str, &str, &[u8], i64)> = stored
+        .iter()
+        .zip(&receipts)
+        .map(|(&n, body)| {
+            let doc = &jobs[n].doc;
+            (
+                doc.receipt_id.as_str(),
+                doc.id.as_str(),
+                body.as_slice(),
+                doc.received_at_ms,
+            )
+        })
+        .collect();
+    insert_receipts(&mut tx, &rows).await.map_err(whole)?;
+    // Each job's answer; a duplicate of a document stored earlier in this
+    // group gets that document's receipt.
+    let mut new = stored.iter().zip(positions.into_iter().zip(receipts));
+    let mut committed: Vec<Option<Committed>> = written
+        .iter()
+        .map(|w| match w {
+            Written::New => new
+                .next()
+                .map(|(_, (position, receipt))| Committed::New { position, receipt }),
+            Written::Duplicate(receipt) => Some(Committed::Duplicate {
+                receipt: receipt.clone(),
+            }),
+            Written::DuplicateInGroup { .. } => None,
+            Written::Replayed => Some(Committed::Replayed),
+            Written::CaseMoved => Some(Committed::CaseMoved),
+        })
+        .collect();
+    for (n, w) in written.iter().enumerate() {
+        if let Written::DuplicateInGroup { original } = w {
+            let receipt = jobs
+                .iter()
+                .zip(&committed)
+                .find_map(|(job, c)| match c {
+                    Some(Committed::New { receipt, .. }) if job.doc.id == *original => {
+                        Some(receipt.clone())
+                    }
+                    _ => None,
+                })
+                .ok_or((Some(n), StoreError::Database(sqlx::Error::RowNotFound)))?;
+            committed[n] = Some(Committed::Duplicate { receipt });
+        }
+    }
+    let committed: Vec<Committed> = committed.into_iter().flatten().collect();
+    if committed.len() != jobs.len() {
+        return Err(whole(StoreError::Group(
+            "a document of the group has no outcome".into(),
+        )));
+    }
+    tx.commit().await.map_err(|e| whole(e.into()))?;
+    Ok(committed)
+}
+
+#[cfg(test)]
+mod tests {
+    //! A group formed by hand, so what only happens when documents meet in
+    //! one group happens every time: a duplicate of a document stored earlier
+    //! in the same group, and a signature used twice within it.
+
+    use super::*;
+    use crate::store::SignatureEvidence;
+    use crate::xlog::{self, LogEvent};
+
+    fn document(id: &str, body_sha256: &str, signature_sha256: &str) -> NewDocument {
+        NewDocument {
+            id: id.into(),
+            receipt_id: format!("receipt-{id}"),
+            sender: "court.620102".into(),
+            message_type: "handover.notice".into(),
+            dialect: "court-xml".into(),
+            content_type: "application/xml".into(),
+            body_sha256: body_sha256.into(),
+            original: b"<x/>".to_vec(),
+            canonical: "{}".into(),
+            document_no: format!("no-{id}"),
+            received_at_ms: 1_795_000_000_000,
+            recipients: Vec::new(),
+            copies: Vec::new(),
+            signature: SignatureEvidence {
+                keyid: "court-key".into(),
+                alg: "ed25519".into(),
+                signature_input: "sig1=()".into(),
+                signature: "sig1=:AA==:".into(),
+                signature_base: "\"@method\": POST".into(),
+                signature_sha256: signature_sha256.into(),
+                signer_agency: "court.620102".into(),
+                signer_certificate: "-----BEGIN CERTIFICATE-----".into(),
+                verified_at_ms: 1_795_000_000_000,
+            },
+            case: None,
+            attachments: Vec::new(),
+            envelope: None,
+            deliveries: Vec::new(),
+            subject: None,
+        }
+    }
+
+    fn job(doc: NewDocument) -> (Job, oneshot::Receiver<Result<Committed, StoreError>>) {
+        let event = LogEvent::DocumentRead {
+            document_id: doc.id.clone(),
+            reader: doc.sender.clone(),
+            view: "canonical".into(),
+        };
+        let (answer, answered) = oneshot::channel();
+        let job = Job {
+            leaf: xlog::prepare(&event, time::OffsetDateTime::now_utc()),
+            doc,
+            receipt: Box::new(|doc, position| {
+                format!("{} at {}", doc.id, position.index).into_bytes()
+            }),
+            answer,
+        };
+        (job, answered)
+    }
+
+    #[tokio::test]
+    async fn a_group_answers_its_duplicates_and_replays_with_its_own_receipts() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("g.db").display());
+        let store = Store::open(&url, 2, std::path::Path::new(env!("CARGO_MANIFEST_DIR")))
+            .await
+            .unwrap();
+        let (a, a_answer) = job(document("a", "body-1", "sig-a"));
+        let (b, b_answer) = job(document("b", "body-2", "sig-b"));
+        // The same bytes as `a` under another signature: a duplicate of a
+        // document stored earlier in this very group.
+        let (twin, twin_answer) = job(document("twin", "body-1", "sig-twin"));
+        // `b`'s signature again: a replay.
+        let (replay, replay_answer) = job(document("replay", "body-3", "sig-b"));
+        commit_group(&store, vec![a, b, twin, replay]).await;
+
+        let Ok(Committed::New {
+            position: pa,
+            receipt: ra,
+        }) = a_answer.await.unwrap()
+        else {
+            panic!("a is stored")
+        };
+        let Ok(Committed::New {
+            position: pb,
+            receipt: rb,
+        }) = b_answer.await.unwrap()
+        else {
+            panic!("b is stored")
+        };
+        assert_eq!((pa.index, pb.index), (0, 1), "one append, in group order");
+        assert_eq!(ra, b"a at 0");
+        assert_eq!(rb, b"b at 1");
+        match twin_answer.await.unwrap() {
+            Ok(Committed::Duplicate { receipt }) => assert_eq!(receipt, ra, "a's receipt"),
+            other => panic!("twin: {other:?}"),
+        }
+        assert!(matches!(
+            replay_answer.await.unwrap(),
+            Ok(Committed::Replayed)
+        ));
+        assert_eq!(store.count("documents").await.unwrap(), 2);
+        assert_eq!(store.count("receipts").await.unwrap(), 2);
+        assert_eq!(store.log_size().await.unwrap(), 2);
+        assert_eq!(store.commit_groups(), (1, 4));
+
+        // The twin again, in a later group: the stored receipt.
+        let (late, late_answer) = job(document("late", "body-1", "sig-late"));
+        commit_group(&store, vec![late]).await;
+        match late_answer.await.unwrap() {
+            Ok(Committed::Duplicate { receipt }) => assert_eq!(receipt, ra),
+            other => panic!("late twin: {other:?}"),
+        }
+        assert_eq!(store.log_size().await.unwrap(), 2);
+        store.close().await;
+    }
 }

@@ -21,7 +21,7 @@ use crate::xlog::{LogPosition, PreparedLeaf};
 /// parameter's name when binding (`sqlite3_bind_parameter_name`, a linear
 /// scan), so binding costs grow with the square of a statement's parameters;
 /// 64 rows keeps that negligible while still saving most round trips.
-const INSERT_CHUNK: usize = 64;
+pub(super) const INSERT_CHUNK: usize = 64;
 
 /// One exchange-log entry as stored.
 #[derive(Debug, Clone)]
@@ -101,7 +101,7 @@ pub(super) async fn append_log(
     tx: &mut AnyConnection,
     leaf: &PreparedLeaf,
 ) -> Result<LogPosition, StoreError> {
-    append_leaves(tx, std::slice::from_ref(leaf))
+    append_leaves(tx, &[leaf])
         .await?
         .pop()
         .ok_or_else(|| damaged("no position for an appended leaf"))
@@ -110,7 +110,7 @@ pub(super) async fn append_log(
 /// Appends leaves inside the caller's transaction, in order.
 pub(super) async fn append_leaves(
     tx: &mut AnyConnection,
-    leaves: &[PreparedLeaf],
+    leaves: &[&PreparedLeaf],
 ) -> Result<Vec<LogPosition>, StoreError> {
     if leaves.is_empty() {
         return Ok(Vec::new());
@@ -179,7 +179,7 @@ async fn insert_nodes(tx: &mut AnyConnection, nodes: &[(NodeId, Hash)]) -> Resul
 }
 
 /// `prefix ($1, $2, …), (…), …` for `rows` rows of `columns` values.
-fn values_sql(prefix: &str, columns: usize, rows: usize) -> String {
+pub(super) fn values_sql(prefix: &str, columns: usize, rows: usize) -> String {
     let mut sql = String::with_capacity(prefix.len() + rows * columns * 6);
     sql.push_str(prefix);
     let mut n = 0;
@@ -302,7 +302,8 @@ impl Store {
     ) -> Result<Vec<LogPosition>, StoreError> {
         let mut conn = self.writer.acquire().await?;
         let mut tx = conn.begin().await?;
-        let positions = append_leaves(&mut tx, leaves).await?;
+        let leaves: Vec<&PreparedLeaf> = leaves.iter().collect();
+        let positions = append_leaves(&mut tx, &leaves).await?;
         tx.commit().await?;
         Ok(positions)
     }

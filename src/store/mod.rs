@@ -388,6 +388,11 @@ impl Store {
             max_connections.max(2)
         };
         let writer = pool(writers).connect_with(options.clone()).await?;
+        // Group commits' own connections (group.rs); the one writer on SQLite.
+        let committer = match backend {
+            Backend::Sqlite => writer.clone(),
+            Backend::Postgres => pool(2).connect_lazy_with(options.clone()),
+        };
         let reader = pool(max_connections.max(1)).connect_with(options).await?;
         let dir = match backend {
             Backend::Sqlite => resources.join("migrations/sqlite"),
@@ -402,7 +407,7 @@ impl Store {
             backend,
             writer,
             reader,
-            group: Default::default(),
+            group: std::sync::Arc::new(group::Group::new(committer)),
         })
     }
 
@@ -781,22 +786,37 @@ impl Store {
     }
 
     pub async fn close(&self) {
+        self.group.close().await;
         self.writer.close().await;
         self.reader.close().await;
     }
 }
 
-/// Writes an accepted document and everything that goes with it inside a
-/// savepoint of the group's transaction (`group::commit_batch`), appending
-/// `leaf` to the exchange log; `receipt` builds the receipt body from the log
-/// position and it is stored too. A replay, a duplicate or a moved case rolls
-/// the savepoint back and leaves the other documents of the group alone.
+/// What [`write_document`] did inside the group's transaction. The log
+/// append and the receipt come after, once for the whole group.
+pub(super) enum Written {
+    /// Stored; its leaf and receipt are still to be written.
+    New,
+    /// Nothing written: the same sender already submitted these bytes, in an
+    /// earlier transaction (here is its receipt) or earlier in this group
+    /// (the receipt of that document, once the group has written it).
+    Duplicate(Vec<u8>),
+    DuplicateInGroup {
+        original: String,
+    },
+    Replayed,
+    CaseMoved,
+}
+
+/// Writes an accepted document and everything that goes with it but its log
+/// entry and receipt inside a savepoint of the group's transaction
+/// (`group.rs` appends the group's leaves and writes their receipts after).
+/// A replay, a duplicate or a moved case rolls the savepoint back and leaves
+/// the other documents of the group alone.
 pub(super) async fn write_document(
     conn: &mut AnyConnection,
     doc: &NewDocument,
-    leaf: &PreparedLeaf,
-    receipt: &ReceiptFn,
-) -> Result<Committed, StoreError> {
+) -> Result<Written, StoreError> {
     let mut tx = conn.begin().await?;
     let seen = sqlx::query(
         "INSERT INTO seen_signatures (keyid, signature_sha256, seen_at) VALUES ($1, $2, $3)",
@@ -808,7 +828,7 @@ pub(super) async fn write_document(
     .await;
     if is_unique_violation(&seen) {
         tx.rollback().await?;
-        return Ok(Committed::Replayed);
+        return Ok(Written::Replayed);
     }
     seen?;
     let inserted = sqlx::query(
@@ -831,17 +851,22 @@ pub(super) async fn write_document(
     if is_unique_violation(&inserted) {
         tx.rollback().await?;
         // Read in the group's transaction: the original may be an
-        // earlier document of the same group.
+        // earlier document of the same group, whose receipt is not written yet.
         let original = sqlx::query(
-            "SELECT r.body FROM receipts r JOIN documents d ON d.id = r.document_id \
+            "SELECT d.id, r.body FROM documents d LEFT JOIN receipts r ON r.document_id = d.id \
              WHERE d.sender = $1 AND d.body_sha256 = $2",
         )
         .bind(&doc.sender)
         .bind(&doc.body_sha256)
         .fetch_optional(&mut *conn)
         .await?;
-        return match original.map(|r| r.get::<Vec<u8>, _>(0)) {
-            Some(receipt) => Ok(Committed::Duplicate { receipt }),
+        return match original {
+            Some(row) => Ok(match row.get::<Option<Vec<u8>>, _>(1) {
+                Some(receipt) => Written::Duplicate(receipt),
+                None => Written::DuplicateInGroup {
+                    original: row.get(0),
+                },
+            }),
             // The other submission's transaction has not committed yet:
             // cannot happen on SQLite (one writer), and on PostgreSQL the
             // unique check waits for it to commit (had it rolled back, our
@@ -900,7 +925,7 @@ pub(super) async fn write_document(
     };
     if !case_written {
         tx.rollback().await?;
-        return Ok(Committed::CaseMoved);
+        return Ok(Written::CaseMoved);
     }
     for (position, a) in doc.attachments.iter().enumerate() {
         sqlx::query(
@@ -929,20 +954,29 @@ pub(super) async fn write_document(
         .await?;
     }
     outbox::insert_deliveries(&mut tx, &doc.id, &doc.deliveries, doc.received_at_ms).await?;
-    let position = append_log(&mut tx, leaf).await?;
-    let receipt_body = receipt(doc, &position);
-    sqlx::query("INSERT INTO receipts (id, document_id, body, issued_at) VALUES ($1, $2, $3, $4)")
-        .bind(&doc.receipt_id)
-        .bind(&doc.id)
-        .bind(&receipt_body)
-        .bind(doc.received_at_ms)
-        .execute(&mut *tx)
-        .await?;
     tx.commit().await?;
-    Ok(Committed::New {
-        position,
-        receipt: receipt_body,
-    })
+    Ok(Written::New)
+}
+
+/// Stores receipts (receipt id, document id, body, issued at), many to a
+/// statement.
+pub(super) async fn insert_receipts(
+    conn: &mut AnyConnection,
+    receipts: &[(&str, &str, &[u8], i64)],
+) -> Result<(), StoreError> {
+    for chunk in receipts.chunks(log::INSERT_CHUNK) {
+        let sql = log::values_sql(
+            "INSERT INTO receipts (id, document_id, body, issued_at) VALUES ",
+            4,
+            chunk.len(),
+        );
+        let mut query = sqlx::query(&sql);
+        for (id, document_id, body, at) in chunk {
+            query = query.bind(*id).bind(*document_id).bind(*body).bind(*at);
+        }
+        query.execute(&mut *conn).await?;
+    }
+    Ok(())
 }
 
 async fn insert_case(tx: &mut AnyConnection, case: &NewCase, at_ms: i64) -> Result<(), StoreError> {
