@@ -1,6 +1,7 @@
 //! Exchange-log benchmark (release build): append rates and proof latency.
 //!
-//! `cargo run --release --example logtime -- [--sizes 1000000,10000000] [--dir DIR] [--bulk-dir DIR]`
+//! `cargo run --release --example logtime -- [--sizes 1000000,10000000] [--dir DIR] [--bulk-dir DIR]
+//!   [--bulk-db FILE] [--proofs-only]`
 //!
 //! 1. the pure in-memory tree: leaf hash + append to the right edge, one core;
 //! 2. appends into SQLite with the gateway's durable settings (WAL,
@@ -21,7 +22,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use corrections_gateway::store::Store;
-use corrections_gateway::xlog::merkle::{self, Frontier};
+use corrections_gateway::xlog::merkle::{self, Frontier, Hash};
 use corrections_gateway::xlog::{self, LogEvent, PreparedLeaf};
 
 fn leaves(from: u64, count: u64) -> Vec<PreparedLeaf> {
@@ -121,9 +122,104 @@ async fn main() -> anyhow::Result<()> {
         &hex::encode(root)[..16]
     );
 
-    // 2. Durable SQLite appends.
+    // 2. Durable SQLite appends (`--proofs-only`: skipped).
+    if !args.iter().any(|a| a == "--proofs-only") {
+        appends(&temp, &resources).await?;
+    }
+
+    // 3. Bulk-built trees and proof latency. `--bulk-db FILE`: a database
+    // kept between runs and grown only by what is missing; else a fresh one
+    // in `--bulk-dir`.
+    let bulk_dir = match arg("--bulk-dir") {
+        Some(dir) => tempfile::tempdir_in(dir)?,
+        None => tempfile::tempdir_in(temp.path())?,
+    };
+    let bulk_path = arg("--bulk-db")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| bulk_dir.path().join("bulk.db"));
+    let bulk_url = format!("sqlite://{}?mode=rwc", bulk_path.display());
+    let store = Store::open(&bulk_url, 2, &resources).await?;
+    let mut rng = Rng(0x9e3779b97f4a7c15);
+    let mut loaded = store.log_size().await?;
+    for &target in &sizes {
+        if loaded > target {
+            println!("(the kept database has {loaded} leaves: size {target} skipped)");
+            continue;
+        }
+        let (t, c) = (Instant::now(), cpu());
+        while loaded < target {
+            let count = (target - loaded).min(50_000);
+            store
+                .bulk_load_leaves(loaded, &leaves(loaded, count))
+                .await?;
+            loaded += count;
+        }
+        let load = t.elapsed();
+        let t = Instant::now();
+        store.integrate_log(100_000).await?;
+        let integrate = t.elapsed();
+        println!(
+            "bulk to {target:>10}    leaves {load:.1?}, subtrees {integrate:.1?} (prepare+insert+integrate {})",
+            rates(target, load + integrate, cpu() - c)
+        );
+        let (t, c) = (Instant::now(), cpu());
+        let indexed = store.index_leaf_hashes(50_000).await?;
+        println!(
+            "  leaf-hash indexer   {} ({indexed} leaves, 50,000 per tx)",
+            rates(indexed, t.elapsed(), cpu() - c)
+        );
+        let root = store.log_root(target).await?;
+        let mut latencies = Vec::with_capacity(2000);
+        for _ in 0..2000 {
+            let index = rng.below(target);
+            let t = Instant::now();
+            let proof = store.inclusion_proof(index, target).await?;
+            latencies.push(t.elapsed());
+            merkle::verify_inclusion(index, target, &proof.leaf_hash, &proof.path, &root)?;
+        }
+        let (p50, p99, max) = quantiles(latencies);
+        println!("  inclusion proof     p50 {p50:.3} ms  p99 {p99:.3} ms  max {max:.3} ms (2,000 random indices, verified)");
+        let mut latencies = Vec::with_capacity(2000);
+        for _ in 0..2000 {
+            let index = rng.below(target);
+            let entry = store.log_entries(index as i64, 1).await?;
+            let hash: Hash = entry[0].leaf_hash.as_slice().try_into()?;
+            let t = Instant::now();
+            let found = store.leaf_index(&hash, target).await?;
+            latencies.push(t.elapsed());
+            if found != Some(index) {
+                anyhow::bail!("leaf {index} not found by its hash");
+            }
+        }
+        let (p50, p99, max) = quantiles(latencies);
+        println!("  leaf by hash        p50 {p50:.3} ms  p99 {p99:.3} ms  max {max:.3} ms (2,000 random leaves)");
+        let mut latencies = Vec::with_capacity(500);
+        for _ in 0..500 {
+            let first = 1 + rng.below(target - 1);
+            let t = Instant::now();
+            let proof = store.consistency_proof(first, target).await?;
+            latencies.push(t.elapsed());
+            merkle::verify_consistency(first, target, &proof.first_root, &root, &proof.path)?;
+        }
+        let (p50, p99, _) = quantiles(latencies);
+        println!("  consistency proof   p50 {p50:.3} ms  p99 {p99:.3} ms (500 random first sizes, verified)");
+        let mut latencies = Vec::with_capacity(500);
+        for _ in 0..500 {
+            let t = Instant::now();
+            store.log_root(target).await?;
+            latencies.push(t.elapsed());
+        }
+        let (p50, p99, _) = quantiles(latencies);
+        println!("  root at size        p50 {p50:.3} ms  p99 {p99:.3} ms");
+    }
+    store.close().await;
+    Ok(())
+}
+
+/// Section 2: appends through `Store` into a fresh SQLite database.
+async fn appends(temp: &tempfile::TempDir, resources: &std::path::Path) -> anyhow::Result<()> {
     let url = |name: &str| format!("sqlite://{}?mode=rwc", temp.path().join(name).display());
-    let store = Store::open(&url("append.db"), 2, &resources).await?;
+    let store = Store::open(&url("append.db"), 2, resources).await?;
     let one = leaves(0, 500);
     let (t, c) = (Instant::now(), cpu());
     for leaf in &one {
@@ -158,6 +254,13 @@ async fn main() -> anyhow::Result<()> {
         "sqlite, batch 10,000  {} (append_log_batch, 10,000 per tx)",
         rates(300_000, t.elapsed(), cpu() - c)
     );
+    // The leaf-hash index, filled behind the log in its own transactions.
+    let (t, c) = (Instant::now(), cpu());
+    let indexed = store.index_leaf_hashes(10_000).await?;
+    println!(
+        "leaf-hash indexer     {} ({indexed} leaves, 10,000 per tx, behind the appends)",
+        rates(indexed, t.elapsed(), cpu() - c)
+    );
     let size = store.log_size().await?;
     let root = store.log_root(size).await?;
     let mut check = Frontier::new();
@@ -165,67 +268,6 @@ async fn main() -> anyhow::Result<()> {
         check.push(leaf.leaf_hash, |_, _| {})?;
     }
     assert_eq!(root, check.root()?, "stored tree = in-memory tree");
-    store.close().await;
-
-    // 3. Bulk-built trees and proof latency (`--bulk-dir`: where the big database goes).
-    let bulk_dir = match arg("--bulk-dir") {
-        Some(dir) => tempfile::tempdir_in(dir)?,
-        None => tempfile::tempdir_in(temp.path())?,
-    };
-    let bulk_url = format!(
-        "sqlite://{}?mode=rwc",
-        bulk_dir.path().join("bulk.db").display()
-    );
-    let store = Store::open(&bulk_url, 2, &resources).await?;
-    let mut rng = Rng(0x9e3779b97f4a7c15);
-    let mut loaded = 0u64;
-    for &target in &sizes {
-        let (t, c) = (Instant::now(), cpu());
-        while loaded < target {
-            let count = (target - loaded).min(50_000);
-            store
-                .bulk_load_leaves(loaded, &leaves(loaded, count))
-                .await?;
-            loaded += count;
-        }
-        let load = t.elapsed();
-        let t = Instant::now();
-        store.integrate_log(100_000).await?;
-        let integrate = t.elapsed();
-        println!(
-            "bulk to {target:>10}    leaves {load:.1?}, subtrees {integrate:.1?} (prepare+insert+integrate {})",
-            rates(target, load + integrate, cpu() - c)
-        );
-        let root = store.log_root(target).await?;
-        let mut latencies = Vec::with_capacity(2000);
-        for _ in 0..2000 {
-            let index = rng.below(target);
-            let t = Instant::now();
-            let proof = store.inclusion_proof(index, target).await?;
-            latencies.push(t.elapsed());
-            merkle::verify_inclusion(index, target, &proof.leaf_hash, &proof.path, &root)?;
-        }
-        let (p50, p99, max) = quantiles(latencies);
-        println!("  inclusion proof     p50 {p50:.3} ms  p99 {p99:.3} ms  max {max:.3} ms (2,000 random indices, verified)");
-        let mut latencies = Vec::with_capacity(500);
-        for _ in 0..500 {
-            let first = 1 + rng.below(target - 1);
-            let t = Instant::now();
-            let proof = store.consistency_proof(first, target).await?;
-            latencies.push(t.elapsed());
-            merkle::verify_consistency(first, target, &proof.first_root, &root, &proof.path)?;
-        }
-        let (p50, p99, _) = quantiles(latencies);
-        println!("  consistency proof   p50 {p50:.3} ms  p99 {p99:.3} ms (500 random first sizes, verified)");
-        let mut latencies = Vec::with_capacity(500);
-        for _ in 0..500 {
-            let t = Instant::now();
-            store.log_root(target).await?;
-            latencies.push(t.elapsed());
-        }
-        let (p50, p99, _) = quantiles(latencies);
-        println!("  root at size        p50 {p50:.3} ms  p99 {p99:.3} ms");
-    }
     store.close().await;
     Ok(())
 }

@@ -223,6 +223,11 @@ pub fn start(gateway: Gateway) -> anyhow::Result<Running> {
             std::time::Duration::from_secs(gateway.settings.overdue_sweep_secs),
             stopped.clone(),
         ),
+        crate::jobs::spawn_leaf_indexer(
+            gateway.clone(),
+            std::time::Duration::from_secs(1),
+            stopped.clone(),
+        ),
         crate::xlog::checkpoints::spawn_publisher(
             Arc::downgrade(&gateway),
             |gw: &Gateway| (&gw.store, &gw.log_key),

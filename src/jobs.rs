@@ -1,6 +1,7 @@
 //! Background jobs that act on time passing rather than on a request: the
-//! overdue sweep, and [`spawn_every`], the loop every periodic job runs in. (The delivery worker lives with delivery, checkpoint
-//! publishing with the log.)
+//! overdue sweep, the leaf-hash indexer of the exchange log, and
+//! [`spawn_every`], the loop every periodic job runs in. (The delivery worker
+//! lives with delivery, checkpoint publishing with the log.)
 //!
 //! The sweep finds deadlines that ran out unanswered, marks each overdue and
 //! writes a `deadline.missed` entry to the exchange log in the same
@@ -57,6 +58,29 @@ pub fn spawn_overdue_sweep(
         async move {
             if let Err(e) = sweep_overdue(&gw).await {
                 tracing::warn!(error = %e, "overdue sweep failed; will try again");
+            }
+        }
+    })
+}
+
+/// Leaves per transaction of the leaf-hash indexer: small enough that group
+/// commits waiting for the (SQLite: single) writer connection get it back
+/// within milliseconds.
+const LEAF_INDEX_BATCH: u64 = 10_000;
+
+/// Keeps the exchange log's leaf-hash index (`?leaf_hash=` proofs) caught up
+/// with the log, every `interval`. Lookups are right while it lags (they scan
+/// the unindexed tail), only slower.
+pub fn spawn_leaf_indexer(
+    gw: Arc<Gateway>,
+    interval: Duration,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    spawn_every(interval, stop, move || {
+        let gw = gw.clone();
+        async move {
+            if let Err(e) = gw.store.index_leaf_hashes(LEAF_INDEX_BATCH).await {
+                tracing::warn!(error = %e, "leaf-hash indexing failed; will try again");
             }
         }
     })

@@ -97,6 +97,12 @@ pub fn log_size(entries: i64) {
     metrics::gauge!("gateway_log_entries").set(entries as f64);
 }
 
+/// Leaves appended but not yet in the leaf-hash index (docs/log.md), set
+/// when `/metrics` is scraped: near 0 unless the indexer falls behind.
+pub fn leaf_index_lag(leaves: u64) {
+    metrics::gauge!("gateway_log_leaf_index_lag").set(leaves as f64);
+}
+
 /// The size of each group of documents committed in one transaction
 /// (`store/group.rs`): 1 when idle, growing with the load.
 pub fn commit_group(documents: usize) {

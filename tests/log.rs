@@ -12,6 +12,7 @@ use corrections_gateway::partner::{Answer, Partner};
 use corrections_gateway::security::alg::Algorithm;
 use corrections_gateway::xlog::merkle::{self, Hash};
 use corrections_gateway::xlog::note::{Checkpoint, NoteVerifier};
+use corrections_gateway::xlog::{self, LogEvent};
 use serde_json::Value;
 
 const COURT: &str = "court.620102";
@@ -534,4 +535,82 @@ async fn the_standalone_python_script_checks_the_gateways_proofs() {
     ])
     .await;
     assert!(!ok, "an unknown leaf is not verified: {out}");
+}
+
+/// The leaf-hash index fills behind the log: a leaf is found by its hash
+/// whether the indexer has reached it or not, each leaf is indexed once
+/// however often the indexer runs, and hashes that are not there (or only
+/// above the tree size asked about) are not found.
+#[tokio::test]
+async fn leaves_are_found_by_hash_before_and_after_the_indexer_reaches_them() {
+    let database = TestDatabase::create();
+    let dir = tempfile::tempdir().unwrap();
+    let url = match database.url() {
+        Some(url) => url.to_string(),
+        None => format!(
+            "sqlite://{}?mode=rwc",
+            dir.path().join("leaves.db").display()
+        ),
+    };
+    let store =
+        corrections_gateway::store::Store::open(&url, 2, Path::new(env!("CARGO_MANIFEST_DIR")))
+            .await
+            .unwrap();
+    let at = time::OffsetDateTime::now_utc();
+    let leaves: Vec<_> = (0..300)
+        .map(|i| {
+            xlog::prepare(
+                &LogEvent::DocumentRead {
+                    document_id: format!("doc-{i}"),
+                    reader: "corrections.620102".into(),
+                    view: "canonical".into(),
+                },
+                at,
+            )
+        })
+        .collect();
+    let (first, rest) = leaves.split_at(200);
+    store.append_log_batch(first).await.unwrap();
+    let found = |i: usize, size: u64| {
+        let store = &store;
+        let hash = leaves[i].leaf_hash;
+        async move { store.leaf_index(&hash, size).await.unwrap() }
+    };
+    // Nothing indexed yet: every lookup scans the tail.
+    assert_eq!(store.leaf_index_lag().await.unwrap(), 200);
+    assert_eq!(found(0, 200).await, Some(0));
+    assert_eq!(found(199, 200).await, Some(199));
+    assert_eq!(
+        found(150, 150).await,
+        None,
+        "above the tree size asked about"
+    );
+
+    // Indexed in batches of 64, then more leaves arrive unindexed.
+    assert_eq!(store.index_leaf_hashes(64).await.unwrap(), 200);
+    assert_eq!(store.leaf_index_lag().await.unwrap(), 0);
+    store.append_log_batch(rest).await.unwrap();
+    assert_eq!(store.leaf_index_lag().await.unwrap(), 100);
+    for i in [0, 63, 64, 199, 200, 299] {
+        assert_eq!(found(i, 300).await, Some(i as u64), "leaf {i}");
+    }
+    assert_eq!(found(250, 250).await, None);
+    assert_eq!(
+        found(100, 100).await,
+        None,
+        "indexed, but not below the tree size"
+    );
+    let absent = merkle::leaf_hash(b"never logged");
+    assert_eq!(store.leaf_index(&absent, 300).await.unwrap(), None);
+
+    assert_eq!(store.index_leaf_hashes(1000).await.unwrap(), 100);
+    assert_eq!(
+        store.index_leaf_hashes(1000).await.unwrap(),
+        0,
+        "nothing twice"
+    );
+    assert_eq!(store.count("log_leaf_index").await.unwrap(), 300);
+    assert_eq!(found(299, 300).await, Some(299));
+    store.close().await;
+    drop(database);
 }

@@ -42,6 +42,7 @@ async fn readiness_and_metrics_tell_what_happened_without_personal_data() {
         "route=\"/api/v1/documents\"",
         "gateway_http_request_duration_seconds_bucket",
         "gateway_log_entries",
+        "gateway_log_leaf_index_lag",
     ] {
         assert!(text.contains(needle), "no {needle} in\n{text}");
     }

@@ -56,6 +56,9 @@ pub async fn metrics(gw: web::Data<Gateway>) -> HttpResponse {
     if let Ok(entries) = gw.store.count("exchange_log").await {
         crate::metrics::log_size(entries);
     }
+    if let Ok(lag) = gw.store.leaf_index_lag().await {
+        crate::metrics::leaf_index_lag(lag);
+    }
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
         .body(crate::metrics::handle().render())

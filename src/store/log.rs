@@ -178,6 +178,14 @@ async fn insert_nodes(tx: &mut AnyConnection, nodes: &[(NodeId, Hash)]) -> Resul
     Ok(())
 }
 
+/// The leaf-hash index's key: the hash's first 8 bytes as a big-endian
+/// signed integer (`migrations/*/0011_leaf_index.sql`).
+fn leaf_key(hash: &Hash) -> i64 {
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&hash[..8]);
+    i64::from_be_bytes(first)
+}
+
 /// `prefix ($1, $2, …), (…), …` for `rows` rows of `columns` values.
 pub(super) fn values_sql(prefix: &str, columns: usize, rows: usize) -> String {
     let mut sql = String::with_capacity(prefix.len() + rows * columns * 6);
@@ -265,20 +273,66 @@ where
         .collect()
 }
 
-/// The hashes of a plan's nodes, folded into the plan's hashes.
+/// Subtrees at this level and above (256 leaves and more) are kept in memory
+/// once read: about one in 128 of the stored nodes, yet most of those a
+/// proof or root at a large tree size needs (docs/benchmarks.md §4).
+const CACHED_LEVEL: u8 = 8;
+
+/// At most this many cached subtree hashes (~64 bytes each): all of levels
+/// 8 and above up to ~25 million leaves; beyond, the rest is read each time.
+const CACHE_MAX: usize = 200_000;
+
+/// Hashes of complete subtrees read by proofs and roots. A stored subtree
+/// never changes (written once, by the append that completes it), so an entry
+/// is never stale. Only committed reads fill it ([`read_plan`] on the reader
+/// pool), never the append path, whose reads may see its own transaction's
+/// uncommitted nodes.
+#[derive(Debug, Default)]
+pub(super) struct NodeCache {
+    nodes: std::sync::RwLock<HashMap<NodeId, Hash>>,
+}
+
+impl NodeCache {
+    fn get(&self, id: &NodeId) -> Option<Hash> {
+        self.nodes.read().ok()?.get(id).copied()
+    }
+
+    fn keep(&self, found: &HashMap<NodeId, Hash>) {
+        let Ok(mut nodes) = self.nodes.write() else {
+            return;
+        };
+        for (id, hash) in found {
+            if id.level >= CACHED_LEVEL && nodes.len() < CACHE_MAX {
+                nodes.insert(*id, *hash);
+            }
+        }
+    }
+}
+
+/// The hashes of a plan's nodes, folded into the plan's hashes: upper
+/// subtrees from `cache`, the rest in one query (committed data only).
 async fn read_plan<'c, E>(
     executor: E,
+    cache: &NodeCache,
     plans: &[&merkle::Plan],
 ) -> Result<Vec<Vec<Hash>>, StoreError>
 where
     E: sqlx::Executor<'c, Database = sqlx::Any>,
 {
-    let ids: Vec<NodeId> = plans
-        .iter()
-        .flat_map(|plan| plan.iter().flatten().copied())
-        .collect();
-    let hashes = read_nodes(executor, &ids).await?;
-    let found: HashMap<NodeId, Hash> = ids.into_iter().zip(hashes).collect();
+    let mut found: HashMap<NodeId, Hash> = HashMap::new();
+    let mut missing: Vec<NodeId> = Vec::new();
+    for id in plans.iter().flat_map(|plan| plan.iter().flatten()) {
+        match cache.get(id) {
+            Some(hash) => {
+                found.insert(*id, hash);
+            }
+            None => missing.push(*id),
+        }
+    }
+    let hashes = read_nodes(executor, &missing).await?;
+    let read: HashMap<NodeId, Hash> = missing.into_iter().zip(hashes).collect();
+    cache.keep(&read);
+    found.extend(read);
     plans
         .iter()
         .map(|plan| Ok(merkle::fill(plan, |id| found.get(&id).copied())?))
@@ -434,22 +488,125 @@ impl Store {
     /// The root hash of the tree of `size` leaves (`size` ≤ [`Store::log_size`]).
     pub async fn log_root(&self, size: u64) -> Result<Hash, StoreError> {
         let plan = vec![merkle::root_plan(size)];
-        Ok(read_plan(&self.reader, &[&plan]).await?[0][0])
+        Ok(read_plan(&self.reader, &self.nodes, &[&plan]).await?[0][0])
     }
 
-    /// The index of the first leaf with this hash below `tree_size`.
+    /// The index of the first leaf with this hash below `tree_size`: from
+    /// the leaf-hash index below its head, by scanning the leaves above it
+    /// (those the indexer has not reached yet; [`Store::index_leaf_hashes`]).
+    /// The head is read first: whatever is below it is in the index for good.
     pub async fn leaf_index(
         &self,
         leaf_hash: &Hash,
         tree_size: u64,
     ) -> Result<Option<u64>, StoreError> {
-        let row =
-            sqlx::query("SELECT MIN(idx) FROM exchange_log WHERE leaf_hash = $1 AND idx < $2")
-                .bind(leaf_hash.as_slice())
-                .bind(tree_size as i64)
-                .fetch_one(&self.reader)
-                .await?;
+        let indexed = self.leaf_index_head(&self.reader).await?.min(tree_size);
+        let row = sqlx::query(
+            "SELECT MIN(e.idx) FROM log_leaf_index i JOIN exchange_log e ON e.idx = i.idx \
+             WHERE i.leaf_key = $1 AND e.leaf_hash = $2 AND i.idx < $3",
+        )
+        .bind(leaf_key(leaf_hash))
+        .bind(leaf_hash.as_slice())
+        .bind(indexed as i64)
+        .fetch_one(&self.reader)
+        .await?;
+        if let Some(index) = row.get::<Option<i64>, _>(0) {
+            return Ok(Some(index as u64));
+        }
+        let row = sqlx::query(
+            "SELECT MIN(idx) FROM exchange_log WHERE idx >= $1 AND idx < $2 AND leaf_hash = $3",
+        )
+        .bind(indexed as i64)
+        .bind(tree_size as i64)
+        .bind(leaf_hash.as_slice())
+        .fetch_one(&self.reader)
+        .await?;
         Ok(row.get::<Option<i64>, _>(0).map(|i| i as u64))
+    }
+
+    /// How many leaves the leaf-hash index covers (all below this).
+    async fn leaf_index_head<'c, E>(&self, executor: E) -> Result<u64, StoreError>
+    where
+        E: sqlx::Executor<'c, Database = sqlx::Any>,
+    {
+        let size: i64 = sqlx::query("SELECT size FROM log_leaf_index_head WHERE id = 1")
+            .fetch_one(executor)
+            .await?
+            .get(0);
+        Ok(size.max(0) as u64)
+    }
+
+    /// Leaves appended but not yet in the leaf-hash index.
+    pub async fn leaf_index_lag(&self) -> Result<u64, StoreError> {
+        let indexed = self.leaf_index_head(&self.reader).await?;
+        Ok(self.log_size().await?.saturating_sub(indexed))
+    }
+
+    /// Adds the leaves the leaf-hash index does not cover yet to it, at most
+    /// `batch` to a transaction, sorted by key so each batch touches each
+    /// page of the index once; returns how many it added. Runs behind the
+    /// log (`spawn_leaf_indexer`), never on the append path.
+    pub async fn index_leaf_hashes(&self, batch: u64) -> Result<u64, StoreError> {
+        let mut added = 0;
+        loop {
+            let mut conn = self.writer.acquire().await?;
+            let mut tx = conn.begin().await?;
+            // Locks the head row first (PostgreSQL: one indexer at a time).
+            let from: i64 = sqlx::query(
+                "UPDATE log_leaf_index_head SET size = size WHERE id = 1 RETURNING size",
+            )
+            .fetch_one(&mut *tx)
+            .await?
+            .get(0);
+            let size: i64 = sqlx::query("SELECT size FROM log_head WHERE id = 1")
+                .fetch_one(&mut *tx)
+                .await?
+                .get(0);
+            let to = size.min(from.saturating_add(batch.max(1) as i64));
+            if to <= from {
+                return Ok(added);
+            }
+            let rows =
+                sqlx::query("SELECT idx, leaf_hash FROM exchange_log WHERE idx >= $1 AND idx < $2")
+                    .bind(from)
+                    .bind(to)
+                    .fetch_all(&mut *tx)
+                    .await?;
+            if rows.len() as i64 != to - from {
+                return Err(damaged(format!(
+                    "exchange_log holds {} of the entries {from}..{to}",
+                    rows.len()
+                )));
+            }
+            let mut keys: Vec<(i64, i64)> = Vec::with_capacity(rows.len());
+            for row in rows {
+                let idx: i64 = row.try_get(0)?;
+                let hash: Vec<u8> = row.try_get(1)?;
+                let hash: Hash = hash
+                    .try_into()
+                    .map_err(|_| damaged(format!("leaf hash {idx} is not 32 bytes")))?;
+                keys.push((leaf_key(&hash), idx));
+            }
+            keys.sort_unstable();
+            for chunk in keys.chunks(INSERT_CHUNK) {
+                let sql = values_sql(
+                    "INSERT INTO log_leaf_index (leaf_key, idx) VALUES ",
+                    2,
+                    chunk.len(),
+                );
+                let mut query = sqlx::query(&sql);
+                for (key, idx) in chunk {
+                    query = query.bind(*key).bind(*idx);
+                }
+                query.execute(&mut *tx).await?;
+            }
+            sqlx::query("UPDATE log_leaf_index_head SET size = $1 WHERE id = 1")
+                .bind(to)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            added += (to - from) as u64;
+        }
     }
 
     /// RFC 9162 inclusion proof of leaf `index` in the tree of `tree_size`
@@ -462,7 +619,7 @@ impl Store {
         let path = merkle::inclusion_plan(index, tree_size)?;
         let leaf = vec![vec![NodeId::new(0, index)]];
         let root = vec![merkle::root_plan(tree_size)];
-        let mut found = read_plan(&self.reader, &[&path, &leaf, &root]).await?;
+        let mut found = read_plan(&self.reader, &self.nodes, &[&path, &leaf, &root]).await?;
         let root = found[2][0];
         let leaf_hash = found[1][0];
         Ok(InclusionProof {
@@ -483,7 +640,7 @@ impl Store {
     ) -> Result<ConsistencyProof, StoreError> {
         let path = merkle::consistency_plan(first, second)?;
         let roots = vec![merkle::root_plan(first), merkle::root_plan(second)];
-        let mut found = read_plan(&self.reader, &[&path, &roots]).await?;
+        let mut found = read_plan(&self.reader, &self.nodes, &[&path, &roots]).await?;
         Ok(ConsistencyProof {
             first,
             second,

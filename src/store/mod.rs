@@ -79,6 +79,8 @@ pub struct Store {
     reader: AnyPool,
     /// Documents waiting to be committed together.
     group: std::sync::Arc<group::Group>,
+    /// Upper subtree hashes of the exchange log, read once (log.rs).
+    nodes: std::sync::Arc<log::NodeCache>,
 }
 
 /// The signature evidence kept with a document.
@@ -408,6 +410,7 @@ impl Store {
             writer,
             reader,
             group: std::sync::Arc::new(group::Group::new(committer)),
+            nodes: Default::default(),
         })
     }
 
@@ -757,7 +760,7 @@ impl Store {
     /// Number of rows in a table (tests and the benchmark use it to show that
     /// a rejection stored nothing).
     pub async fn count(&self, table: &str) -> Result<i64, StoreError> {
-        const TABLES: [&str; 16] = [
+        const TABLES: [&str; 17] = [
             "documents",
             "document_parties",
             "signatures",
@@ -773,6 +776,7 @@ impl Store {
             "deliveries",
             "document_subjects",
             "checkpoints",
+            "log_leaf_index",
             "blob_removals",
         ];
         let table = TABLES
