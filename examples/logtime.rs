@@ -168,6 +168,12 @@ async fn main() -> anyhow::Result<()> {
             "  leaf-hash indexer   {} ({indexed} leaves, 50,000 per tx)",
             rates(indexed, t.elapsed(), cpu() - c)
         );
+        let t = Instant::now();
+        let cached = store.warm_log_cache().await?;
+        println!(
+            "  proof cache         {cached} subtree hashes (level >= 8) read in {:.1?}",
+            t.elapsed()
+        );
         let root = store.log_root(target).await?;
         let mut latencies = Vec::with_capacity(2000);
         for _ in 0..2000 {

@@ -102,6 +102,12 @@ impl Gateway {
             .integrate_log(50_000)
             .await
             .context("building the exchange log's Merkle tree")?;
+        // The upper subtrees proofs need, in memory from the first proof on
+        // (a few thousand rows per million leaves).
+        store
+            .warm_log_cache()
+            .await
+            .context("reading the exchange log's upper subtrees")?;
         let log_key_file = settings.pki_dir().join("log.key.pem");
         if !log_key_file.exists() {
             anyhow::bail!(

@@ -297,6 +297,10 @@ impl NodeCache {
         self.nodes.read().ok()?.get(id).copied()
     }
 
+    fn len(&self) -> usize {
+        self.nodes.read().map(|n| n.len()).unwrap_or(0)
+    }
+
     fn keep(&self, found: &HashMap<NodeId, Hash>) {
         let Ok(mut nodes) = self.nodes.write() else {
             return;
@@ -534,6 +538,32 @@ impl Store {
             .await?
             .get(0);
         Ok(size.max(0) as u64)
+    }
+
+    /// Reads the stored subtrees the proof cache holds (level 8 and up, at
+    /// most its capacity) in one pass, so the first proofs after a start do
+    /// not each fetch them; returns how many it holds.
+    pub async fn warm_log_cache(&self) -> Result<usize, StoreError> {
+        let rows = sqlx::query(
+            "SELECT level, idx, hash FROM log_nodes WHERE level >= $1 ORDER BY level DESC, idx LIMIT $2",
+        )
+        .bind(CACHED_LEVEL as i32)
+        .bind(CACHE_MAX as i64)
+        .fetch_all(&self.reader)
+        .await?;
+        let mut found = HashMap::with_capacity(rows.len());
+        for row in rows {
+            let level: i64 = row.try_get(0)?;
+            let idx: i64 = row.try_get(1)?;
+            let hash: Vec<u8> = row.try_get(2)?;
+            let id = NodeId::new(level as u8, idx as u64);
+            let hash: Hash = hash
+                .try_into()
+                .map_err(|_| damaged(format!("{id} is not 32 bytes")))?;
+            found.insert(id, hash);
+        }
+        self.nodes.keep(&found);
+        Ok(self.nodes.len())
     }
 
     /// Leaves appended but not yet in the leaf-hash index.

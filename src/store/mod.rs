@@ -355,11 +355,17 @@ impl Store {
                             // WAL + FULL: a commit is on disk before it returns (the
                             // receipt depends on it); busy_timeout covers the reader
                             // pool meeting a checkpoint.
+                            // temp_store: the sub-journal of each document's
+                            // savepoint in a group commit is kept in memory instead
+                            // of a temporary file (perf: a fifth of the writer's
+                            // time was its pwrite calls). It holds page images only
+                            // until the transaction ends; durability is the WAL's.
                             for pragma in [
                                 "PRAGMA journal_mode = WAL",
                                 "PRAGMA synchronous = FULL",
                                 "PRAGMA busy_timeout = 5000",
                                 "PRAGMA foreign_keys = ON",
+                                "PRAGMA temp_store = MEMORY",
                             ] {
                                 conn.execute(pragma).await?;
                             }
