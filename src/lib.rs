@@ -38,7 +38,7 @@ pub mod metrics;
 pub mod model;
 /// E-mail to clerks and supervisors: notifications from the exchange log and deadlines, the mail outbox, SMTP.
 pub mod notify;
-/// Partner-side client: signs and posts documents, verifies the gateway's receipts.
+/// Partner-side client: signs and posts documents, verifies the gateway's receipts; a push inbox that signs receipts.
 pub mod partner;
 /// The agency registry: who exists, which dialect each speaks, where each is delivered.
 pub mod registry;
