@@ -332,6 +332,34 @@ pub fn init_dev(settings: &Settings) -> anyhow::Result<DevSetup> {
     })
 }
 
+/// Writes the demo agency registry into the data directory with each agency
+/// of `push` delivered by push to the endpoint given for it, for simulated
+/// partner systems that listen in the same process (the load benchmark, the
+/// delivery tests); [`init_dev`] then keeps it and issues the dev PKI.
+pub fn write_dev_registry(settings: &Settings, push: &[(&str, String)]) -> anyhow::Result<()> {
+    let template = settings.rules_dir().join("agencies.demo.toml");
+    let text = std::fs::read_to_string(&template)
+        .with_context(|| format!("reading {}", template.display()))?;
+    let mut registry: toml::Table = text
+        .parse()
+        .with_context(|| format!("{} is not TOML", template.display()))?;
+    let entries = registry
+        .get_mut("agency")
+        .and_then(|a| a.as_array_mut())
+        .context("the demo registry has no [[agency]] entries")?;
+    for entry in entries.iter_mut().filter_map(|e| e.as_table_mut()) {
+        let id = entry.get("id").and_then(|v| v.as_str()).unwrap_or_default();
+        if let Some((_, url)) = push.iter().find(|(agency, _)| *agency == id) {
+            entry.insert("delivery".into(), "push".into());
+            entry.insert("endpoint".into(), url.clone().into());
+        }
+    }
+    std::fs::create_dir_all(&settings.dir)
+        .with_context(|| format!("creating {}", settings.dir.display()))?;
+    std::fs::write(&settings.registry, toml::to_string(&registry)?)
+        .with_context(|| format!("writing {}", settings.registry.display()))
+}
+
 /// Whether a data directory already holds a PKI (`serve` runs `init-dev` otherwise).
 pub fn has_pki(settings: &Settings) -> bool {
     settings.pki_dir().join("gateway.crt.pem").exists()

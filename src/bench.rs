@@ -1,8 +1,8 @@
 //! `corrections-gateway bench`: how many signed notices per second the
 //! gateway accepts end to end, next to what the cryptography alone allows.
 //!
-//! Without `--url` it starts a gateway in this process on a fresh data
-//! directory with the embedded default (SQLite, WAL, synchronous=FULL), so
+//! It starts a gateway in this process on a fresh data directory with the
+//! embedded default (SQLite, WAL, synchronous=FULL, or `--database-url`), so
 //! every accepted document is durable before its receipt. Requests are
 //! prepared and signed before the clock starts, so the figure is the
 //! gateway's, not the simulated partners'. In the same run it measures the
@@ -10,8 +10,17 @@
 //! does (digest, signer certificate, signature) plus signing the receipt, on
 //! as many threads as the machine has cores. Both numbers come from the same
 //! machine at the same time, so their ratio is meaningful on a noisy host.
+//!
+//! The default load is court notices only, so figures stay comparable from
+//! run to run; `--mix` ([`mixed`]) sends every dialect and flow and delivers
+//! to simulated partners, push and pull. Either reports the process's
+//! resident memory before the load and at its peak.
 
+mod mixed;
+
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -19,16 +28,26 @@ use anyhow::Context;
 
 use crate::app::{self, Gateway};
 use crate::config::Settings;
-use crate::partner::{GatewayCert, Partner};
+use crate::partner::{Answer, GatewayCert, Partner};
 use crate::security::alg::Algorithm;
-use crate::security::devpki::{load_signing_key, GatewayIdentity};
+use crate::security::devpki::GatewayIdentity;
 use crate::security::httpsig::REQUEST_COMPONENTS;
 use crate::security::request::{verify_request, RequestParts};
 use crate::security::response::sign_response;
 use crate::security::trust::TrustStore;
 
-/// A request body with the headers that sign it.
-type SignedRequest = (Vec<u8>, Vec<(&'static str, String)>);
+pub use mixed::{Deliveries, MixReport, Phase};
+
+const SUBMIT_PATH: &str = "/api/v1/documents";
+
+/// A request signed before the clock starts: body, Content-Type and the
+/// headers that sign it.
+#[derive(Debug, Clone)]
+struct Prepared {
+    body: Vec<u8>,
+    content_type: String,
+    headers: Vec<(&'static str, String)>,
+}
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct Options {
@@ -54,6 +73,19 @@ pub struct Options {
     /// them. More than one needs PostgreSQL.
     #[arg(long, default_value_t = 1)]
     pub instances: usize,
+    /// Mixed traffic instead of court notices only: every dialect and flow,
+    /// each agency signing with its own dev key, in two phases (cases are
+    /// opened, then answered), delivered to simulated partners that listen
+    /// for pushes (corrections, procuratorate) or pull their mailboxes.
+    #[arg(long)]
+    pub mix: bool,
+    /// Open loop: send at this many documents per second in all (each
+    /// request at its planned instant, latency counted from that instant)
+    /// instead of as fast as the partners get answers. Requests are signed
+    /// before the clock starts, so a run must end within the gateway's
+    /// signature window (300 s by default).
+    #[arg(long)]
+    pub rate: Option<f64>,
     /// Instead of the load test: translation throughput per dialect (decode +
     /// validate + encode) on one core, over the native test fixtures.
     #[arg(long)]
@@ -68,6 +100,8 @@ pub struct Report {
     pub partners: usize,
     pub documents: usize,
     pub accepted: usize,
+    /// Time the timed phases took (the signing between the phases of a
+    /// mixed run is not counted).
     pub elapsed: Duration,
     pub p50: Duration,
     pub p99: Duration,
@@ -76,6 +110,13 @@ pub struct Report {
     /// (group commit: documents per transaction), over all instances.
     pub groups: u64,
     pub grouped: u64,
+    /// The open-loop rate asked for, if any.
+    pub rate: Option<f64>,
+    /// Requests not accepted: what they got, and how many.
+    pub refusals: Vec<(String, usize)>,
+    pub memory: Memory,
+    /// The mixed run's phases, senders and deliveries (`--mix`).
+    pub mix: Option<MixReport>,
 }
 
 impl Report {
@@ -89,11 +130,20 @@ impl std::fmt::Display for Report {
         writeln!(f, "algorithm            {}", self.alg.as_str())?;
         writeln!(f, "gateway instances    {}", self.instances)?;
         writeln!(f, "partners             {}", self.partners)?;
+        if let Some(rate) = self.rate {
+            writeln!(
+                f,
+                "arrivals             open loop at {rate:.0} docs/s (latency from each request's planned instant)"
+            )?;
+        }
         writeln!(
             f,
             "documents            {} sent, {} accepted (201)",
             self.documents, self.accepted
         )?;
+        for (what, n) in &self.refusals {
+            writeln!(f, "  not accepted       {n} × {what}")?;
+        }
         writeln!(f, "accepted docs/s      {:.0}", self.accepted_per_sec())?;
         writeln!(
             f,
@@ -111,17 +161,96 @@ impl std::fmt::Display for Report {
             "end-to-end / ceiling {:.1} %",
             100.0 * self.accepted_per_sec() / self.crypto_per_sec
         )?;
-        write!(
+        writeln!(
             f,
             "commit groups        {} transactions, {:.1} documents each",
             self.groups,
             self.grouped as f64 / self.groups.max(1) as f64
-        )
+        )?;
+        write!(f, "{}", self.memory)?;
+        if let Some(mix) = &self.mix {
+            write!(f, "\n{mix}")?;
+        }
+        Ok(())
     }
 }
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
+}
+
+/// Resident memory of this process (gateway, simulated partners and
+/// receivers alike), from `/proc/self/status`; 0 where there is none.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Memory {
+    /// `VmRSS` with the gateway up, before the simulated partners are built.
+    pub gateway_kib: u64,
+    /// `VmRSS` just before the clock started (partners ready, requests signed).
+    pub before_kib: u64,
+    /// `VmHWM` at the end of the load (in a mixed run, once the deliveries drained).
+    pub peak_kib: u64,
+    /// Whether the high-water mark was reset to the resident set just
+    /// before the clock started (`/proc/self/clear_refs`, Linux 4.0+), so
+    /// that the peak is the load's and not the signing's before it.
+    pub peak_reset: bool,
+}
+
+impl Memory {
+    /// `VmRSS` or `VmHWM` of this process in KiB.
+    fn read(field: &str) -> u64 {
+        std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|status| {
+                status
+                    .lines()
+                    .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
+                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            })
+            .unwrap_or(0)
+    }
+
+    fn rss() -> u64 {
+        Self::read("VmRSS")
+    }
+
+    /// Just before the clock starts: resets the high-water mark to the
+    /// resident set now and reads it.
+    fn at_start(gateway_kib: u64) -> Memory {
+        let peak_reset = std::fs::write("/proc/self/clear_refs", "5").is_ok();
+        Memory {
+            gateway_kib,
+            before_kib: Self::rss(),
+            peak_kib: 0,
+            peak_reset,
+        }
+    }
+
+    /// At the end of the load: the high-water mark since [`Memory::at_start`].
+    fn at_end(self) -> Memory {
+        Memory {
+            peak_kib: Self::read("VmHWM"),
+            ..self
+        }
+    }
+}
+
+impl std::fmt::Display for Memory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mib = |kib: u64| kib as f64 / 1024.0;
+        write!(
+            f,
+            "resident memory      {:.1} MiB gateway up, {:.1} MiB before the load (partners ready), \
+             peak {:.1} MiB (VmHWM {}; whole process)",
+            mib(self.gateway_kib),
+            mib(self.before_kib),
+            mib(self.peak_kib),
+            if self.peak_reset {
+                "of the load"
+            } else {
+                "since the process started"
+            }
+        )
+    }
 }
 
 pub async fn run(options: Options) -> anyhow::Result<()> {
@@ -133,10 +262,13 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
     load(options).await.map(|_| ())
 }
 
-/// The load test: simulated partners posting signed notices over HTTP.
+/// The load test: simulated partners posting signed documents over HTTP.
 pub async fn load(options: Options) -> anyhow::Result<Report> {
     let alg = Algorithm::parse(&options.alg)
         .with_context(|| format!("unknown algorithm {}", options.alg))?;
+    if let Some(rate) = options.rate {
+        anyhow::ensure!(rate > 0.0, "--rate must be positive");
+    }
     let temp;
     let dir = match &options.dir {
         Some(dir) => dir.clone(),
@@ -150,20 +282,24 @@ pub async fn load(options: Options) -> anyhow::Result<Report> {
     if let Some(url) = &options.database_url {
         settings.database_url = url.clone();
     }
+    // The push receivers' addresses go into the registry before the gateway reads it.
+    let listeners = if options.mix {
+        mixed::bind_inboxes(&settings)?
+    } else {
+        Vec::new()
+    };
     app::init_dev(&settings)?;
     let pki = settings.pki_dir();
+    let inboxes = mixed::Inboxes::serve(listeners, &pki, alg)?;
     let mut instances = Vec::new();
     for _ in 0..options.instances.max(1) {
         instances.push(app::start(Gateway::load(settings.clone()).await?)?);
     }
-    let report = drive(
-        &instances,
-        &pki,
-        alg,
-        options.partners.max(1),
-        options.documents.max(1),
-    )
-    .await;
+    let report = if options.mix {
+        mixed::drive(&instances, &pki, alg, &options, &inboxes).await
+    } else {
+        drive(&instances, &pki, alg, &options).await
+    };
     for running in instances {
         running.handle.stop(true).await;
         // Wait for the background jobs too (the last checkpoint is signed on
@@ -172,90 +308,197 @@ pub async fn load(options: Options) -> anyhow::Result<Report> {
             tracing::warn!(error = %e, "a gateway instance stopped with an error");
         }
     }
+    inboxes.stop().await;
     let report = report?;
     println!("{report}");
     Ok(report)
 }
 
+/// The default load: court notices from court.620102, all signed first.
 async fn drive(
     instances: &[app::Running],
-    pki: &std::path::Path,
+    pki: &Path,
     alg: Algorithm,
-    partners: usize,
-    documents: usize,
+    options: &Options,
 ) -> anyhow::Result<Report> {
+    let gateway_kib = Memory::rss();
     let sender = "court.620102";
+    let (partners, documents) = (options.partners.max(1), options.documents.max(1));
     // One client per instance; the signature covers no host, so a request
     // signed once may go to any of them.
     let mut clients = Vec::with_capacity(instances.len());
     for running in instances {
-        let (key, _cert, keyid, _) = load_signing_key(
-            &pki.join(sender)
-                .join(format!("{}.key.pem", alg.file_stem())),
-            &pki.join(sender)
-                .join(format!("{}.crt.pem", alg.file_stem())),
-        )
-        .map_err(|e| anyhow::anyhow!(e.message().en))?;
-        clients.push(Arc::new(Partner::new(
-            &format!("http://{}", running.addr),
-            key,
-            keyid,
-            alg,
-        )));
+        let base_url = format!("http://{}", running.addr);
+        clients.push(Arc::new(Partner::for_agency(&base_url, pki, sender, alg)?));
     }
-    let partner = clients[0].clone();
-    let running = &instances[0];
-    let gateway_cert = GatewayCert::load(&pki.join("gateway.crt.pem"))?;
     // Prepare and sign every request first: the timed phase measures the gateway.
     let mut prepared = Vec::with_capacity(documents);
     for n in 0..documents {
-        let body = sample_court_notice(n);
-        let headers = partner.sign(
-            "POST",
-            "/api/v1/documents",
-            Some("application/xml"),
-            Some(&body),
-        )?;
-        prepared.push((body, headers));
+        prepared.push(prepare(
+            &clients[0],
+            sample_court_notice(n),
+            "application/xml",
+        )?);
     }
-    let crypto_per_sec = crypto_ceiling(&running.gateway, &prepared, Duration::from_secs(2));
-    let queue = Arc::new(std::sync::Mutex::new(prepared));
+    let crypto_per_sec = crypto_ceiling(&instances[0].gateway, &prepared, Duration::from_secs(2));
+    let memory = Memory::at_start(gateway_kib);
+    let fired = fire(&clients, prepared, partners, options.rate).await?;
+    let memory = memory.at_end();
+    verify_one_receipt(pki, &fired)?;
+    let (p50, p99) = percentiles(fired.latencies.clone());
+    let (groups, grouped) = commit_groups(instances);
+    Ok(Report {
+        alg,
+        instances: instances.len(),
+        partners,
+        documents,
+        accepted: fired.accepted,
+        elapsed: fired.elapsed,
+        p50,
+        p99,
+        crypto_per_sec,
+        groups,
+        grouped,
+        rate: options.rate,
+        refusals: fired.refusals.into_iter().collect(),
+        memory,
+        mix: None,
+    })
+}
+
+/// Signs a document submission as `partner`, to be sent later.
+fn prepare(partner: &Partner, body: Vec<u8>, content_type: &str) -> anyhow::Result<Prepared> {
+    let headers = partner.sign("POST", SUBMIT_PATH, Some(content_type), Some(&body))?;
+    Ok(Prepared {
+        body,
+        content_type: content_type.to_string(),
+        headers,
+    })
+}
+
+/// What one timed phase got back.
+struct Fired {
+    accepted: usize,
+    /// One per request sent, in no particular order.
+    latencies: Vec<Duration>,
+    elapsed: Duration,
+    /// The gateway document id of each request accepted (201), by request index.
+    document_ids: Vec<Option<String>>,
+    /// One 201 answer as received, to check its signature.
+    sample: Option<Answer>,
+    /// What the requests not accepted got, and how many got it.
+    refusals: BTreeMap<String, usize>,
+}
+
+/// A request that was not accepted, in a line: the status, the problem's
+/// code and its first error (code and path), or why there was no answer.
+fn refusal(answer: &anyhow::Result<Answer>) -> String {
+    let answer = match answer {
+        Ok(answer) => answer,
+        Err(e) => return format!("no answer: {e:#}"),
+    };
+    let problem = answer.json().unwrap_or_default();
+    let first = &problem["errors"][0];
+    format!(
+        "HTTP {} {} {} {}",
+        answer.status,
+        problem["code"].as_str().unwrap_or("-"),
+        first["code"].as_str().unwrap_or(""),
+        first["path"].as_str().unwrap_or("")
+    )
+    .trim_end()
+    .to_string()
+}
+
+/// Sends `requests` from `partners` concurrent simulated partners, each
+/// taking the next request as soon as it has its answer (closed loop) or,
+/// with `rate`, each request at its planned instant (open loop). Partner `p`
+/// sends through `senders[p % senders.len()]`: the requests are signed
+/// already, so the client only carries them.
+async fn fire(
+    senders: &[Arc<Partner>],
+    requests: Vec<Prepared>,
+    partners: usize,
+    rate: Option<f64>,
+) -> anyhow::Result<Fired> {
+    let total = requests.len();
+    let requests = Arc::new(requests);
+    let next = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
-    let mut tasks = Vec::new();
-    for p in 0..partners {
-        let queue = queue.clone();
-        let partner = clients[p % clients.len()].clone();
+    let mut tasks = Vec::with_capacity(partners);
+    for p in 0..partners.max(1) {
+        let (requests, next) = (requests.clone(), next.clone());
+        let sender = senders[p % senders.len()].clone();
         tasks.push(tokio::spawn(async move {
-            let mut latencies = Vec::new();
-            let mut accepted = 0usize;
+            let mut answers = Vec::new();
             loop {
-                let next = queue.lock().map(|mut q| q.pop()).unwrap_or(None);
-                let Some((body, headers)) = next else { break };
-                let t = Instant::now();
-                let answer = partner
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(request) = requests.get(i) else {
+                    break;
+                };
+                let t = match rate {
+                    Some(rate) => {
+                        let planned = started + Duration::from_secs_f64(i as f64 / rate);
+                        tokio::time::sleep_until(planned.into()).await;
+                        planned
+                    }
+                    None => Instant::now(),
+                };
+                let answer = sender
                     .send(
                         reqwest::Method::POST,
-                        "/api/v1/documents",
-                        Some(("application/xml", body)),
-                        headers,
+                        SUBMIT_PATH,
+                        Some((&request.content_type, request.body.clone())),
+                        request.headers.clone(),
                     )
                     .await;
-                latencies.push(t.elapsed());
-                if matches!(answer, Ok(ref a) if a.status == 201) {
-                    accepted += 1;
-                }
+                answers.push((i, t.elapsed(), answer));
             }
-            (accepted, latencies)
+            answers
         }));
     }
-    let mut accepted = 0;
-    let mut latencies = Vec::new();
+    let mut fired = Fired {
+        accepted: 0,
+        latencies: Vec::with_capacity(total),
+        elapsed: Duration::ZERO,
+        document_ids: vec![None; total],
+        sample: None,
+        refusals: BTreeMap::new(),
+    };
     for task in tasks {
-        let (a, l) = task.await?;
-        accepted += a;
-        latencies.extend(l);
+        for (i, latency, answer) in task.await? {
+            fired.latencies.push(latency);
+            let answer = match answer {
+                Ok(answer) if answer.status == 201 => answer,
+                other => {
+                    *fired.refusals.entry(refusal(&other)).or_default() += 1;
+                    continue;
+                }
+            };
+            fired.accepted += 1;
+            fired.document_ids[i] = answer
+                .json()
+                .ok()
+                .and_then(|receipt| receipt["document_id"].as_str().map(str::to_string));
+            fired.sample.get_or_insert(answer);
+        }
     }
-    let elapsed = started.elapsed();
+    fired.elapsed = started.elapsed();
+    Ok(fired)
+}
+
+/// One receipt is verified end to end so the run proves receipts are signed.
+fn verify_one_receipt(pki: &Path, fired: &Fired) -> anyhow::Result<()> {
+    let gateway_cert = GatewayCert::load(&pki.join("gateway.crt.pem"))?;
+    let sample = fired.sample.as_ref().context("no document was accepted")?;
+    sample
+        .verify(&gateway_cert)
+        .map_err(|e| anyhow::anyhow!("receipt signature: {}", e.message().en))?;
+    Ok(())
+}
+
+/// p50 and p99 of `latencies`.
+fn percentiles(mut latencies: Vec<Duration>) -> (Duration, Duration) {
     latencies.sort();
     let pick = |q: f64| {
         latencies
@@ -263,34 +506,19 @@ async fn drive(
             .copied()
             .unwrap_or_default()
     };
-    // One receipt is verified end to end so the run proves receipts are signed.
-    let probe = partner
-        .submit(&sample_court_notice(documents + 1), "application/xml")
-        .await?;
-    probe
-        .verify(&gateway_cert)
-        .map_err(|e| anyhow::anyhow!("receipt signature: {}", e.message().en))?;
-    let (groups, grouped) = instances
+    (pick(0.50), pick(0.99))
+}
+
+/// Transactions that committed documents and the documents in them, over all instances.
+fn commit_groups(instances: &[app::Running]) -> (u64, u64) {
+    instances
         .iter()
         .map(|r| r.gateway.store.commit_groups())
-        .fold((0, 0), |(g, d), (g2, d2)| (g + g2, d + d2));
-    Ok(Report {
-        groups,
-        grouped,
-        alg,
-        instances: instances.len(),
-        partners,
-        documents,
-        accepted,
-        elapsed,
-        p50: pick(0.50),
-        p99: pick(0.99),
-        crypto_per_sec,
-    })
+        .fold((0, 0), |(g, d), (g2, d2)| (g + g2, d + d2))
 }
 
 /// Verify + receipt signing per document, on every core, for about `budget`.
-fn crypto_ceiling(gw: &Gateway, prepared: &[SignedRequest], budget: Duration) -> f64 {
+fn crypto_ceiling(gw: &Gateway, prepared: &[Prepared], budget: Duration) -> f64 {
     let threads = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(2);
@@ -300,24 +528,25 @@ fn crypto_ceiling(gw: &Gateway, prepared: &[SignedRequest], budget: Duration) ->
     let sample: Vec<(RequestParts, &[u8])> = prepared
         .iter()
         .take(256)
-        .map(|(body, headers)| {
+        .map(|request| {
             let get = |name: &str| {
-                headers
+                request
+                    .headers
                     .iter()
                     .find(|(n, _)| *n == name)
                     .map(|(_, v)| v.clone())
             };
             let parts = RequestParts {
                 method: "POST".into(),
-                path: "/api/v1/documents".into(),
+                path: SUBMIT_PATH.into(),
                 query: None,
-                content_type: Some("application/xml".into()),
+                content_type: Some(request.content_type.clone()),
                 content_digest: get("content-digest"),
                 signature_input: get("signature-input"),
                 signature: get("signature"),
                 tls_agency: None,
             };
-            (parts, body.as_slice())
+            (parts, request.body.as_slice())
         })
         .collect();
     let started = Instant::now();

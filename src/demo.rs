@@ -42,11 +42,11 @@ use crate::registry::DeliveryMode;
 use crate::security::alg::Algorithm;
 use crate::timefmt::{self, unix_ms, BEIJING};
 
-const COURT: &str = "court.620102";
-const PROCURATORATE: &str = "procuratorate.620102";
-const POLICE: &str = "police.620102";
-const PRISON: &str = "prison.620000.3";
-const CORRECTIONS: &str = "corrections.620102";
+pub(crate) const COURT: &str = "court.620102";
+pub(crate) const PROCURATORATE: &str = "procuratorate.620102";
+pub(crate) const POLICE: &str = "police.620102";
+pub(crate) const PRISON: &str = "prison.620000.3";
+pub(crate) const CORRECTIONS: &str = "corrections.620102";
 
 /// What the demo made.
 #[derive(Debug, Default)]
@@ -189,7 +189,7 @@ type Draft = (
 
 /// A fictional person.
 #[derive(Debug, Clone)]
-struct Person {
+pub(crate) struct Person {
     name: String,
     gender: &'static str,
     ethnicity: &'static str,
@@ -199,6 +199,48 @@ struct Person {
 }
 
 impl Person {
+    /// A fictional person living in 城关区, drawn from `rng`: a generated
+    /// name (some with the middle dot) and an ID number with a valid check
+    /// character, belonging to no one.
+    pub(crate) fn fictional(rng: &mut StdRng) -> anyhow::Result<Person> {
+        let born = Date::from_calendar_date(
+            rng.gen_range(1962..=2004),
+            time::Month::try_from(rng.gen_range(1..=12u8))?,
+            rng.gen_range(1..=28),
+        )?;
+        let (name, gender, ethnicity) = if rng.gen_ratio(1, 8) {
+            let (name, gender, ethnicity) = DOT_NAMES[rng.gen_range(0..DOT_NAMES.len())];
+            (name.to_string(), gender, ethnicity)
+        } else {
+            let male = rng.gen_bool(0.7);
+            let given = if male { MEN } else { WOMEN };
+            let name = format!(
+                "{}{}",
+                SURNAMES[rng.gen_range(0..SURNAMES.len())],
+                given[rng.gen_range(0..given.len())]
+            );
+            let ethnicity = if rng.gen_ratio(1, 5) { "03" } else { "01" };
+            (name, if male { "1" } else { "2" }, ethnicity)
+        };
+        // Sequence code: odd for men, even for women (GB 11643-1999).
+        let sequence = rng.gen_range(0..500u16) * 2 + u16::from(gender == "1");
+        let id = IdNumber::compose("620102", born, sequence)
+            .context("composing a fictional ID number")?;
+        let address = format!(
+            "甘肃省兰州市城关区{}{}号",
+            STREETS[rng.gen_range(0..STREETS.len())],
+            rng.gen_range(1..400)
+        );
+        Ok(Person {
+            name,
+            gender,
+            ethnicity,
+            birth_date: born,
+            id_number: id.as_str().to_string(),
+            address,
+        })
+    }
+
     fn subject(&self) -> Value {
         json!({
             "name": self.name,
@@ -245,7 +287,7 @@ const CHARGES: &[&str] = &["盗窃罪", "危险驾驶罪", "帮助信息网络�
 
 /// Which flow a case runs and how it goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Plot {
+pub(crate) enum Plot {
     /// Handover answered in time: receipt, then the offender reports.
     HandoverOnTime,
     /// Documents incomplete: correction request, the court's correction, receipt, report.
@@ -277,7 +319,7 @@ impl Plot {
 
 /// One step a case takes at a planned instant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Step {
+pub(crate) enum Step {
     Notice,
     CorrectionRequest,
     Correction,
@@ -312,7 +354,7 @@ enum Action {
     Refuse(Refusal),
 }
 
-struct Case {
+pub(crate) struct Case {
     plot: Plot,
     person: Person,
     /// The requester (assessment) or the decision organ (handover).
@@ -327,6 +369,65 @@ struct Case {
     /// a day off pushed later waits for it (a case moves one step at a time).
     plan: Vec<Step>,
     done: usize,
+}
+
+impl Case {
+    /// A case of `plot` opened in `year` by `partner` (the requester or the
+    /// decision organ), numbered `n`: its 案号 is the one the opening
+    /// agency would give it. No steps planned.
+    pub(crate) fn new(
+        plot: Plot,
+        person: Person,
+        partner: &'static str,
+        n: u32,
+        year: i32,
+        expedited: bool,
+    ) -> Case {
+        let case_no = match (plot.flow(), partner) {
+            ("assessment", PROCURATORATE) => format!("城检刑诉〔{year}〕{}号", 100 + n),
+            ("assessment", POLICE) => format!("城公刑侦〔{year}〕{}号", 300 + n),
+            ("revocation", _) => format!("（{}）甘0102刑初{}号", year - 1, 500 + n),
+            _ => format!("（{year}）甘0102刑初{}号", 100 + n),
+        };
+        Case {
+            plot,
+            person,
+            partner,
+            case_no,
+            n,
+            documents: HashMap::new(),
+            expedited,
+            plan: Vec::new(),
+            done: 0,
+        }
+    }
+
+    /// Records the gateway document id of a step the gateway accepted, so
+    /// that the answers to it can name it in `in_reply_to`.
+    pub(crate) fn accepted(&mut self, step: Step, document_id: String) {
+        self.documents.insert(step.key(), document_id);
+    }
+}
+
+impl Step {
+    /// The name a case keeps the step's document under (what `in_reply_to` looks up).
+    fn key(self) -> &'static str {
+        match self {
+            Step::Notice => "notice",
+            Step::CorrectionRequest => "correction_request",
+            Step::Correction => "correction",
+            Step::Receipt => "receipt",
+            Step::Report => "report",
+            Step::Request => "request",
+            Step::Opinion => "opinion",
+            Step::Unable => "unable",
+            Step::Proposal => "proposal",
+            Step::ArrestRequest => "arrest_request",
+            Step::ArrestDecision => "arrest_decision",
+            Step::Ruling => "ruling",
+            Step::Committal => "committal",
+        }
+    }
 }
 
 struct Sim {
@@ -368,13 +469,7 @@ impl Sim {
                  rules/agencies.demo.toml has it) / 机构名录中缺少演示所需的机构",
                 gw.settings.registry.display()
             );
-            let dir = pki.join(agency);
-            let mut partner = Partner::from_files(
-                base_url,
-                &dir.join(format!("{}.key.pem", alg.file_stem())),
-                &dir.join(format!("{}.crt.pem", alg.file_stem())),
-            )
-            .with_context(|| format!("the dev key of {agency}"))?;
+            let mut partner = Partner::for_agency(base_url, &pki, agency, alg)?;
             partner.clock = clock;
             partners.insert(agency, partner);
         }
@@ -414,74 +509,20 @@ impl Sim {
         self.next_no
     }
 
-    fn person(&mut self) -> anyhow::Result<Person> {
-        let born = Date::from_calendar_date(
-            self.rng.gen_range(1962..=2004),
-            time::Month::try_from(self.rng.gen_range(1..=12u8))?,
-            self.rng.gen_range(1..=28),
-        )?;
-        let (name, gender, ethnicity) = if self.rng.gen_ratio(1, 8) {
-            let (name, gender, ethnicity) = DOT_NAMES[self.rng.gen_range(0..DOT_NAMES.len())];
-            (name.to_string(), gender, ethnicity)
-        } else {
-            let male = self.rng.gen_bool(0.7);
-            let given = if male { MEN } else { WOMEN };
-            let name = format!(
-                "{}{}",
-                SURNAMES[self.rng.gen_range(0..SURNAMES.len())],
-                given[self.rng.gen_range(0..given.len())]
-            );
-            let ethnicity = if self.rng.gen_ratio(1, 5) { "03" } else { "01" };
-            (name, if male { "1" } else { "2" }, ethnicity)
-        };
-        // Sequence code: odd for men, even for women (GB 11643-1999).
-        let sequence = self.rng.gen_range(0..500u16) * 2 + u16::from(gender == "1");
-        let id = IdNumber::compose("620102", born, sequence)
-            .context("composing a fictional ID number")?;
-        let address = format!(
-            "甘肃省兰州市城关区{}{}号",
-            STREETS[self.rng.gen_range(0..STREETS.len())],
-            self.rng.gen_range(1..400)
-        );
-        Ok(Person {
-            name,
-            gender,
-            ethnicity,
-            birth_date: born,
-            id_number: id.as_str().to_string(),
-            address,
-        })
-    }
-
     /// Opens a case on `day` at `hour` and plans its steps.
     fn open(&mut self, plot: Plot, day: Date, hour: u8) -> anyhow::Result<()> {
-        let person = self.person()?;
+        let person = Person::fictional(&mut self.rng)?;
         let n = self.number();
-        let year = day.year();
         let partner = match plot {
             Plot::AssessmentOnTime | Plot::AssessmentLate | Plot::AssessmentUnable => {
                 [COURT, PROCURATORATE, POLICE][self.rng.gen_range(0..3)]
             }
             _ => COURT,
         };
-        let case_no = match (plot.flow(), partner) {
-            ("assessment", PROCURATORATE) => format!("城检刑诉〔{year}〕{}号", 100 + n),
-            ("assessment", POLICE) => format!("城公刑侦〔{year}〕{}号", 300 + n),
-            ("revocation", _) => format!("（{}）甘0102刑初{}号", year - 1, 500 + n),
-            _ => format!("（{year}）甘0102刑初{}号", 100 + n),
-        };
         let index = self.cases.len();
-        self.cases.push(Case {
-            plot,
-            person,
-            partner,
-            case_no,
-            n,
-            documents: HashMap::new(),
-            expedited: plot == Plot::AssessmentLate || self.rng.gen_ratio(1, 4),
-            plan: Vec::new(),
-            done: 0,
-        });
+        let expedited = plot == Plot::AssessmentLate || self.rng.gen_ratio(1, 4);
+        self.cases
+            .push(Case::new(plot, person, partner, n, day.year(), expedited));
         let start = at(day, hour, self.rng.gen_range(0..50));
         let minutes = |m: i64| start + Duration::minutes(m);
         let days = |d: i64, h: u8| at(day + Duration::days(d), h, 20);
@@ -711,12 +752,25 @@ impl Sim {
 
     /// The canonical document of a case's step, and who sends it.
     fn document(&mut self, index: usize, step: Step) -> anyhow::Result<(&'static str, Value)> {
-        let now = self.clock.now().to_offset(BEIJING);
+        self.cases[index].draft(step, self.clock.now(), &self.custody)
+    }
+}
+
+impl Case {
+    /// The canonical document of the case's `step` made at `now`, and who
+    /// sends it; revocation rulings go to `custody` (a police agency).
+    pub(crate) fn draft(
+        &self,
+        step: Step,
+        now: OffsetDateTime,
+        custody: &str,
+    ) -> anyhow::Result<(&'static str, Value)> {
+        let now = now.to_offset(BEIJING);
         let today = now.date();
         let year = today.year();
         let issued = stamp(now - Duration::minutes(12));
-        let custody = self.custody.clone();
-        let case = &self.cases[index];
+        let custody = custody.to_string();
+        let case = self;
         let n = case.n;
         let reply = |key: &str| -> anyhow::Result<String> {
             case.documents
@@ -800,6 +854,8 @@ impl Sim {
                 match case.partner {
                     PROCURATORATE => format!("城检评委〔{year}〕{n}号"),
                     POLICE => format!("城公评委〔{year}〕{n}号"),
+                    // A prison proposing parole (`bench --mix` sends these).
+                    PRISON => format!("甘狱三评委〔{year}〕{n}号"),
                     _ => format!("甘0102刑评委〔{year}〕{n}号"),
                 },
                 vec![CORRECTIONS.into()],
@@ -809,7 +865,8 @@ impl Sim {
                 json!({
                     "procedure": if case.expedited { "expedited" } else { "ordinary" },
                     "charge": (CHARGES[n as usize % CHARGES.len()]),
-                    "proposed_measure": "probation",
+                    // A prison asks only about release: parole or medical parole.
+                    "proposed_measure": if case.partner == PRISON { "parole" } else { "probation" },
                 }),
             ),
             Step::Opinion => (
@@ -935,7 +992,9 @@ impl Sim {
         }
         Ok((sender, doc))
     }
+}
 
+impl Sim {
     /// Uploads a document's attachments (signed PUTs), then signs and posts
     /// the document in its sender's dialect; the gateway's receipt.
     async fn submit(&self, sender: &str, doc: &Value) -> anyhow::Result<crate::partner::Answer> {
@@ -970,18 +1029,7 @@ impl Sim {
 
     /// The document in the sender's native dialect.
     fn native(&self, sender: &str, doc: &Value) -> anyhow::Result<(Vec<u8>, String)> {
-        let dialect = self
-            .gw
-            .registry
-            .get(sender)
-            .map(|a| a.dialect)
-            .context("sender not in the registry")?;
-        let bytes = self
-            .gw
-            .formats
-            .encode(dialect, doc)
-            .map_err(|e| anyhow::anyhow!("encoding a demo document for {sender}: {e:?}"))?;
-        Ok((bytes, self.gw.formats.content_type(dialect)))
+        native(&self.gw, sender, doc)
     }
 
     async fn step(&mut self, index: usize, step: Step) -> anyhow::Result<()> {
@@ -1000,28 +1048,13 @@ impl Sim {
             .as_str()
             .context("a receipt without document_id")?
             .to_string();
-        let key = match step {
-            Step::Notice => "notice",
-            Step::CorrectionRequest => "correction_request",
-            Step::Correction => "correction",
-            Step::Receipt => "receipt",
-            Step::Report => "report",
-            Step::Request => "request",
-            Step::Opinion => "opinion",
-            Step::Unable => "unable",
-            Step::Proposal => "proposal",
-            Step::ArrestRequest => "arrest_request",
-            Step::ArrestDecision => "arrest_decision",
-            Step::Ruling => "ruling",
-            Step::Committal => "committal",
-        };
-        self.cases[index].documents.insert(key, id);
+        self.cases[index].accepted(step, id);
         Ok(())
     }
 
     /// A submission the gateway must refuse (and log as `submission.rejected`).
     async fn refuse(&mut self, refusal: Refusal) -> anyhow::Result<()> {
-        let person = self.person()?;
+        let person = Person::fictional(&mut self.rng)?;
         let n = self.number();
         let year = self.clock.now().to_offset(BEIJING).year();
         let plot = match refusal {
@@ -1125,6 +1158,21 @@ impl Sim {
         );
         Ok(())
     }
+}
+
+/// A canonical document in the native dialect of `sender` (as the registry
+/// says it speaks), with the Content-Type to send it with.
+pub(crate) fn native(gw: &Gateway, sender: &str, doc: &Value) -> anyhow::Result<(Vec<u8>, String)> {
+    let dialect = gw
+        .registry
+        .get(sender)
+        .map(|a| a.dialect)
+        .context("sender not in the registry")?;
+    let bytes = gw
+        .formats
+        .encode(dialect, doc)
+        .map_err(|e| anyhow::anyhow!("encoding a demo document for {sender}: {e:?}"))?;
+    Ok((bytes, gw.formats.content_type(dialect)))
 }
 
 /// The bytes of a demo attachment: a minimal PDF naming the document and its

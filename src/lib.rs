@@ -16,7 +16,7 @@ pub mod app;
 pub mod attachments;
 /// Online backup of the embedded SQLite gateway (database snapshot, blobs, keys).
 pub mod backup;
-/// Load-benchmark command: simulated partners over real HTTP, with the crypto-only ceiling.
+/// Load-benchmark command: simulated partners over real HTTP (court notices, or `--mix`: every dialect and flow, delivered by push and pull), with the crypto-only ceiling and peak memory.
 pub mod bench;
 /// The one source of "now" (shiftable by tests and the demo, never by configuration).
 pub mod clock;
@@ -38,7 +38,7 @@ pub mod metrics;
 pub mod model;
 /// E-mail to clerks and supervisors: notifications from the exchange log and deadlines, the mail outbox, SMTP.
 pub mod notify;
-/// Partner-side client: signs and posts documents, verifies the gateway's receipts.
+/// Partner-side client: signs and posts documents, verifies the gateway's receipts; a push inbox that signs receipts.
 pub mod partner;
 /// The agency registry: who exists, which dialect each speaks, where each is delivered.
 pub mod registry;

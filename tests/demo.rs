@@ -4,6 +4,8 @@
 //! exchange log, which an exported bundle verifies offline, with none of the
 //! fictional people's names or ID numbers in any leaf; demo web users with
 //! their logins shown once; and a second run refuses to add to the data.
+//! The mixed load benchmark (`bench --mix`), built from the demo's flows,
+//! runs here in small.
 
 mod common;
 
@@ -150,4 +152,72 @@ async fn the_demo_refuses_a_data_directory_without_the_dev_pki_and_writes_nothin
     );
     assert!(!settings.registry.exists(), "nothing written");
     assert!(!dir.path().join("gateway.db").exists(), "no database made");
+}
+
+/// `bench --mix` in small (docs/benchmarks.md, section 7): every dialect
+/// and flow is accepted, every push and pull delivery completes and is
+/// receipted or acked exactly once in the exchange log, the push receivers
+/// process each document once, and the resident memory is reported.
+#[actix_web::test]
+async fn the_mixed_benchmark_accepts_every_document_and_receipts_each_delivery_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = TestDatabase::create();
+    common::seed_dev_pki(&Settings::for_dir(dir.path()).pki_dir());
+    let report = corrections_gateway::bench::load(corrections_gateway::bench::Options {
+        partners: 4,
+        documents: 40,
+        alg: "ecdsa-p256-sha256".into(),
+        dir: Some(dir.path().to_path_buf()),
+        database_url: database.url().map(str::to_string),
+        instances: 1,
+        mix: true,
+        rate: None,
+        formats: false,
+    })
+    .await
+    .expect("the mixed benchmark runs");
+
+    assert_eq!(report.documents, 40, "{report}");
+    assert_eq!(report.accepted, 40, "every document accepted: {report}");
+    let mix = report.mix.as_ref().expect("a mixed report");
+    let senders: Vec<&str> = mix.senders.iter().map(|(a, _, _)| a.as_str()).collect();
+    for agency in [
+        "court.620102",
+        "procuratorate.620102",
+        "police.620102",
+        "prison.620000.3",
+        "corrections.620102",
+    ] {
+        assert!(senders.contains(&agency), "{agency} sent: {report}");
+    }
+    assert!(
+        mix.senders
+            .iter()
+            .any(|(_, content_type, _)| content_type.ends_with("charset=gb18030")),
+        "{report}"
+    );
+    assert!(mix.message_types.len() >= 6, "{report}");
+
+    let d = &mix.deliveries;
+    assert!(d.push > 0 && d.pull > 0, "{report}");
+    assert_eq!((d.pending, d.dead), (0, 0), "{report}");
+    assert_eq!(d.delivered, d.push, "every push receipted: {report}");
+    assert_eq!(d.acked, d.pull, "every pulled copy acked: {report}");
+    assert_eq!(d.receipted_once, d.push + d.pull, "{report}");
+    assert_eq!(d.receipted_more, 0, "{report}");
+    assert_eq!(d.inboxes.len(), 2, "{report}");
+    for (agency, tally) in &d.inboxes {
+        assert_eq!(tally.processed_twice, 0, "{agency}: {report}");
+        assert_eq!(tally.refused, 0, "{agency}: {report}");
+    }
+    let processed: usize = d.inboxes.iter().map(|(_, t)| t.documents).sum();
+    assert_eq!(processed, d.push, "each push processed once: {report}");
+    assert!(
+        report.memory.gateway_kib > 0 && report.memory.before_kib > 0,
+        "{report}"
+    );
+    assert!(
+        report.memory.peak_kib >= report.memory.before_kib,
+        "{report}"
+    );
 }

@@ -1,7 +1,10 @@
 //! The partner side of the contract: what an agency system does to talk to
 //! the gateway. Used by `corrections-gateway send`, the load benchmark and the
 //! integration tests, so all three sign exactly the way protocol.md says and a
-//! partner integrator can read one small module to see how.
+//! partner integrator can read one small module to see how. [`inbox`] is the
+//! receiving end of push delivery, as the benchmark and tests run it.
+
+pub mod inbox;
 
 use std::path::Path;
 
@@ -10,7 +13,7 @@ use openssl::x509::X509;
 
 use crate::clock::Clock;
 use crate::security::alg::{Algorithm, SigningKey, VerifyingKey};
-use crate::security::devpki::load_signing_key;
+use crate::security::devpki::{agency_key_files, load_signing_key};
 use crate::security::digest::content_digest;
 use crate::security::httpsig::{self, SignatureParams, REQUEST_COMPONENTS};
 use crate::security::request::RequestParts;
@@ -116,6 +119,20 @@ impl Partner {
         let (key, _cert, keyid, alg) = load_signing_key(key, cert)
             .map_err(|e| anyhow::anyhow!("loading the signing key: {}", e.message().en))?;
         Ok(Partner::new(base_url, key, keyid, alg))
+    }
+
+    /// The partner `agency` signing with its DEV-ONLY key for `alg` from the
+    /// PKI directory `init-dev` wrote (the demo, the load benchmark and the
+    /// tests play agencies this way).
+    pub fn for_agency(
+        base_url: &str,
+        pki_dir: &Path,
+        agency: &str,
+        alg: Algorithm,
+    ) -> anyhow::Result<Partner> {
+        let (key, cert) = agency_key_files(pki_dir, agency, alg);
+        Partner::from_files(base_url, &key, &cert)
+            .with_context(|| format!("the dev key of {agency} for {}", alg.as_str()))
     }
 
     pub fn new(base_url: &str, key: SigningKey, keyid: String, alg: Algorithm) -> Partner {

@@ -13,7 +13,7 @@
 //! `<origin>+<key id>+<base64>`). Generation is idempotent: existing files
 //! are kept and reused (`log.pub` is derived data and follows the origin).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use openssl::asn1::{Asn1Integer, Asn1Time};
 use openssl::bn::{BigNum, MsbOption};
@@ -52,10 +52,16 @@ pub struct GatewayIdentity {
 
 impl GatewayIdentity {
     pub fn load(pki_dir: &Path) -> Result<GatewayIdentity, SecurityError> {
-        let (key, certificate, keyid, algorithm) = load_signing_key(
+        Self::from_files(
             &pki_dir.join("gateway.key.pem"),
             &pki_dir.join("gateway.crt.pem"),
-        )?;
+        )
+    }
+
+    /// Any signing identity from its key and certificate files: a simulated
+    /// partner signs its push receipts with its agency's dev key this way.
+    pub fn from_files(key_pem: &Path, cert_pem: &Path) -> Result<GatewayIdentity, SecurityError> {
+        let (key, certificate, keyid, algorithm) = load_signing_key(key_pem, cert_pem)?;
         Ok(GatewayIdentity {
             key,
             certificate,
@@ -63,6 +69,18 @@ impl GatewayIdentity {
             algorithm,
         })
     }
+}
+
+/// The DEV-ONLY signer key and certificate files of `agency` for `alg`
+/// (`AGENCY/STEM.key.pem`, `AGENCY/STEM.crt.pem` under the PKI directory),
+/// as [`generate`] writes them.
+pub fn agency_key_files(pki_dir: &Path, agency: &str, alg: Algorithm) -> (PathBuf, PathBuf) {
+    let dir = pki_dir.join(agency);
+    let stem = alg.file_stem();
+    (
+        dir.join(format!("{stem}.key.pem")),
+        dir.join(format!("{stem}.crt.pem")),
+    )
 }
 
 fn io(path: &Path, e: std::io::Error) -> SecurityError {
@@ -162,8 +180,9 @@ pub fn generate(pki_dir: &Path, agencies: &[(&str, &str)]) -> Result<(), Securit
         }
         for alg in Algorithm::ALL {
             let stem = alg.file_stem();
-            let key = ensure_key(&dir.join(format!("{stem}.key.pem")), alg)?;
-            ensure_cert(&dir.join(format!("{stem}.crt.pem")), || {
+            let (key_pem, cert_pem) = agency_key_files(pki_dir, id, alg);
+            let key = ensure_key(&key_pem, alg)?;
+            ensure_cert(&cert_pem, || {
                 issue(
                     &format!("{id} {stem} signer"),
                     name,

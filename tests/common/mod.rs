@@ -163,13 +163,8 @@ impl TestGateway {
 
     /// The same, talking to another instance (on the same data directory).
     pub fn partner_at(&self, base_url: &str, agency: &str, alg: Algorithm) -> Partner {
-        let dir = self.pki().join(agency);
-        let mut partner = Partner::from_files(
-            base_url,
-            &dir.join(format!("{}.key.pem", alg.file_stem())),
-            &dir.join(format!("{}.crt.pem", alg.file_stem())),
-        )
-        .expect("partner key");
+        let mut partner =
+            Partner::for_agency(base_url, &self.pki(), agency, alg).expect("partner key");
         partner.clock = self.clock;
         partner
     }

@@ -11,12 +11,11 @@ use std::time::Duration;
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use corrections_gateway::config::{DeliverySettings, Settings};
-use corrections_gateway::delivery::push::{DOCUMENT_ID_HEADER, PUSH_COMPONENTS};
+use corrections_gateway::delivery::push::DOCUMENT_ID_HEADER;
+use corrections_gateway::partner::inbox::verify_gateway;
 use corrections_gateway::partner::GatewayCert;
 use corrections_gateway::security::alg::Algorithm;
-use corrections_gateway::security::devpki::{load_signing_key, GatewayIdentity};
-use corrections_gateway::security::digest::verify_content_digest;
-use corrections_gateway::security::httpsig::{self, MessageComponents};
+use corrections_gateway::security::devpki::{agency_key_files, GatewayIdentity};
 use corrections_gateway::security::response::sign_response;
 
 use super::TestGateway;
@@ -38,24 +37,7 @@ pub fn fast(settings: &mut Settings) {
 /// A gateway whose registry sends `push` agencies to the given endpoints.
 pub async fn gateway_pushing_to(push: &[(&str, String)]) -> TestGateway {
     let dir = tempfile::tempdir().unwrap();
-    let demo = std::fs::read_to_string(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("rules/agencies.demo.toml"),
-    )
-    .unwrap();
-    let mut registry: toml::Table = demo.parse().unwrap();
-    for entry in registry["agency"].as_array_mut().unwrap() {
-        let entry = entry.as_table_mut().unwrap();
-        let id = entry["id"].as_str().unwrap().to_owned();
-        if let Some((_, url)) = push.iter().find(|(agency, _)| *agency == id) {
-            entry.insert("delivery".into(), "push".into());
-            entry.insert("endpoint".into(), url.clone().into());
-        }
-    }
-    std::fs::write(
-        dir.path().join("agencies.toml"),
-        toml::to_string(&registry).unwrap(),
-    )
-    .unwrap();
+    corrections_gateway::app::write_dev_registry(&Settings::for_dir(dir.path()), push).unwrap();
     TestGateway::start_in(dir, fast).await
 }
 
@@ -100,19 +82,8 @@ pub struct Receiver {
 }
 
 pub fn identity(gw: &TestGateway, agency: &str) -> GatewayIdentity {
-    let dir = gw.pki().join(agency);
-    let alg = Algorithm::EcdsaP256Sha256;
-    let (key, certificate, keyid, algorithm) = load_signing_key(
-        &dir.join(format!("{}.key.pem", alg.file_stem())),
-        &dir.join(format!("{}.crt.pem", alg.file_stem())),
-    )
-    .unwrap();
-    GatewayIdentity {
-        key,
-        certificate,
-        keyid,
-        algorithm,
-    }
+    let (key, cert) = agency_key_files(&gw.pki(), agency, Algorithm::EcdsaP256Sha256);
+    GatewayIdentity::from_files(&key, &cert).unwrap()
 }
 
 impl Receiver {
@@ -156,44 +127,6 @@ impl Receiver {
             .map(|(n, _)| *n)
             .unwrap_or(0)
     }
-}
-
-/// The covered components of the gateway's push, as a receiver sees them.
-pub struct Incoming<'a>(&'a HttpRequest);
-
-impl MessageComponents for Incoming<'_> {
-    fn component(&self, name: &str) -> Option<String> {
-        match name {
-            "@method" => Some(self.0.method().as_str().to_owned()),
-            "@path" => Some(self.0.path().to_owned()),
-            header => self
-                .0
-                .headers()
-                .get(header)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned),
-        }
-    }
-}
-
-pub fn verify_gateway(gateway: &GatewayCert, req: &HttpRequest, body: &[u8]) -> Result<(), String> {
-    let header = |name: &str| {
-        req.headers()
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned)
-            .ok_or(format!("no {name}"))
-    };
-    verify_content_digest(&header("content-digest")?, body).map_err(|e| format!("{e}"))?;
-    let (params, signature) =
-        httpsig::parse_signature(&header("signature-input")?, &header("signature")?)
-            .map_err(|e| format!("{e}"))?;
-    httpsig::require_components(&params, &PUSH_COMPONENTS).map_err(|e| format!("{e}"))?;
-    if params.keyid != gateway.keyid {
-        return Err("not the gateway's key".into());
-    }
-    httpsig::verify_message(&params, &signature, &Incoming(req), &gateway.key)
-        .map_err(|e| format!("{e}"))
 }
 
 pub async fn inbox(
