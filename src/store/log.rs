@@ -208,6 +208,18 @@ pub(super) fn values_sql(prefix: &str, columns: usize, rows: usize) -> String {
     sql
 }
 
+/// A `(level, idx, hash)` row of the tree.
+fn node_row(row: &sqlx::any::AnyRow) -> Result<(NodeId, Hash), StoreError> {
+    let level: i64 = row.try_get(0)?;
+    let idx: i64 = row.try_get(1)?;
+    let hash: Vec<u8> = row.try_get(2)?;
+    let id = NodeId::new(level as u8, idx as u64);
+    let hash: Hash = hash
+        .try_into()
+        .map_err(|_| damaged(format!("{id} is not 32 bytes")))?;
+    Ok((id, hash))
+}
+
 /// The hashes of `ids`, in that order, in one query (leaves from
 /// `exchange_log`, subtrees from `log_nodes`).
 async fn read_nodes<'c, E>(executor: E, ids: &[NodeId]) -> Result<Vec<Hash>, StoreError>
@@ -254,13 +266,7 @@ where
     }
     let mut found: HashMap<NodeId, Hash> = HashMap::with_capacity(unique.len());
     for row in query.fetch_all(executor).await? {
-        let level: i64 = row.try_get(0)?;
-        let idx: i64 = row.try_get(1)?;
-        let hash: Vec<u8> = row.try_get(2)?;
-        let id = NodeId::new(level as u8, idx as u64);
-        let hash: Hash = hash
-            .try_into()
-            .map_err(|_| damaged(format!("{id} is not 32 bytes")))?;
+        let (id, hash) = node_row(&row)?;
         found.insert(id, hash);
     }
     ids.iter()
@@ -551,17 +557,10 @@ impl Store {
         .bind(CACHE_MAX as i64)
         .fetch_all(&self.reader)
         .await?;
-        let mut found = HashMap::with_capacity(rows.len());
-        for row in rows {
-            let level: i64 = row.try_get(0)?;
-            let idx: i64 = row.try_get(1)?;
-            let hash: Vec<u8> = row.try_get(2)?;
-            let id = NodeId::new(level as u8, idx as u64);
-            let hash: Hash = hash
-                .try_into()
-                .map_err(|_| damaged(format!("{id} is not 32 bytes")))?;
-            found.insert(id, hash);
-        }
+        let found = rows
+            .iter()
+            .map(node_row)
+            .collect::<Result<HashMap<NodeId, Hash>, StoreError>>()?;
         self.nodes.keep(&found);
         Ok(self.nodes.len())
     }
