@@ -197,19 +197,7 @@ async fn a_backup_taken_under_traffic_restores_with_every_receipted_document_and
     // The restored log verifies offline.
     let bundle = tempfile::tempdir().unwrap();
     let out_dir = bundle.path().join("log");
-    let (ok, out) = cli_on(
-        restored_db.url(),
-        &[
-            "log",
-            "export",
-            "--dir",
-            restore.to_str().unwrap(),
-            "--out",
-            out_dir.to_str().unwrap(),
-        ],
-    );
-    assert!(ok, "export: {out}");
-    let (ok, out) = cli(&["log", "verify", out_dir.to_str().unwrap()]);
+    let (ok, out) = common::export_and_verify_log(restored_db.url(), &restore, &out_dir);
     assert!(ok, "log verify of the restore: {out}");
 
     // And the restored gateway goes on: a new document is accepted and logged.

@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use common::receiver::{gateway_pushing_to, listener, serve, Behaviour, Receiver};
 use common::served::Served;
-use common::{cli, cli_on, court_notice, TestGateway};
+use common::{court_notice, TestGateway};
 use corrections_gateway::partner::{GatewayCert, Partner};
 use corrections_gateway::security::alg::Algorithm;
 use corrections_gateway::xlog::merkle::{self, Hash};
@@ -411,19 +411,7 @@ async fn sigkill_under_load_loses_nothing_and_processes_each_delivery_once() {
     assert!(served.wait(Duration::from_secs(60)).success());
 
     let bundle = gw.dir.path().join("bundle");
-    let (ok, out) = cli_on(
-        gw.database.url(),
-        &[
-            "log",
-            "export",
-            "--dir",
-            gw.dir.path().to_str().unwrap(),
-            "--out",
-            bundle.to_str().unwrap(),
-        ],
-    );
-    assert!(ok, "export: {out}");
-    let (ok, out) = cli(&["log", "verify", bundle.to_str().unwrap()]);
+    let (ok, out) = common::export_and_verify_log(gw.database.url(), gw.dir.path(), &bundle);
     assert!(ok, "verify: {out}");
     eprintln!(
         "crash test: {KILLS} kills in {:.1} s; {} documents ({resent_stored} of them stored on a resend), \

@@ -111,19 +111,7 @@ async fn two_weeks_of_demo_traffic_show_every_flow_a_miss_a_refusal_and_a_dead_l
         "{out}"
     );
     let bundle = dir.path().join("bundle");
-    let (ok, out) = cli_on(
-        database.url(),
-        &[
-            "log",
-            "export",
-            "--dir",
-            dir_arg,
-            "--out",
-            bundle.to_str().unwrap(),
-        ],
-    );
-    assert!(ok, "{out}");
-    let (ok, out) = cli_on(None, &["log", "verify", bundle.to_str().unwrap()]);
+    let (ok, out) = common::export_and_verify_log(database.url(), dir.path(), &bundle);
     assert!(ok && out.contains("ok:"), "{out}");
 
     // A second run adds nothing and says why.

@@ -7,7 +7,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{cli, cli_on, court_notice, TestDatabase, TestGateway};
+use common::{court_notice, TestDatabase, TestGateway};
 use corrections_gateway::partner::{Answer, Partner};
 use corrections_gateway::security::alg::Algorithm;
 use corrections_gateway::xlog::merkle::{self, Hash};
@@ -230,21 +230,7 @@ async fn entries_are_read_with_a_signed_request_and_the_read_is_logged() {
 
 /// Exports the gateway's log with the real binary and verifies the bundle.
 fn export_and_verify(gw: &TestGateway, bundle: &Path) -> (bool, String) {
-    let _ = std::fs::remove_dir_all(bundle);
-    let data = gw.dir.path();
-    let (ok, out) = cli_on(
-        gw.database.url(),
-        &[
-            "log",
-            "export",
-            "--dir",
-            data.to_str().unwrap(),
-            "--out",
-            bundle.to_str().unwrap(),
-        ],
-    );
-    assert!(ok, "export: {out}");
-    cli(&["log", "verify", bundle.to_str().unwrap()])
+    common::export_and_verify_log(gw.database.url(), gw.dir.path(), bundle)
 }
 
 #[actix_web::test]

@@ -12,7 +12,7 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use common::{cli, cli_on, native, scans, TestGateway};
+use common::{cli_on, native, scans, TestGateway};
 use corrections_gateway::clock::Clock;
 use corrections_gateway::config::{RetentionMode, RetentionSettings};
 use corrections_gateway::formats::Dialect;
@@ -262,19 +262,7 @@ async fn proves_inclusion(gw: &TestGateway, receipt: &Value) {
 }
 
 fn export_and_verify(gw: &TestGateway, bundle: &Path) {
-    let (ok, out) = cli_on(
-        gw.database.url(),
-        &[
-            "log",
-            "export",
-            "--dir",
-            gw.dir.path().to_str().unwrap(),
-            "--out",
-            bundle.to_str().unwrap(),
-        ],
-    );
-    assert!(ok, "export: {out}");
-    let (ok, out) = cli(&["log", "verify", bundle.to_str().unwrap()]);
+    let (ok, out) = common::export_and_verify_log(gw.database.url(), gw.dir.path(), bundle);
     assert!(ok, "log verify after the purge: {out}");
 }
 

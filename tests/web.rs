@@ -332,13 +332,7 @@ async fn a_clerk_sends_the_corrections_documents_through_the_same_pipeline() {
         !page.contains("/send/handover.receipt"),
         "no second receipt offered"
     );
-    let leaf = gw
-        .leaves()
-        .await
-        .into_iter()
-        .rev()
-        .find(|l| l.contains("\"document.accepted\""))
-        .unwrap();
+    let leaf = gw.newest_leaf("document.accepted").await;
     assert!(
         leaf.contains("\"message_type\":\"handover.receipt\"")
             && leaf.contains("\"sender\":\"corrections.620102\"")
@@ -399,13 +393,7 @@ async fn a_clerk_sends_the_corrections_documents_through_the_same_pipeline() {
     )
     .await;
     assert_eq!(status, 200, "{page}");
-    let sent = gw
-        .leaves()
-        .await
-        .into_iter()
-        .rev()
-        .find(|l| l.contains("\"document.accepted\""))
-        .unwrap();
+    let sent = gw.newest_leaf("document.accepted").await;
     assert!(
         sent.contains("\"message_type\":\"handover.report_status\""),
         "{sent}"
@@ -506,13 +494,7 @@ async fn a_clerk_sends_the_assessment_opinion() {
         page.contains("已提交调查评估意见书"),
         "the state moved: {page}"
     );
-    let leaf = gw
-        .leaves()
-        .await
-        .into_iter()
-        .rev()
-        .find(|l| l.contains("\"document.accepted\""))
-        .unwrap();
+    let leaf = gw.newest_leaf("document.accepted").await;
     assert!(
         leaf.contains("procuratorate.620102"),
         "routing added the copy: {leaf}"
@@ -549,13 +531,7 @@ async fn a_clerk_sends_the_assessment_opinion() {
     )
     .await;
     assert_eq!(status, 200, "{page}");
-    let leaf = gw
-        .leaves()
-        .await
-        .into_iter()
-        .rev()
-        .find(|l| l.contains("\"document.accepted\""))
-        .unwrap();
+    let leaf = gw.newest_leaf("document.accepted").await;
     assert!(
         leaf.contains("\"message_type\":\"assessment.unable\""),
         "{leaf}"
@@ -729,13 +705,7 @@ async fn an_auditor_browses_the_log_and_exports_evidence_that_verifies_offline()
     let (_, page) = get(older).await;
     assert!(page.contains("document.accepted"), "{page}");
     // Each page shown is on record.
-    let read = gw
-        .leaves()
-        .await
-        .into_iter()
-        .rev()
-        .find(|l| l.contains("\"log.read\""))
-        .unwrap();
+    let read = gw.newest_leaf("log.read").await;
     assert!(
         read.contains("\"reader\":\"web\"") && read.contains("\"user_id\":"),
         "{read}"

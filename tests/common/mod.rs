@@ -218,6 +218,17 @@ impl TestGateway {
             .map(|e| String::from_utf8(e.leaf).expect("leaves are UTF-8 JSON"))
             .collect()
     }
+
+    /// The newest exchange-log leaf of this `event` kind (panics if none).
+    pub async fn newest_leaf(&self, event: &str) -> String {
+        let kind = format!("\"event\":\"{event}\"");
+        self.leaves()
+            .await
+            .into_iter()
+            .rev()
+            .find(|l| l.contains(&kind))
+            .unwrap_or_else(|| panic!("no {event} entry in the log"))
+    }
 }
 
 /// Copies a dev PKI generated once per test run into `pki_dir` unless it
@@ -481,6 +492,30 @@ pub fn deadline<'a>(case: &'a serde_json::Value, step: &str) -> &'a serde_json::
 /// stdout and stderr.
 pub fn cli(args: &[&str]) -> (bool, String) {
     cli_on(None, args)
+}
+
+/// `log export` of the gateway on `dir` (and `database_url`) into `bundle`
+/// (asserted to succeed), then `log verify` of that bundle, which touches no
+/// database: its success and output.
+pub fn export_and_verify_log(
+    database_url: Option<&str>,
+    dir: &Path,
+    bundle: &Path,
+) -> (bool, String) {
+    let _ = std::fs::remove_dir_all(bundle);
+    let (ok, out) = cli_on(
+        database_url,
+        &[
+            "log",
+            "export",
+            "--dir",
+            dir.to_str().unwrap(),
+            "--out",
+            bundle.to_str().unwrap(),
+        ],
+    );
+    assert!(ok, "export: {out}");
+    cli(&["log", "verify", bundle.to_str().unwrap()])
 }
 
 /// The same, for commands that open a gateway's database: `database_url`
