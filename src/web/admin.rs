@@ -44,6 +44,22 @@ async fn admin(gw: &Gateway, req: &HttpRequest) -> Result<Session, HttpResponse>
     Ok(session)
 }
 
+/// An admin's posted form: the admin's session and the form's fields, once
+/// the role and the form's CSRF token are checked.
+async fn admin_form(
+    gw: &Gateway,
+    req: &HttpRequest,
+    payload: web::Payload,
+) -> Result<(Session, Vec<(String, String)>), HttpResponse> {
+    let lang = Lang::of(req);
+    let session = admin(gw, req).await?;
+    let form = read_form(lang, payload).await?;
+    if !auth::check_csrf(&session, &field(&form, "csrf").unwrap_or_default()) {
+        return Err(auth::csrf_refused(lang));
+    }
+    Ok((session, form))
+}
+
 /// `GET /ui/admin/agencies`: the registry and the trust store's certificates.
 pub async fn agencies(gw: web::Data<Gateway>, req: HttpRequest) -> HttpResponse {
     let lang = Lang::of(&req);
@@ -303,17 +319,10 @@ pub async fn create(
     payload: web::Payload,
 ) -> HttpResponse {
     let lang = Lang::of(&req);
-    let session = match admin(&gw, &req).await {
-        Ok(s) => s,
+    let (session, form) = match admin_form(&gw, &req, payload).await {
+        Ok(posted) => posted,
         Err(answer) => return answer,
     };
-    let form = match read_form(lang, payload).await {
-        Ok(form) => form,
-        Err(answer) => return answer,
-    };
-    if !auth::check_csrf(&session, &field(&form, "csrf").unwrap_or_default()) {
-        return auth::csrf_refused(lang);
-    }
     let role = field(&form, "role").unwrap_or_default();
     let password = generated_password();
     let new = NewUser {
@@ -375,17 +384,10 @@ pub async fn change(
     payload: web::Payload,
 ) -> HttpResponse {
     let lang = Lang::of(&req);
-    let session = match admin(&gw, &req).await {
-        Ok(s) => s,
+    let (session, _) = match admin_form(&gw, &req, payload).await {
+        Ok(posted) => posted,
         Err(answer) => return answer,
     };
-    let form = match read_form(lang, payload).await {
-        Ok(form) => form,
-        Err(answer) => return answer,
-    };
-    if !auth::check_csrf(&session, &field(&form, "csrf").unwrap_or_default()) {
-        return auth::csrf_refused(lang);
-    }
     let (user_id, action) = path.into_inner();
     let target = match gw.store.user_by_id(&user_id).await {
         Ok(Some(target)) => target,
