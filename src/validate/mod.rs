@@ -124,22 +124,20 @@ impl Validator {
                 files.push(read_schema(path, name)?);
             }
         }
-        // Every file is a resource of every compilation, so relative `$ref`s
-        // between files resolve in memory (the crate is built without any
-        // remote retriever, so an unresolved `$ref` fails here, at start-up).
-        let resources = || -> Result<Vec<(String, jsonschema::Resource)>, ValidateSetupError> {
-            files
-                .iter()
-                .map(|f| {
-                    jsonschema::Resource::from_contents(f.contents.clone())
-                        .map(|r| (f.id.clone(), r))
-                        .map_err(|e| ValidateSetupError::Schema {
-                            path: f.path.clone(),
-                            message: e.to_string(),
-                        })
-                })
-                .collect()
-        };
+        // Every file is in one registry shared by every compilation, so
+        // relative `$ref`s between files resolve in memory (the crate is
+        // built without any remote retriever, so an unresolved `$ref` fails
+        // here, at start-up). One registry, not the files again for each
+        // compilation: jsonschema 0.30 did that and kept ~95 MiB of copies
+        // (docs/benchmarks.md §7); now the 17 schemas take ~6 MiB.
+        let registry = jsonschema::Registry::new()
+            .draft(jsonschema::Draft::Draft202012)
+            .extend(files.iter().map(|f| (f.id.as_str(), &f.contents)))
+            .and_then(|builder| builder.prepare())
+            .map_err(|e| ValidateSetupError::Schema {
+                path: schemas_dir.to_owned(),
+                message: e.to_string(),
+            })?;
         let compile = |f: &SchemaFile| -> Result<jsonschema::Validator, ValidateSetupError> {
             jsonschema::options()
                 .with_draft(jsonschema::Draft::Draft202012)
@@ -147,7 +145,7 @@ impl Validator {
                 // so the linear-time `regex` engine serves them; a pattern that
                 // needed more would fail here, at start-up.
                 .with_pattern_options(jsonschema::PatternOptions::regex())
-                .with_resources(resources()?.into_iter())
+                .with_registry(&registry)
                 .build(&f.contents)
                 .map_err(|e| ValidateSetupError::Schema {
                     path: f.path.clone(),
@@ -169,6 +167,7 @@ impl Validator {
             };
             by_type.insert(t, compile(f)?);
         }
+        drop(registry);
         let envelope = envelope.ok_or_else(|| ValidateSetupError::MissingEnvelope {
             dir: schemas_dir.to_owned(),
         })?;

@@ -14,10 +14,10 @@ use crate::violation::{Violation, Violations};
 
 /// The violations for one schema error.
 pub(crate) fn to_violations(e: &ValidationError<'_>) -> Violations {
-    let path = e.instance_path.as_str();
+    let path = e.instance_path().as_str();
     let f = codes::field_name(path);
     let v = |code: &'static str, zh: String, en: String| vec![Violation::new(code, path, zh, en)];
-    match &e.kind {
+    match e.kind() {
         ValidationErrorKind::Required { property } => {
             vec![codes::missing_field(
                 path,
