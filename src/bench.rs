@@ -110,6 +110,8 @@ pub struct Report {
     /// (group commit: documents per transaction), over all instances.
     pub groups: u64,
     pub grouped: u64,
+    /// Groups written one document at a time after their table-by-table write failed.
+    pub fallbacks: u64,
     /// The open-loop rate asked for, if any.
     pub rate: Option<f64>,
     /// Requests not accepted: what they got, and how many.
@@ -163,9 +165,10 @@ impl std::fmt::Display for Report {
         )?;
         writeln!(
             f,
-            "commit groups        {} transactions, {:.1} documents each",
+            "commit groups        {} transactions, {:.1} documents each, {} written one at a time",
             self.groups,
-            self.grouped as f64 / self.groups.max(1) as f64
+            self.grouped as f64 / self.groups.max(1) as f64,
+            self.fallbacks
         )?;
         write!(f, "{}", self.memory)?;
         if let Some(mix) = &self.mix {
@@ -346,7 +349,7 @@ async fn drive(
     let memory = memory.at_end();
     verify_one_receipt(pki, &fired)?;
     let (p50, p99) = percentiles(fired.latencies.clone());
-    let (groups, grouped) = commit_groups(instances);
+    let (groups, grouped, fallbacks) = commit_groups(instances);
     Ok(Report {
         alg,
         instances: instances.len(),
@@ -359,6 +362,7 @@ async fn drive(
         crypto_per_sec,
         groups,
         grouped,
+        fallbacks,
         rate: options.rate,
         refusals: fired.refusals.into_iter().collect(),
         memory,
@@ -509,12 +513,13 @@ fn percentiles(mut latencies: Vec<Duration>) -> (Duration, Duration) {
     (pick(0.50), pick(0.99))
 }
 
-/// Transactions that committed documents and the documents in them, over all instances.
-fn commit_groups(instances: &[app::Running]) -> (u64, u64) {
-    instances
-        .iter()
-        .map(|r| r.gateway.store.commit_groups())
-        .fold((0, 0), |(g, d), (g2, d2)| (g + g2, d + d2))
+/// Transactions that committed documents, the documents in them and the
+/// groups written one document at a time, over all instances.
+fn commit_groups(instances: &[app::Running]) -> (u64, u64, u64) {
+    instances.iter().fold((0, 0, 0), |(g, d, f), r| {
+        let (g2, d2) = r.gateway.store.commit_groups();
+        (g + g2, d + d2, f + r.gateway.store.commit_fallbacks())
+    })
 }
 
 /// Verify + receipt signing per document, on every core, for about `budget`.

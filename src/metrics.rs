@@ -109,6 +109,13 @@ pub fn commit_group(documents: usize) {
     metrics::histogram!("gateway_commit_group_documents").record(documents as f64);
 }
 
+/// A group's table-by-table write failed and it was written one document at
+/// a time (`store/group.rs`): rare; often means PostgreSQL instances racing
+/// on twin documents, or a database error pinned on one document.
+pub fn commit_group_fallback() {
+    metrics::counter!("gateway_commit_group_fallbacks_total").increment(1);
+}
+
 /// One mail sending attempt ended: `sent` or the failure code (docs/mail.md).
 pub fn mail_sent(outcome: &str) {
     metrics::counter!("gateway_mail_attempts_total", "outcome" => outcome.to_owned()).increment(1);

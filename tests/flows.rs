@@ -8,6 +8,7 @@ mod common;
 use common::{court_notice, deadline, TestGateway};
 use corrections_gateway::security::alg::Algorithm;
 use serde_json::Value;
+use time::macros::datetime;
 
 const COURT: &str = "court.620102";
 const CORRECTIONS: &str = "corrections.620102";
@@ -34,7 +35,9 @@ fn answer(fixture: &str, notice_id: &str, document_no: &str, body: Option<Value>
 
 #[actix_web::test]
 async fn a_handover_case_moves_from_notice_to_receipt_to_report() {
-    let gw = TestGateway::start().await;
+    // The day the court's notice is dated (2026-11-20, effective 11-18):
+    // every period is then still running, whatever day the test runs on.
+    let gw = TestGateway::start_at(datetime!(2026-11-20 16:00 +8)).await;
     let court = gw.partner(COURT, Algorithm::EcdsaP256Sha256);
     let corrections = gw.partner(CORRECTIONS, Algorithm::Sm2Sm3);
 

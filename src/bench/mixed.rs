@@ -270,7 +270,7 @@ pub(super) async fn drive(
     let mut latencies = first.latencies;
     latencies.extend(second.latencies);
     let (p50, p99) = percentiles(latencies);
-    let (groups, grouped) = commit_groups(instances);
+    let (groups, grouped, fallbacks) = commit_groups(instances);
     let mut refusals = first.refusals;
     for (what, n) in second.refusals {
         *refusals.entry(what).or_default() += n;
@@ -287,6 +287,7 @@ pub(super) async fn drive(
         crypto_per_sec,
         groups,
         grouped,
+        fallbacks,
         rate: options.rate,
         refusals: refusals.into_iter().collect(),
         memory,

@@ -38,7 +38,8 @@ use sqlx::{AnyPool, Connection};
 use tokio::sync::oneshot;
 
 use super::log::append_leaves;
-use super::{insert_receipts, write_document, Committed, NewDocument, Store, StoreError, Written};
+use super::rows::{write_document, write_group};
+use super::{insert_receipts, Committed, NewDocument, Store, StoreError, Written};
 use crate::xlog::{LogPosition, PreparedLeaf};
 
 /// Most documents in one transaction (bounds its size and the wait of the
@@ -70,6 +71,9 @@ pub(super) struct Group {
     /// Groups committed and the documents in them, since start.
     groups: AtomicU64,
     documents: AtomicU64,
+    /// Groups whose table-by-table write failed and were written one
+    /// document at a time instead.
+    fallbacks: AtomicU64,
 }
 
 impl Group {
@@ -81,6 +85,7 @@ impl Group {
             committer: OnceLock::new(),
             groups: AtomicU64::new(0),
             documents: AtomicU64::new(0),
+            fallbacks: AtomicU64::new(0),
         }
     }
 
@@ -142,6 +147,13 @@ impl Store {
             self.group.documents.load(Ordering::Relaxed),
         )
     }
+
+    /// Groups whose table-by-table write failed, so they were written one
+    /// document at a time (on PostgreSQL with several instances, a twin
+    /// document another instance committed after our reads).
+    pub fn commit_fallbacks(&self) -> u64 {
+        self.group.fallbacks.load(Ordering::Relaxed)
+    }
 }
 
 impl std::fmt::Debug for Group {
@@ -201,23 +213,35 @@ fn lock(queue: &Mutex<Vec<Job>>) -> std::sync::MutexGuard<'_, Vec<Job>> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// Commits `jobs` in one transaction and answers each. On a database error
-/// the transaction is rolled back, the document that hit it is answered with
-/// the error and the rest are tried again.
-async fn commit_group(store: &Store, mut jobs: Vec<Job>) {
+/// Commits `jobs` in one transaction and answers each: the whole group's
+/// rows at once, or if that fails, one document at a time.
+async fn commit_group(store: &Store, jobs: Vec<Job>) {
     crate::metrics::commit_group(jobs.len());
+    match try_batch(store, &jobs).await {
+        Ok(outcomes) => {
+            answer_all(store, jobs, outcomes);
+            return;
+        }
+        Err(e) => {
+            // Nothing of the attempt was stored; one document at a time
+            // finds which one it was, or gets past another instance's twin.
+            store.group.fallbacks.fetch_add(1, Ordering::Relaxed);
+            crate::metrics::commit_group_fallback();
+            tracing::debug!(error = %e, documents = jobs.len(), "group commit: written one at a time");
+        }
+    }
+    commit_one_by_one(store, jobs).await;
+}
+
+/// Commits `jobs` one document at a time (each in a savepoint) and answers
+/// each. On a database error the transaction is rolled back, the document
+/// that hit it is answered with the error and the rest are tried again.
+async fn commit_one_by_one(store: &Store, mut jobs: Vec<Job>) {
     let mut retries = 0;
     while !jobs.is_empty() {
         match try_group(store, &jobs).await {
             Ok(outcomes) => {
-                store.group.groups.fetch_add(1, Ordering::Relaxed);
-                store
-                    .group
-                    .documents
-                    .fetch_add(jobs.len() as u64, Ordering::Relaxed);
-                for (job, outcome) in jobs.into_iter().zip(outcomes) {
-                    let _ = job.answer.send(Ok(outcome));
-                }
+                answer_all(store, jobs, outcomes);
                 return;
             }
             Err((_, e)) if is_transient(&e) && retries < MAX_RETRIES => {
@@ -249,6 +273,17 @@ async fn commit_group(store: &Store, mut jobs: Vec<Job>) {
     }
 }
 
+fn answer_all(store: &Store, jobs: Vec<Job>, outcomes: Vec<Committed>) {
+    store.group.groups.fetch_add(1, Ordering::Relaxed);
+    store
+        .group
+        .documents
+        .fetch_add(jobs.len() as u64, Ordering::Relaxed);
+    for (job, outcome) in jobs.into_iter().zip(outcomes) {
+        let _ = job.answer.send(Ok(outcome));
+    }
+}
+
 /// Times a group is tried again after a deadlock or serialisation failure.
 const MAX_RETRIES: u32 = 5;
 
@@ -263,15 +298,23 @@ fn is_transient(e: &StoreError) -> bool {
     }
 }
 
-/// One attempt: every job's document in a savepoint of one transaction, then
-/// the leaves of those stored appended to the log at once and their receipts
-/// written. The error names the job that hit it (`None`: the transaction as
-/// a whole).
-///
-/// The log append comes last so that the `log_head` row, which serialises
-/// appends, is held only from there to the commit: on PostgreSQL a group no
-/// longer holds it while it waits for another instance's transaction (a
-/// twin document's unique key), which is how groups used to deadlock.
+/// The usual attempt: the whole group's rows written table by table
+/// (`rows::write_group`), then its leaves and receipts. Any error: nothing
+/// of it is stored, and [`try_group`] takes over.
+async fn try_batch(store: &Store, jobs: &[Job]) -> Result<Vec<Committed>, StoreError> {
+    let mut conn = store.group.pool.acquire().await?;
+    let mut tx = conn.begin().await?;
+    let docs: Vec<&NewDocument> = jobs.iter().map(|job| &job.doc).collect();
+    let written = write_group(&mut tx, &docs).await?;
+    let committed = finish(&mut tx, jobs, &written).await?;
+    tx.commit().await?;
+    Ok(committed)
+}
+
+/// One attempt of one document at a time: every job's document in a
+/// savepoint of one transaction, then the leaves of those stored appended to
+/// the log at once and their receipts written. The error names the job that
+/// hit it (`None`: the transaction as a whole).
 async fn try_group(
     store: &Store,
     jobs: &[Job],
@@ -291,11 +334,28 @@ async fn try_group(
             Err(e) => return Err((Some(n), e)),
         }
     }
+    let committed = finish(&mut tx, jobs, &written).await.map_err(whole)?;
+    tx.commit().await.map_err(|e| whole(e.into()))?;
+    Ok(committed)
+}
+
+/// The group's stored documents' leaves appended to the log at once, their
+/// receipts written, and each job's answer.
+///
+/// The log append comes last so that the `log_head` row, which serialises
+/// appends, is held only from there to the commit: on PostgreSQL a group no
+/// longer holds it while it waits for another instance's transaction (a
+/// twin document's unique key), which is how groups used to deadlock.
+async fn finish(
+    tx: &mut sqlx::AnyConnection,
+    jobs: &[Job],
+    written: &[Written],
+) -> Result<Vec<Committed>, StoreError> {
     let stored: Vec<usize> = (0..jobs.len())
         .filter(|&n| matches!(written[n], Written::New))
         .collect();
     let leaves: Vec<&PreparedLeaf> = stored.iter().map(|&n| &jobs[n].leaf).collect();
-    let positions = append_leaves(&mut tx, &leaves).await.map_err(whole)?;
+    let positions = append_leaves(tx, &leaves).await?;
     let receipts: Vec<Vec<u8>> = stored
         .iter()
         .zip(&positions)
@@ -314,47 +374,42 @@ async fn try_group(
             )
         })
         .collect();
-    insert_receipts(&mut tx, &rows).await.map_err(whole)?;
+    insert_receipts(tx, &rows).await?;
     // Each job's answer; a duplicate of a document stored earlier in this
     // group gets that document's receipt.
-    let mut new = stored.iter().zip(positions.into_iter().zip(receipts));
-    let mut committed: Vec<Option<Committed>> = written
+    let receipt_of: std::collections::HashMap<&str, &Vec<u8>> = stored
         .iter()
-        .map(|w| match w {
-            Written::New => new
-                .next()
-                .map(|(_, (position, receipt))| Committed::New { position, receipt }),
-            Written::Duplicate(receipt) => Some(Committed::Duplicate {
-                receipt: receipt.clone(),
-            }),
-            Written::DuplicateInGroup { .. } => None,
-            Written::Replayed => Some(Committed::Replayed),
-            Written::CaseMoved => Some(Committed::CaseMoved),
-        })
+        .zip(&receipts)
+        .map(|(&n, receipt)| (jobs[n].doc.id.as_str(), receipt))
         .collect();
-    for (n, w) in written.iter().enumerate() {
-        if let Written::DuplicateInGroup { original } = w {
-            let receipt = jobs
-                .iter()
-                .zip(&committed)
-                .find_map(|(job, c)| match c {
-                    Some(Committed::New { receipt, .. }) if job.doc.id == *original => {
-                        Some(receipt.clone())
+    let mut new = positions.into_iter().zip(receipts.iter());
+    written
+        .iter()
+        .map(|w| {
+            Ok(match w {
+                Written::New => {
+                    let (position, receipt) = new.next().ok_or_else(|| {
+                        StoreError::Group("a stored document of the group has no leaf".into())
+                    })?;
+                    Committed::New {
+                        position,
+                        receipt: receipt.clone(),
                     }
-                    _ => None,
-                })
-                .ok_or((Some(n), StoreError::Database(sqlx::Error::RowNotFound)))?;
-            committed[n] = Some(Committed::Duplicate { receipt });
-        }
-    }
-    let committed: Vec<Committed> = committed.into_iter().flatten().collect();
-    if committed.len() != jobs.len() {
-        return Err(whole(StoreError::Group(
-            "a document of the group has no outcome".into(),
-        )));
-    }
-    tx.commit().await.map_err(|e| whole(e.into()))?;
-    Ok(committed)
+                }
+                Written::Duplicate(receipt) => Committed::Duplicate {
+                    receipt: receipt.clone(),
+                },
+                Written::DuplicateInGroup { original } => Committed::Duplicate {
+                    receipt: receipt_of
+                        .get(original.as_str())
+                        .map(|r| (*r).clone())
+                        .ok_or(StoreError::Database(sqlx::Error::RowNotFound))?,
+                },
+                Written::Replayed => Committed::Replayed,
+                Written::CaseMoved => Committed::CaseMoved,
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -421,6 +476,27 @@ mod tests {
 
     #[tokio::test]
     async fn a_group_answers_its_duplicates_and_replays_with_its_own_receipts() {
+        check_group(false).await;
+    }
+
+    /// The same group through the path taken when its table-by-table write
+    /// fails: one document at a time, each in a savepoint.
+    #[tokio::test]
+    async fn one_document_at_a_time_gives_the_same_answers() {
+        check_group(true).await;
+    }
+
+    async fn check_group(one_by_one: bool) {
+        let commit = |store: &Store, jobs: Vec<Job>| {
+            let store = store.clone();
+            async move {
+                if one_by_one {
+                    commit_one_by_one(&store, jobs).await
+                } else {
+                    commit_group(&store, jobs).await
+                }
+            }
+        };
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}?mode=rwc", dir.path().join("g.db").display());
         let store = Store::open(&url, 2, std::path::Path::new(env!("CARGO_MANIFEST_DIR")))
@@ -433,7 +509,7 @@ mod tests {
         let (twin, twin_answer) = job(document("twin", "body-1", "sig-twin"));
         // `b`'s signature again: a replay.
         let (replay, replay_answer) = job(document("replay", "body-3", "sig-b"));
-        commit_group(&store, vec![a, b, twin, replay]).await;
+        commit(&store, vec![a, b, twin, replay]).await;
 
         let Ok(Committed::New {
             position: pa,
@@ -465,14 +541,22 @@ mod tests {
         assert_eq!(store.log_size().await.unwrap(), 2);
         assert_eq!(store.commit_groups(), (1, 4));
 
-        // The twin again, in a later group: the stored receipt.
+        // The twin again, in a later group: the stored receipt; `a`'s
+        // signature on new bytes: a replay of a stored signature.
         let (late, late_answer) = job(document("late", "body-1", "sig-late"));
-        commit_group(&store, vec![late]).await;
+        let (again, again_answer) = job(document("again", "body-4", "sig-a"));
+        commit(&store, vec![late, again]).await;
         match late_answer.await.unwrap() {
             Ok(Committed::Duplicate { receipt }) => assert_eq!(receipt, ra),
             other => panic!("late twin: {other:?}"),
         }
+        assert!(matches!(
+            again_answer.await.unwrap(),
+            Ok(Committed::Replayed)
+        ));
         assert_eq!(store.log_size().await.unwrap(), 2);
+        assert_eq!(store.count("documents").await.unwrap(), 2);
+        assert_eq!(store.commit_fallbacks(), 0);
         store.close().await;
     }
 }

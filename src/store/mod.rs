@@ -29,6 +29,7 @@ mod group;
 mod log;
 mod mail;
 mod retention;
+mod rows;
 mod search;
 mod users;
 
@@ -802,7 +803,7 @@ impl Store {
     }
 }
 
-/// What [`write_document`] did inside the group's transaction. The log
+/// What became of a document inside the group's transaction (`rows.rs`). The log
 /// append and the receipt come after, once for the whole group.
 pub(super) enum Written {
     /// Stored; its leaf and receipt are still to be written.
@@ -816,156 +817,6 @@ pub(super) enum Written {
     },
     Replayed,
     CaseMoved,
-}
-
-/// Writes an accepted document and everything that goes with it but its log
-/// entry and receipt inside a savepoint of the group's transaction
-/// (`group.rs` appends the group's leaves and writes their receipts after).
-/// A replay, a duplicate or a moved case rolls the savepoint back and leaves
-/// the other documents of the group alone.
-pub(super) async fn write_document(
-    conn: &mut AnyConnection,
-    doc: &NewDocument,
-) -> Result<Written, StoreError> {
-    let mut tx = conn.begin().await?;
-    let seen = sqlx::query(
-        "INSERT INTO seen_signatures (keyid, signature_sha256, seen_at) VALUES ($1, $2, $3)",
-    )
-    .bind(&doc.signature.keyid)
-    .bind(&doc.signature.signature_sha256)
-    .bind(doc.received_at_ms)
-    .execute(&mut *tx)
-    .await;
-    if is_unique_violation(&seen) {
-        tx.rollback().await?;
-        return Ok(Written::Replayed);
-    }
-    seen?;
-    let inserted = sqlx::query(
-        "INSERT INTO documents (id, sender, message_type, dialect, content_type, body_sha256, original, \
-         canonical, document_no, case_id, received_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-    )
-    .bind(&doc.id)
-    .bind(&doc.sender)
-    .bind(&doc.message_type)
-    .bind(&doc.dialect)
-    .bind(&doc.content_type)
-    .bind(&doc.body_sha256)
-    .bind(&doc.original)
-    .bind(&doc.canonical)
-    .bind(&doc.document_no)
-    .bind(doc.case.as_ref().map(|c| c.id().to_string()))
-    .bind(doc.received_at_ms)
-    .execute(&mut *tx)
-    .await;
-    if is_unique_violation(&inserted) {
-        tx.rollback().await?;
-        // Read in the group's transaction: the original may be an
-        // earlier document of the same group, whose receipt is not written yet.
-        let original = sqlx::query(
-            "SELECT d.id, r.body FROM documents d LEFT JOIN receipts r ON r.document_id = d.id \
-             WHERE d.sender = $1 AND d.body_sha256 = $2",
-        )
-        .bind(&doc.sender)
-        .bind(&doc.body_sha256)
-        .fetch_optional(&mut *conn)
-        .await?;
-        return match original {
-            Some(row) => Ok(match row.get::<Option<Vec<u8>>, _>(1) {
-                Some(receipt) => Written::Duplicate(receipt),
-                None => Written::DuplicateInGroup {
-                    original: row.get(0),
-                },
-            }),
-            // The other submission's transaction has not committed yet:
-            // cannot happen on SQLite (one writer), and on PostgreSQL the
-            // unique check waits for it to commit (had it rolled back, our
-            // insert would have succeeded). Treat as a database error.
-            None => Err(StoreError::Database(sqlx::Error::RowNotFound)),
-        };
-    }
-    inserted?;
-    for (agencies, role) in [(&doc.recipients, "recipient"), (&doc.copies, "copy")] {
-        for agency in agencies {
-            sqlx::query(
-                "INSERT INTO document_parties (document_id, agency_id, role) VALUES ($1, $2, $3)",
-            )
-            .bind(&doc.id)
-            .bind(agency)
-            .bind(role)
-            .execute(&mut *tx)
-            .await?;
-        }
-    }
-    if let Some(subject) = &doc.subject {
-        sqlx::query(
-            "INSERT INTO document_subjects (document_id, name, id_number) VALUES ($1, $2, $3)",
-        )
-        .bind(&doc.id)
-        .bind(&subject.name)
-        .bind(&subject.id_number)
-        .execute(&mut *tx)
-        .await?;
-    }
-    let sig = &doc.signature;
-    sqlx::query(
-        "INSERT INTO signatures (document_id, keyid, alg, signature_input, signature, signature_base, \
-         signer_agency, signer_certificate, verified_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-    )
-    .bind(&doc.id)
-    .bind(&sig.keyid)
-    .bind(&sig.alg)
-    .bind(&sig.signature_input)
-    .bind(&sig.signature)
-    .bind(&sig.signature_base)
-    .bind(&sig.signer_agency)
-    .bind(&sig.signer_certificate)
-    .bind(sig.verified_at_ms)
-    .execute(&mut *tx)
-    .await?;
-    let case_written = match &doc.case {
-        Some(CaseWrite::Open(case)) => {
-            insert_case(&mut tx, case, doc.received_at_ms).await?;
-            true
-        }
-        Some(CaseWrite::Advance(update)) => {
-            advance_case(&mut tx, update, doc.received_at_ms).await?
-        }
-        None => true,
-    };
-    if !case_written {
-        tx.rollback().await?;
-        return Ok(Written::CaseMoved);
-    }
-    for (position, a) in doc.attachments.iter().enumerate() {
-        sqlx::query(
-            "INSERT INTO document_attachments (document_id, position, sha256, kind, file_name, media_type, size) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(&doc.id)
-        .bind(position as i64)
-        .bind(&a.sha256)
-        .bind(&a.kind)
-        .bind(&a.file_name)
-        .bind(&a.media_type)
-        .bind(a.size.map(|n| n as i64))
-        .execute(&mut *tx)
-        .await?;
-    }
-    if let Some(env) = &doc.envelope {
-        sqlx::query(
-            "INSERT INTO document_envelopes (document_id, content_type, body_sha256, size) VALUES ($1, $2, $3, $4)",
-        )
-        .bind(&doc.id)
-        .bind(&env.content_type)
-        .bind(&env.body_sha256)
-        .bind(env.size as i64)
-        .execute(&mut *tx)
-        .await?;
-    }
-    outbox::insert_deliveries(&mut tx, &doc.id, &doc.deliveries, doc.received_at_ms).await?;
-    tx.commit().await?;
-    Ok(Written::New)
 }
 
 /// Stores receipts (receipt id, document id, body, issued at), many to a
@@ -989,99 +840,6 @@ pub(super) async fn insert_receipts(
     Ok(())
 }
 
-async fn insert_case(tx: &mut AnyConnection, case: &NewCase, at_ms: i64) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO cases (id, flow, state, opened_by, corrections_agency, case_no, opened_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-    )
-    .bind(&case.id)
-    .bind(&case.flow)
-    .bind(&case.state)
-    .bind(&case.opened_by)
-    .bind(&case.corrections_agency)
-    .bind(&case.case_no)
-    .bind(at_ms)
-    .bind(at_ms)
-    .execute(&mut *tx)
-    .await?;
-    for party in &case.parties {
-        sqlx::query("INSERT INTO case_parties (case_id, agency_id) VALUES ($1, $2)")
-            .bind(&case.id)
-            .bind(party)
-            .execute(&mut *tx)
-            .await?;
-    }
-    insert_deadlines(tx, &case.id, &case.deadlines).await
-}
-
-async fn insert_deadlines(
-    tx: &mut AnyConnection,
-    case_id: &str,
-    deadlines: &[NewDeadline],
-) -> Result<(), StoreError> {
-    for (seq, d) in deadlines.iter().enumerate() {
-        sqlx::query(
-            "INSERT INTO deadlines (case_id, seq, step, period, starts_at, due_at, met_at, closed_at, status, note, \
-             awaiting_document) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-        )
-        .bind(case_id)
-        .bind(seq as i64)
-        .bind(&d.step)
-        .bind(&d.period)
-        .bind(d.starts_at_ms)
-        .bind(d.due_at_ms)
-        .bind(d.met_at_ms)
-        .bind(d.closed_at_ms)
-        .bind(&d.status)
-        .bind(&d.note)
-        .bind(&d.awaiting_document)
-        .execute(&mut *tx)
-        .await?;
-    }
-    Ok(())
-}
-
-/// Moves a case to its next state if no one moved it first (optimistic: the
-/// state read before the transaction must still be the state now); returns
-/// false when it had moved.
-async fn advance_case(
-    tx: &mut AnyConnection,
-    update: &CaseUpdate,
-    at_ms: i64,
-) -> Result<bool, StoreError> {
-    let moved =
-        sqlx::query("UPDATE cases SET state = $1, updated_at = $2 WHERE id = $3 AND state = $4")
-            .bind(&update.to_state)
-            .bind(at_ms)
-            .bind(&update.id)
-            .bind(&update.from_state)
-            .execute(&mut *tx)
-            .await?;
-    if moved.rows_affected() != 1 {
-        return Ok(false);
-    }
-    for party in &update.parties {
-        let known = sqlx::query("SELECT 1 FROM case_parties WHERE case_id = $1 AND agency_id = $2")
-            .bind(&update.id)
-            .bind(party)
-            .fetch_optional(&mut *tx)
-            .await?;
-        if known.is_none() {
-            sqlx::query("INSERT INTO case_parties (case_id, agency_id) VALUES ($1, $2)")
-                .bind(&update.id)
-                .bind(party)
-                .execute(&mut *tx)
-                .await?;
-        }
-    }
-    sqlx::query("DELETE FROM deadlines WHERE case_id = $1")
-        .bind(&update.id)
-        .execute(&mut *tx)
-        .await?;
-    insert_deadlines(tx, &update.id, &update.deadlines).await?;
-    Ok(true)
-}
-
 /// SQLite compares text byte by byte; a PostgreSQL database created with a
 /// language locale (e.g. `en_US.UTF-8`) sorts agency ids and case ids in
 /// another order (punctuation ignored at first), so listings would come out
@@ -1103,7 +861,7 @@ async fn warn_unless_bytewise_collation(reader: &AnyPool) -> Result<(), StoreErr
     Ok(())
 }
 
-fn is_unique_violation<T>(result: &Result<T, sqlx::Error>) -> bool {
+pub(super) fn is_unique_violation<T>(result: &Result<T, sqlx::Error>) -> bool {
     matches!(result, Err(sqlx::Error::Database(e)) if e.is_unique_violation())
 }
 

@@ -153,31 +153,6 @@ pub struct PushFailure<'a> {
     pub next_attempt_at_ms: Option<i64>,
 }
 
-/// Inserts a document's deliveries (inside the commit transaction).
-pub(super) async fn insert_deliveries(
-    tx: &mut AnyConnection,
-    document_id: &str,
-    deliveries: &[NewDelivery],
-    at_ms: i64,
-) -> Result<(), StoreError> {
-    for d in deliveries {
-        sqlx::query(
-            "INSERT INTO deliveries (id, document_id, agency_id, role, starts_clock, mode, state, attempts, \
-             next_attempt_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, 'pending', 0, $7, $7, $7)",
-        )
-        .bind(&d.id)
-        .bind(document_id)
-        .bind(&d.agency_id)
-        .bind(&d.role)
-        .bind(i64::from(d.starts_clock))
-        .bind(&d.mode)
-        .bind(at_ms)
-        .execute(&mut *tx)
-        .await?;
-    }
-    Ok(())
-}
-
 /// Starts the periods that waited for `document_id`'s delivery (open ones
 /// only), each computed by `start`; returns `name:started` for the log.
 async fn start_awaiting(
