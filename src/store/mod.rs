@@ -827,6 +827,7 @@ pub(super) async fn insert_receipts(
 ) -> Result<(), StoreError> {
     for chunk in receipts.chunks(log::INSERT_CHUNK) {
         let sql = log::values_sql(
+            &*conn,
             "INSERT INTO receipts (id, document_id, body, issued_at) VALUES ",
             4,
             chunk.len(),

@@ -19,7 +19,7 @@ use std::collections::{HashMap, HashSet};
 use sqlx::any::AnyArguments;
 use sqlx::{Any, AnyConnection, Connection, Row};
 
-use super::log::{values_sql, INSERT_CHUNK};
+use super::log::{is_sqlite, values_sql, INSERT_CHUNK};
 use super::{is_unique_violation, CaseUpdate, CaseWrite, NewCase, NewDeadline, NewDocument};
 use super::{StoreError, Written};
 
@@ -46,7 +46,7 @@ async fn insert_many_then<T>(
     bind: impl for<'q> Fn(Query<'q>, &'q T) -> Query<'q>,
 ) -> Result<(), sqlx::Error> {
     for chunk in rows.chunks(INSERT_CHUNK) {
-        let mut sql = values_sql(prefix, columns, chunk.len());
+        let mut sql = values_sql(&*conn, prefix, columns, chunk.len());
         sql.push_str(suffix);
         let mut query = sqlx::query(&sql);
         for row in chunk {
@@ -57,12 +57,20 @@ async fn insert_many_then<T>(
     Ok(())
 }
 
-/// `(a = $1 AND b = $2) OR (a = $3 AND b = $4) …`: SQLite and PostgreSQL
-/// both answer it from the two-column unique index (SQLite scans the whole
-/// table for the row-value form `(a, b) IN (VALUES …)`).
-fn pairs_sql(a: &str, b: &str, pairs: usize) -> String {
+/// `(a = $1 AND b = $2) OR (a = $3 AND b = $4) …` (`?` on SQLite, see
+/// [`values_sql`]): SQLite and PostgreSQL both answer it from the two-column
+/// unique index (SQLite scans the whole table for the row-value form
+/// `(a, b) IN (VALUES …)`).
+fn pairs_sql(conn: &AnyConnection, a: &str, b: &str, pairs: usize) -> String {
+    let sqlite = is_sqlite(conn);
     (0..pairs)
-        .map(|n| format!("({a} = ${} AND {b} = ${})", 2 * n + 1, 2 * n + 2))
+        .map(|n| {
+            if sqlite {
+                format!("({a} = ? AND {b} = ?)")
+            } else {
+                format!("({a} = ${} AND {b} = ${})", 2 * n + 1, 2 * n + 2)
+            }
+        })
         .collect::<Vec<_>>()
         .join(" OR ")
 }
@@ -76,7 +84,7 @@ async fn seen_signatures(
     for chunk in docs.chunks(INSERT_CHUNK) {
         let sql = format!(
             "SELECT keyid, signature_sha256 FROM seen_signatures WHERE {}",
-            pairs_sql("keyid", "signature_sha256", chunk.len())
+            pairs_sql(conn, "keyid", "signature_sha256", chunk.len())
         );
         let mut query = sqlx::query(&sql);
         for doc in chunk {
@@ -102,7 +110,7 @@ async fn stored_receipts(
         let sql = format!(
             "SELECT d.sender, d.body_sha256, r.body FROM documents d \
              LEFT JOIN receipts r ON r.document_id = d.id WHERE {}",
-            pairs_sql("d.sender", "d.body_sha256", chunk.len())
+            pairs_sql(conn, "d.sender", "d.body_sha256", chunk.len())
         );
         let mut query = sqlx::query(&sql);
         for doc in chunk {
