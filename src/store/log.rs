@@ -646,7 +646,7 @@ impl Store {
             keys.sort_unstable();
             for chunk in keys.chunks(INSERT_CHUNK) {
                 let sql = values_sql(
-                    &*tx,
+                    &tx,
                     "INSERT INTO log_leaf_index (leaf_key, idx) VALUES ",
                     2,
                     chunk.len(),
@@ -838,7 +838,7 @@ impl Store {
         for (n, chunk) in leaves.chunks(INSERT_CHUNK).enumerate() {
             let first = first_index + (n * INSERT_CHUNK) as u64;
             let sql = values_sql(
-                &*tx,
+                &tx,
                 "INSERT INTO exchange_log (idx, leaf, leaf_hash, logged_at) VALUES ",
                 4,
                 chunk.len(),
