@@ -13,15 +13,10 @@ use std::collections::HashMap;
 
 use sqlx::{AnyConnection, Connection, Row};
 
+use super::sql::insert_many;
 use super::{Store, StoreError};
 use crate::xlog::merkle::{self, Frontier, Hash, NodeId, ProofError};
 use crate::xlog::{LogPosition, PreparedLeaf};
-
-/// Rows per multi-row INSERT. Small on purpose: sqlx-sqlite looks up every
-/// parameter's name when binding (`sqlite3_bind_parameter_name`, a linear
-/// scan), so binding costs grow with the square of a statement's parameters;
-/// 64 rows keeps that negligible while still saving most round trips.
-pub(super) const INSERT_CHUNK: usize = 64;
 
 /// One exchange-log entry as stored.
 #[derive(Debug, Clone)]
@@ -131,24 +126,8 @@ pub(super) async fn append_leaves(
     for leaf in leaves {
         frontier.push(leaf.leaf_hash, |id, hash| nodes.push((id, *hash)))?;
     }
-    for (n, chunk) in leaves.chunks(INSERT_CHUNK).enumerate() {
-        let first = start + (n * INSERT_CHUNK) as u64;
-        let sql = values_sql(
-            &*tx,
-            "INSERT INTO exchange_log (idx, leaf, leaf_hash, logged_at) VALUES ",
-            4,
-            chunk.len(),
-        );
-        let mut query = sqlx::query(&sql);
-        for (i, leaf) in chunk.iter().enumerate() {
-            query = query
-                .bind((first + i as u64) as i64)
-                .bind(leaf.bytes.as_slice())
-                .bind(leaf.leaf_hash.as_slice())
-                .bind(leaf.at_ms);
-        }
-        query.execute(&mut *tx).await?;
-    }
+    let indexed: Vec<(u64, &PreparedLeaf)> = (start..).zip(leaves.iter().copied()).collect();
+    insert_leaves(tx, &indexed).await?;
     insert_nodes(tx, &nodes).await?;
     Ok(leaves
         .iter()
@@ -160,23 +139,40 @@ pub(super) async fn append_leaves(
         .collect())
 }
 
+/// Leaves at their indices, without their subtrees.
+async fn insert_leaves(
+    tx: &mut AnyConnection,
+    leaves: &[(u64, &PreparedLeaf)],
+) -> Result<(), StoreError> {
+    insert_many(
+        tx,
+        "INSERT INTO exchange_log (idx, leaf, leaf_hash, logged_at) VALUES ",
+        4,
+        leaves,
+        |q, (idx, leaf)| {
+            q.bind(*idx as i64)
+                .bind(leaf.bytes.as_slice())
+                .bind(leaf.leaf_hash.as_slice())
+                .bind(leaf.at_ms)
+        },
+    )
+    .await?;
+    Ok(())
+}
+
 async fn insert_nodes(tx: &mut AnyConnection, nodes: &[(NodeId, Hash)]) -> Result<(), StoreError> {
-    for chunk in nodes.chunks(INSERT_CHUNK) {
-        let sql = values_sql(
-            &*tx,
-            "INSERT INTO log_nodes (level, idx, hash) VALUES ",
-            3,
-            chunk.len(),
-        );
-        let mut query = sqlx::query(&sql);
-        for (id, hash) in chunk {
-            query = query
-                .bind(id.level as i32)
+    insert_many(
+        tx,
+        "INSERT INTO log_nodes (level, idx, hash) VALUES ",
+        3,
+        nodes,
+        |q, (id, hash)| {
+            q.bind(id.level as i32)
                 .bind(id.index as i64)
-                .bind(hash.as_slice());
-        }
-        query.execute(&mut *tx).await?;
-    }
+                .bind(hash.as_slice())
+        },
+    )
+    .await?;
     Ok(())
 }
 
@@ -186,48 +182,6 @@ fn leaf_key(hash: &Hash) -> i64 {
     let mut first = [0u8; 8];
     first.copy_from_slice(&hash[..8]);
     i64::from_be_bytes(first)
-}
-
-/// `prefix (…), (…), …` for `rows` rows of `columns` values, with the
-/// placeholders of `conn`'s database: `$1, $2 …` on PostgreSQL, `?` on
-/// SQLite. Not `$n` on SQLite too: sqlx binds each numbered parameter after
-/// looking its name up with `sqlite3_bind_parameter_name`, a linear search of
-/// the statement's names, so a 700-value insert cost ~250,000 steps to bind
-/// (perf: 5 % of all CPU under load); anonymous `?`s have no names to search.
-pub(super) fn values_sql(
-    conn: &AnyConnection,
-    prefix: &str,
-    columns: usize,
-    rows: usize,
-) -> String {
-    let numbered = !is_sqlite(conn);
-    let mut sql = String::with_capacity(prefix.len() + rows * columns * 6);
-    sql.push_str(prefix);
-    let mut n = 0;
-    for row in 0..rows {
-        if row > 0 {
-            sql.push_str(", ");
-        }
-        sql.push('(');
-        for column in 0..columns {
-            n += 1;
-            if column > 0 {
-                sql.push_str(", ");
-            }
-            if numbered {
-                sql.push_str(&format!("${n}"));
-            } else {
-                sql.push('?');
-            }
-        }
-        sql.push(')');
-    }
-    sql
-}
-
-/// Whether `conn` talks to SQLite (else PostgreSQL).
-pub(super) fn is_sqlite(conn: &AnyConnection) -> bool {
-    conn.backend_name().eq_ignore_ascii_case("sqlite")
 }
 
 /// A `(level, idx, hash)` row of the tree.
@@ -644,19 +598,14 @@ impl Store {
                 keys.push((leaf_key(&hash), idx));
             }
             keys.sort_unstable();
-            for chunk in keys.chunks(INSERT_CHUNK) {
-                let sql = values_sql(
-                    &tx,
-                    "INSERT INTO log_leaf_index (leaf_key, idx) VALUES ",
-                    2,
-                    chunk.len(),
-                );
-                let mut query = sqlx::query(&sql);
-                for (key, idx) in chunk {
-                    query = query.bind(*key).bind(*idx);
-                }
-                query.execute(&mut *tx).await?;
-            }
+            insert_many(
+                &mut tx,
+                "INSERT INTO log_leaf_index (leaf_key, idx) VALUES ",
+                2,
+                &keys,
+                |q, (key, idx)| q.bind(*key).bind(*idx),
+            )
+            .await?;
             sqlx::query("UPDATE log_leaf_index_head SET size = $1 WHERE id = 1")
                 .bind(to)
                 .execute(&mut *tx)
@@ -835,24 +784,8 @@ impl Store {
     ) -> Result<(), StoreError> {
         let mut conn = self.writer.acquire().await?;
         let mut tx = conn.begin().await?;
-        for (n, chunk) in leaves.chunks(INSERT_CHUNK).enumerate() {
-            let first = first_index + (n * INSERT_CHUNK) as u64;
-            let sql = values_sql(
-                &tx,
-                "INSERT INTO exchange_log (idx, leaf, leaf_hash, logged_at) VALUES ",
-                4,
-                chunk.len(),
-            );
-            let mut query = sqlx::query(&sql);
-            for (i, leaf) in chunk.iter().enumerate() {
-                query = query
-                    .bind((first + i as u64) as i64)
-                    .bind(leaf.bytes.as_slice())
-                    .bind(leaf.leaf_hash.as_slice())
-                    .bind(leaf.at_ms);
-            }
-            query.execute(&mut *tx).await?;
-        }
+        let indexed: Vec<(u64, &PreparedLeaf)> = (first_index..).zip(leaves).collect();
+        insert_leaves(&mut tx, &indexed).await?;
         tx.commit().await?;
         Ok(())
     }

@@ -31,6 +31,7 @@ mod mail;
 mod retention;
 mod rows;
 mod search;
+mod sql;
 mod users;
 
 pub use cases::{CaseFilter, LapsedDeadline};
@@ -825,19 +826,14 @@ pub(super) async fn insert_receipts(
     conn: &mut AnyConnection,
     receipts: &[(&str, &str, &[u8], i64)],
 ) -> Result<(), StoreError> {
-    for chunk in receipts.chunks(log::INSERT_CHUNK) {
-        let sql = log::values_sql(
-            &*conn,
-            "INSERT INTO receipts (id, document_id, body, issued_at) VALUES ",
-            4,
-            chunk.len(),
-        );
-        let mut query = sqlx::query(&sql);
-        for (id, document_id, body, at) in chunk {
-            query = query.bind(*id).bind(*document_id).bind(*body).bind(*at);
-        }
-        query.execute(&mut *conn).await?;
-    }
+    sql::insert_many(
+        conn,
+        "INSERT INTO receipts (id, document_id, body, issued_at) VALUES ",
+        4,
+        receipts,
+        |q, (id, document_id, body, at)| q.bind(*id).bind(*document_id).bind(*body).bind(*at),
+    )
+    .await?;
     Ok(())
 }
 

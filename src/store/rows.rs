@@ -16,46 +16,11 @@
 
 use std::collections::{HashMap, HashSet};
 
-use sqlx::any::AnyArguments;
-use sqlx::{Any, AnyConnection, Connection, Row};
+use sqlx::{AnyConnection, Connection, Row};
 
-use super::log::{is_sqlite, values_sql, INSERT_CHUNK};
+use super::sql::{insert_many, insert_many_then, is_sqlite, INSERT_CHUNK};
 use super::{is_unique_violation, CaseUpdate, CaseWrite, NewCase, NewDeadline, NewDocument};
 use super::{StoreError, Written};
-
-type Query<'q> = sqlx::query::Query<'q, Any, AnyArguments<'q>>;
-
-/// `INSERT … VALUES (…), (…)` of `rows`, [`INSERT_CHUNK`] to a statement.
-async fn insert_many<T>(
-    conn: &mut AnyConnection,
-    prefix: &str,
-    columns: usize,
-    rows: &[T],
-    bind: impl for<'q> Fn(Query<'q>, &'q T) -> Query<'q>,
-) -> Result<(), sqlx::Error> {
-    insert_many_then(conn, prefix, columns, rows, "", bind).await
-}
-
-/// [`insert_many`] with `suffix` after the values (`ON CONFLICT …`).
-async fn insert_many_then<T>(
-    conn: &mut AnyConnection,
-    prefix: &str,
-    columns: usize,
-    rows: &[T],
-    suffix: &str,
-    bind: impl for<'q> Fn(Query<'q>, &'q T) -> Query<'q>,
-) -> Result<(), sqlx::Error> {
-    for chunk in rows.chunks(INSERT_CHUNK) {
-        let mut sql = values_sql(&*conn, prefix, columns, chunk.len());
-        sql.push_str(suffix);
-        let mut query = sqlx::query(&sql);
-        for row in chunk {
-            query = bind(query, row);
-        }
-        query.execute(&mut *conn).await?;
-    }
-    Ok(())
-}
 
 /// `(a = $1 AND b = $2) OR (a = $3 AND b = $4) …` (`?` on SQLite, see
 /// [`values_sql`]): SQLite and PostgreSQL both answer it from the two-column
