@@ -253,6 +253,9 @@ async fn a_notice_and_two_scans_in_one_multipart_body_are_stored_once_each() {
         4,
         "one more envelope, no second scan"
     );
+    // Attachments and envelopes were written with their group, table by
+    // table, not by the one-at-a-time fallback (store/rows.rs).
+    assert_eq!(gw.store().commit_fallbacks(), 0);
 }
 
 #[actix_web::test]
