@@ -426,6 +426,14 @@ async fn fire(
     rate: Option<f64>,
 ) -> anyhow::Result<Fired> {
     let total = requests.len();
+    // Untimed warm-up: one request per partner, all at once, so that each
+    // has its keep-alive connection before the clock starts. Opening it is
+    // paid once per partner, not per document; without this the first ~100
+    // requests of a run carried it (docs/benchmarks.md §8).
+    futures_util::future::join_all(
+        (0..partners.max(1)).map(|p| senders[p % senders.len()].get("/healthz")),
+    )
+    .await;
     let requests = Arc::new(requests);
     let next = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
