@@ -16,6 +16,7 @@
 
 use sqlx::{AnyConnection, Connection, Row};
 
+use super::log::append_leaves;
 use super::{append_log, is_unique_violation, NewDeadline, Store, StoreError};
 use crate::xlog::{LogPosition, PreparedLeaf};
 
@@ -646,9 +647,10 @@ impl Store {
     pub async fn append_logs(&self, leaves: &[PreparedLeaf]) -> Result<(), StoreError> {
         let mut conn = self.writer.acquire().await?;
         let mut tx = conn.begin().await?;
-        for leaf in leaves {
-            append_log(&mut tx, leaf).await?;
-        }
+        // One append for the page (one `log_head` update, one frontier read),
+        // not one per entry.
+        let leaves: Vec<&PreparedLeaf> = leaves.iter().collect();
+        append_leaves(&mut tx, &leaves).await?;
         tx.commit().await?;
         Ok(())
     }
