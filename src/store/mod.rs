@@ -806,6 +806,7 @@ impl Store {
 
 /// What became of a document inside the group's transaction (`rows.rs`). The log
 /// append and the receipt come after, once for the whole group.
+#[derive(Clone)]
 pub(super) enum Written {
     /// Stored; its leaf and receipt are still to be written.
     New,

@@ -64,16 +64,16 @@ async fn seen_signatures(
     Ok(seen)
 }
 
-/// The documents already stored under the same (sender, body), with their
-/// receipts: (sender, body_sha256) → receipt.
-async fn stored_receipts(
+/// The documents already stored under the same (sender, body) as `docs`:
+/// (sender, body_sha256) → what a resubmission of those bytes is.
+async fn stored_originals(
     conn: &mut AnyConnection,
     docs: &[&NewDocument],
-) -> Result<HashMap<(String, String), Option<Vec<u8>>>, StoreError> {
+) -> Result<HashMap<(String, String), Written>, StoreError> {
     let mut stored = HashMap::new();
     for chunk in docs.chunks(INSERT_CHUNK) {
         let sql = format!(
-            "SELECT d.sender, d.body_sha256, r.body FROM documents d \
+            "SELECT d.sender, d.body_sha256, d.id, r.body FROM documents d \
              LEFT JOIN receipts r ON r.document_id = d.id WHERE {}",
             pairs_sql(conn, "d.sender", "d.body_sha256", chunk.len())
         );
@@ -82,7 +82,16 @@ async fn stored_receipts(
             query = query.bind(&doc.sender).bind(&doc.body_sha256);
         }
         for row in query.fetch_all(&mut *conn).await? {
-            stored.insert((row.get(0), row.get(1)), row.get(2));
+            // No receipt yet: the original is an earlier document of this
+            // group (read in the group's transaction), whose receipt the
+            // group writes after its documents.
+            let duplicate = match row.get::<Option<Vec<u8>>, _>(3) {
+                Some(receipt) => Written::Duplicate(receipt),
+                None => Written::DuplicateInGroup {
+                    original: row.get(2),
+                },
+            };
+            stored.insert((row.get(0), row.get(1)), duplicate);
         }
     }
     Ok(stored)
@@ -98,7 +107,7 @@ pub(super) async fn write_group(
     docs: &[&NewDocument],
 ) -> Result<Vec<Written>, StoreError> {
     let seen = seen_signatures(conn, docs).await?;
-    let stored = stored_receipts(conn, docs).await?;
+    let stored = stored_originals(conn, docs).await?;
     let mut signatures_used: HashSet<(&str, &str)> = HashSet::new();
     let mut bodies_stored: HashMap<(&str, &str), &str> = HashMap::new();
     let mut written = Vec::with_capacity(docs.len());
@@ -113,12 +122,12 @@ pub(super) async fn write_group(
             || seen.contains(&(signature.0.to_owned(), signature.1.to_owned()))
         {
             Written::Replayed
-        } else if let Some(receipt) = stored.get(&(body.0.to_owned(), body.1.to_owned())) {
-            // Committed documents always have their receipt (same transaction).
-            let receipt = receipt
-                .clone()
-                .ok_or(StoreError::Database(sqlx::Error::RowNotFound))?;
-            Written::Duplicate(receipt)
+        } else if let Some(duplicate) = stored.get(&(body.0.to_owned(), body.1.to_owned())) {
+            // Read before this group wrote anything: a committed original,
+            // which always has its receipt (a `DuplicateInGroup` here could
+            // not be resolved and fails the attempt). A second resubmission
+            // in the same group gets the same answer.
+            duplicate.clone()
         } else if let Some(original) = bodies_stored.get(&body) {
             Written::DuplicateInGroup {
                 original: (*original).to_owned(),
@@ -156,23 +165,10 @@ pub(super) async fn write_document(
     let inserted = insert_documents(&mut tx, &[doc]).await;
     if is_unique_violation(&inserted) {
         tx.rollback().await?;
-        // Read in the group's transaction: the original may be an
-        // earlier document of the same group, whose receipt is not written yet.
-        let original = sqlx::query(
-            "SELECT d.id, r.body FROM documents d LEFT JOIN receipts r ON r.document_id = d.id \
-             WHERE d.sender = $1 AND d.body_sha256 = $2",
-        )
-        .bind(&doc.sender)
-        .bind(&doc.body_sha256)
-        .fetch_optional(&mut *conn)
-        .await?;
-        return match original {
-            Some(row) => Ok(match row.get::<Option<Vec<u8>>, _>(1) {
-                Some(receipt) => Written::Duplicate(receipt),
-                None => Written::DuplicateInGroup {
-                    original: row.get(0),
-                },
-            }),
+        let mut stored = stored_originals(conn, &[doc]).await?;
+        let key = (doc.sender.clone(), doc.body_sha256.clone());
+        return match stored.remove(&key) {
+            Some(duplicate) => Ok(duplicate),
             // The other submission's transaction has not committed yet:
             // cannot happen on SQLite (one writer), and on PostgreSQL the
             // unique check waits for it to commit (had it rolled back, our
