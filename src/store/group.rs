@@ -38,8 +38,8 @@ use sqlx::{AnyPool, Connection};
 use tokio::sync::oneshot;
 
 use super::log::append_leaves;
-use super::rows::{write_document, write_group};
-use super::{insert_receipts, Committed, NewDocument, Store, StoreError, Written};
+use super::rows::{write_document, write_group, Written};
+use super::{insert_receipts, Committed, NewDocument, Store, StoreError};
 use crate::xlog::{LogPosition, PreparedLeaf};
 
 /// Most documents in one transaction (bounds its size and the wait of the

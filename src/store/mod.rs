@@ -804,23 +804,6 @@ impl Store {
     }
 }
 
-/// What became of a document inside the group's transaction (`rows.rs`). The log
-/// append and the receipt come after, once for the whole group.
-#[derive(Clone)]
-pub(super) enum Written {
-    /// Stored; its leaf and receipt are still to be written.
-    New,
-    /// Nothing written: the same sender already submitted these bytes, in an
-    /// earlier transaction (here is its receipt) or earlier in this group
-    /// (the receipt of that document, once the group has written it).
-    Duplicate(Vec<u8>),
-    DuplicateInGroup {
-        original: String,
-    },
-    Replayed,
-    CaseMoved,
-}
-
 /// Stores receipts (receipt id, document id, body, issued at), many to a
 /// statement.
 pub(super) async fn insert_receipts(

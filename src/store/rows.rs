@@ -19,11 +19,29 @@ use std::collections::{HashMap, HashSet};
 use sqlx::{AnyConnection, Connection, Row};
 
 use super::sql::{insert_many, insert_many_then, is_sqlite, INSERT_CHUNK};
-use super::{is_unique_violation, CaseUpdate, CaseWrite, NewCase, NewDeadline, NewDocument};
-use super::{StoreError, Written};
+use super::{
+    is_unique_violation, CaseUpdate, CaseWrite, NewCase, NewDeadline, NewDocument, StoreError,
+};
+
+/// What became of a document inside the group's transaction. The log
+/// append and the receipt come after, once for the whole group (`group.rs`).
+#[derive(Clone)]
+pub(super) enum Written {
+    /// Stored; its leaf and receipt are still to be written.
+    New,
+    /// Nothing written: the same sender already submitted these bytes, in an
+    /// earlier transaction (here is its receipt) or earlier in this group
+    /// (the receipt of that document, once the group has written it).
+    Duplicate(Vec<u8>),
+    DuplicateInGroup {
+        original: String,
+    },
+    Replayed,
+    CaseMoved,
+}
 
 /// `(a = $1 AND b = $2) OR (a = $3 AND b = $4) …` (`?` on SQLite, see
-/// [`values_sql`]): SQLite and PostgreSQL both answer it from the two-column
+/// [`super::sql::values_sql`]): SQLite and PostgreSQL both answer it from the two-column
 /// unique index (SQLite scans the whole table for the row-value form
 /// `(a, b) IN (VALUES …)`).
 fn pairs_sql(conn: &AnyConnection, a: &str, b: &str, pairs: usize) -> String {
