@@ -236,7 +236,7 @@ pub async fn list(gw: web::Data<Gateway>, req: HttpRequest) -> HttpResponse {
     }
     let logged = match reads.is_empty() {
         true => Ok(()),
-        false => gw.store.append_logs(&reads).await,
+        false => gw.store.append_logs(&reads).await.map(drop),
     };
     if let Err(e) = logged {
         tracing::error!(error = %e, "could not log mailbox reads; refusing them");
@@ -355,28 +355,33 @@ pub async fn ack(
         body: body.to_vec(),
         sha256: ack_sha256.clone(),
     };
-    let calendar = &gw.calendar;
-    let mut start = |row: &NewDeadline| deadlines::start_on_receipt(row, now, calendar);
-    let leaf = |deadline_events| {
+    // Owned: the ack is written by the committer (`store::group`).
+    let calendar = gw.clone();
+    let start = move |row: &NewDeadline| deadlines::start_on_receipt(row, now, &calendar.calendar);
+    let (delivery_id, document_id) = (delivery.id.clone(), delivery.document_id.clone());
+    let (recipient, keyid, sha) = (agency.clone(), evidence.keyid.clone(), ack_sha256.clone());
+    let leaf = move |deadline_events| {
         xlog::prepare(
             &LogEvent::MailboxAcked {
-                delivery_id: delivery.id.clone(),
-                document_id: delivery.document_id.clone(),
-                recipient: agency.clone(),
-                ack_sha256: ack_sha256.clone(),
-                keyid: evidence.keyid.clone(),
+                delivery_id: delivery_id.clone(),
+                document_id: document_id.clone(),
+                recipient: recipient.clone(),
+                ack_sha256: sha.clone(),
+                keyid: keyid.clone(),
                 deadline_events,
             },
             now,
         )
     };
-    let answer = |position: &LogPosition| {
+    let (delivery_id, document_id) = (delivery.id.clone(), delivery.document_id.clone());
+    let (recipient, sha) = (agency.clone(), ack_sha256.clone());
+    let answer = move |position: &LogPosition| {
         serde_json::to_vec_pretty(&AckAnswer {
-            delivery_id: &delivery.id,
-            document_id: &delivery.document_id,
-            agency: &agency,
+            delivery_id: &delivery_id,
+            document_id: &document_id,
+            agency: &recipient,
             acked_at: timefmt::beijing(now),
-            ack_sha256: &ack_sha256,
+            ack_sha256: &sha,
             log_index: position.index,
             leaf_hash: position.leaf_hash_hex(),
         })
@@ -390,7 +395,7 @@ pub async fn ack(
             &verified.signature_sha256,
             &evidence,
             unix_ms(now),
-            &mut start,
+            start,
             leaf,
             answer,
         )

@@ -210,19 +210,24 @@ async fn attempt(gw: Arc<Gateway>, client: reqwest::Client, claim: ClaimedPush, 
     .await;
     let recorded = match result {
         Ok((status, evidence, at)) => {
-            let calendar = &gw.calendar;
-            let mut start =
-                |row: &crate::store::NewDeadline| deadlines::start_on_receipt(row, at, calendar);
-            let leaf = |deadline_events| {
+            // Owned: the receipt is written by the committer (`store::group`).
+            let calendar = gw.clone();
+            let start = move |row: &crate::store::NewDeadline| {
+                deadlines::start_on_receipt(row, at, &calendar.calendar)
+            };
+            let (delivery_id, document_id) = (d.id.clone(), d.document_id.clone());
+            let (recipient, attempt) = (d.agency_id.clone(), claim.attempt);
+            let (receipt_sha256, keyid) = (evidence.sha256.clone(), evidence.keyid.clone());
+            let leaf = move |deadline_events| {
                 xlog::prepare(
                     &LogEvent::DeliveryReceipted {
-                        delivery_id: d.id.clone(),
-                        document_id: d.document_id.clone(),
-                        recipient: d.agency_id.clone(),
-                        attempt: claim.attempt,
+                        delivery_id: delivery_id.clone(),
+                        document_id: document_id.clone(),
+                        recipient: recipient.clone(),
+                        attempt,
                         http_status: status,
-                        receipt_sha256: evidence.sha256.clone(),
-                        keyid: evidence.keyid.clone(),
+                        receipt_sha256: receipt_sha256.clone(),
+                        keyid: keyid.clone(),
                         deadline_events,
                     },
                     at,
@@ -231,15 +236,7 @@ async fn attempt(gw: Arc<Gateway>, client: reqwest::Client, claim: ClaimedPush, 
             let sha = payload_sha256.clone().unwrap_or_default();
             let stored = gw
                 .store
-                .record_push_receipt(
-                    &claim,
-                    unix_ms(at),
-                    status,
-                    &sha,
-                    &evidence,
-                    &mut start,
-                    leaf,
-                )
+                .record_push_receipt(&claim, unix_ms(at), status, &sha, &evidence, start, leaf)
                 .await;
             if let Ok(true) = stored {
                 crate::metrics::delivery_attempt("delivered");

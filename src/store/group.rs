@@ -28,13 +28,24 @@
 //! on that worker, and the single SQLite writer sat idle between statements
 //! (docs/benchmarks.md §6: the writer busy a third of the time).
 //!
+//! Other writes that append to the exchange log join the same queue
+//! ([`join`]): a push's receipt, a pull's ack, a failed attempt, a mailbox
+//! page's reads, a lone log entry. Each runs in a savepoint of the group's
+//! transaction after the documents, its leaves go into the group's one
+//! append, and what depends on where they landed (an ack's answer) is
+//! written after it. On their own, each was a transaction with its own
+//! flush that held the `log_head` row through it: on PostgreSQL 44 of ~110
+//! database-seconds of the mixed load were spent queueing for that row
+//! (docs/benchmarks.md §8).
+//!
 //! Hand-written: sqlx offers transactions and savepoints, not batching of
 //! independent callers.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 
-use sqlx::{AnyPool, Connection};
+use futures_util::future::BoxFuture;
+use sqlx::{AnyConnection, AnyPool, Connection};
 use tokio::sync::oneshot;
 
 use super::log::append_leaves;
@@ -50,11 +61,93 @@ pub const MAX_GROUP: usize = 128;
 /// (called again if its group is committed again without a failed member).
 pub type ReceiptFn = Box<dyn Fn(&NewDocument, &LogPosition) -> Vec<u8> + Send + Sync>;
 
-struct Job {
+struct DocumentJob {
     doc: NewDocument,
     leaf: PreparedLeaf,
     receipt: ReceiptFn,
     answer: oneshot::Sender<Result<Committed, StoreError>>,
+}
+
+/// What waits in the queue: a document, or other work that joins the group.
+// Documents are most of the queue: boxing them to shrink the enum would
+// allocate once per document for nothing.
+#[allow(clippy::large_enum_variant)]
+enum Job {
+    Document(DocumentJob),
+    Joined(Box<dyn Joined>),
+}
+
+/// Work that is not a document but shares a group's transaction ([`join`]).
+///
+/// It may run more than once: when a group's first attempt fails it is
+/// written again (see [`commit_group`]), so `write` must compute everything
+/// from the database each time and keep nothing from an earlier run but
+/// what it overwrites.
+pub(super) trait Work: Send + 'static {
+    /// What the caller gets once the group committed.
+    type Output: Send + 'static;
+    /// Writes its rows inside a savepoint of the group's transaction.
+    fn write<'a>(
+        &'a mut self,
+        tx: &'a mut AnyConnection,
+    ) -> BoxFuture<'a, Result<Kept, StoreError>>;
+    /// After the group's append, with where its leaves landed (in their
+    /// order): the rows that depend on it.
+    fn logged<'a>(
+        &'a mut self,
+        _tx: &'a mut AnyConnection,
+        _positions: &'a [LogPosition],
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async { Ok(()) })
+    }
+    fn output(self) -> Self::Output;
+}
+
+/// What [`Work::write`] decided.
+pub(super) enum Kept {
+    /// Keep its rows and append these leaves (maybe none).
+    Rows(Vec<PreparedLeaf>),
+    /// Nothing of it is kept: its savepoint is rolled back.
+    Nothing,
+}
+
+/// A [`Work`] with its caller's answer, as the queue holds it.
+trait Joined: Send {
+    fn write<'a>(
+        &'a mut self,
+        tx: &'a mut AnyConnection,
+    ) -> BoxFuture<'a, Result<Kept, StoreError>>;
+    fn logged<'a>(
+        &'a mut self,
+        tx: &'a mut AnyConnection,
+        positions: &'a [LogPosition],
+    ) -> BoxFuture<'a, Result<(), StoreError>>;
+    fn answer(self: Box<Self>, result: Result<(), StoreError>);
+}
+
+struct Waiting<W: Work> {
+    work: W,
+    answer: oneshot::Sender<Result<W::Output, StoreError>>,
+}
+
+impl<W: Work> Joined for Waiting<W> {
+    fn write<'a>(
+        &'a mut self,
+        tx: &'a mut AnyConnection,
+    ) -> BoxFuture<'a, Result<Kept, StoreError>> {
+        self.work.write(tx)
+    }
+    fn logged<'a>(
+        &'a mut self,
+        tx: &'a mut AnyConnection,
+        positions: &'a [LogPosition],
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        self.work.logged(tx, positions)
+    }
+    fn answer(self: Box<Self>, result: Result<(), StoreError>) {
+        let Waiting { work, answer } = *self;
+        let _ = answer.send(result.map(|()| work.output()));
+    }
 }
 
 /// The queue of documents waiting for a commit, and the turn at the writer.
@@ -166,8 +259,8 @@ impl std::fmt::Debug for Group {
 /// (maybe including this document, maybe not: then an earlier turn took it
 /// or a later one will), and answers once this document's group committed.
 ///
-/// Every queued document has its submitter waiting for a turn, and every
-/// turn takes at least one queued document, so none is left behind.
+/// Every queued job has its submitter waiting for a turn, and every turn
+/// takes at least one queued job, so none is left behind.
 pub(super) async fn commit(
     store: &Store,
     doc: NewDocument,
@@ -175,15 +268,36 @@ pub(super) async fn commit(
     receipt: ReceiptFn,
 ) -> Result<Committed, StoreError> {
     let (answer, answered) = oneshot::channel();
-    let store = store.clone();
-    let group = store.group.clone();
-    let turn = async move {
-        lock(&store.group.queue).push(Job {
+    enqueue(
+        store,
+        Job::Document(DocumentJob {
             doc,
             leaf,
             receipt,
             answer,
-        });
+        }),
+    );
+    answered.await.unwrap_or_else(|_| Err(no_answer()))
+}
+
+/// Has `work` written in the next group's transaction, and answers once that
+/// committed.
+pub(super) async fn join<W: Work>(store: &Store, work: W) -> Result<W::Output, StoreError> {
+    let (answer, answered) = oneshot::channel();
+    enqueue(store, Job::Joined(Box::new(Waiting { work, answer })));
+    answered.await.unwrap_or_else(|_| Err(no_answer()))
+}
+
+fn no_answer() -> StoreError {
+    StoreError::Group("the commit task ended without an answer".into())
+}
+
+/// Puts `job` in the queue and spawns its turn.
+fn enqueue(store: &Store, job: Job) {
+    let store = store.clone();
+    let group = store.group.clone();
+    let turn = async move {
+        lock(&store.group.queue).push(job);
         let _turn = store.group.turn.lock().await;
         let jobs: Vec<Job> = {
             let mut queue = lock(&store.group.queue);
@@ -194,16 +308,11 @@ pub(super) async fn commit(
             commit_group(&store, jobs).await;
         }
     };
-    // The turn finishes even if this caller goes away.
+    // The turn finishes even if its caller goes away.
     match group.spawner() {
         Some(committer) => drop(committer.spawn(turn)),
         None => drop(tokio::spawn(turn)),
     }
-    answered.await.unwrap_or_else(|_| {
-        Err(StoreError::Group(
-            "the commit task ended without an answer".into(),
-        ))
-    })
 }
 
 fn lock(queue: &Mutex<Vec<Job>>) -> std::sync::MutexGuard<'_, Vec<Job>> {
@@ -216,10 +325,13 @@ fn lock(queue: &Mutex<Vec<Job>>) -> std::sync::MutexGuard<'_, Vec<Job>> {
 /// Commits `jobs` in one transaction and answers each: the whole group's
 /// rows at once, or if that fails, one document at a time.
 async fn commit_group(store: &Store, jobs: Vec<Job>) {
-    crate::metrics::commit_group(jobs.len());
-    match try_batch(store, &jobs).await {
-        Ok(outcomes) => {
-            answer_all(store, jobs, outcomes);
+    let (docs, mut joined) = split(jobs);
+    if !docs.is_empty() {
+        crate::metrics::commit_group(docs.len());
+    }
+    match try_batch(store, &docs, &mut joined).await {
+        Ok((committed, outcomes)) => {
+            answer_all(store, docs, committed, joined, outcomes);
             return;
         }
         Err(e) => {
@@ -227,21 +339,39 @@ async fn commit_group(store: &Store, jobs: Vec<Job>) {
             // finds which one it was, or gets past another instance's twin.
             store.group.fallbacks.fetch_add(1, Ordering::Relaxed);
             crate::metrics::commit_group_fallback();
-            tracing::debug!(error = %e, documents = jobs.len(), "group commit: written one at a time");
+            tracing::debug!(error = %e, documents = docs.len(), joined = joined.len(), "group commit: written one at a time");
         }
     }
-    commit_one_by_one(store, jobs).await;
+    commit_one_by_one(store, docs, joined).await;
 }
 
-/// Commits `jobs` one document at a time (each in a savepoint) and answers
-/// each. On a database error the transaction is rolled back, the document
-/// that hit it is answered with the error and the rest are tried again.
-async fn commit_one_by_one(store: &Store, mut jobs: Vec<Job>) {
+/// The group's documents, in queue order, and its joined work.
+fn split(jobs: Vec<Job>) -> (Vec<DocumentJob>, Vec<Box<dyn Joined>>) {
+    let mut docs = Vec::new();
+    let mut joined = Vec::new();
+    for job in jobs {
+        match job {
+            Job::Document(doc) => docs.push(doc),
+            Job::Joined(work) => joined.push(work),
+        }
+    }
+    (docs, joined)
+}
+
+/// Commits `docs` one document at a time (each in a savepoint), then the
+/// joined work, and answers each. On a database error the transaction is
+/// rolled back, the document that hit it is answered with the error and the
+/// rest are tried again.
+async fn commit_one_by_one(
+    store: &Store,
+    mut docs: Vec<DocumentJob>,
+    mut joined: Vec<Box<dyn Joined>>,
+) {
     let mut retries = 0;
-    while !jobs.is_empty() {
-        match try_group(store, &jobs).await {
-            Ok(outcomes) => {
-                answer_all(store, jobs, outcomes);
+    while !docs.is_empty() || !joined.is_empty() {
+        match try_group(store, &docs, &mut joined).await {
+            Ok((committed, outcomes)) => {
+                answer_all(store, docs, committed, joined, outcomes);
                 return;
             }
             Err((_, e)) if is_transient(&e) && retries < MAX_RETRIES => {
@@ -253,19 +383,24 @@ async fn commit_one_by_one(store: &Store, mut jobs: Vec<Job>) {
                 tracing::debug!(error = %e, retries, "group commit: transient conflict, trying again");
             }
             Err((Some(failed), e)) => {
-                let job = jobs.remove(failed);
+                let job = docs.remove(failed);
                 let _ = job.answer.send(Err(e));
             }
             Err((None, e)) => {
-                // The transaction itself failed (begin or commit): nothing of
-                // the group was stored.
+                // The transaction itself failed (begin, the log append or
+                // commit): nothing of the group was stored.
                 let message = e.to_string();
                 let mut first = Some(e);
-                for job in jobs {
-                    let error = first
+                let mut error = || {
+                    first
                         .take()
-                        .unwrap_or_else(|| StoreError::Group(message.clone()));
-                    let _ = job.answer.send(Err(error));
+                        .unwrap_or_else(|| StoreError::Group(message.clone()))
+                };
+                for job in docs {
+                    let _ = job.answer.send(Err(error()));
+                }
+                for work in joined {
+                    work.answer(Err(error()));
                 }
                 return;
             }
@@ -273,14 +408,28 @@ async fn commit_one_by_one(store: &Store, mut jobs: Vec<Job>) {
     }
 }
 
-fn answer_all(store: &Store, jobs: Vec<Job>, outcomes: Vec<Committed>) {
-    store.group.groups.fetch_add(1, Ordering::Relaxed);
-    store
-        .group
-        .documents
-        .fetch_add(jobs.len() as u64, Ordering::Relaxed);
-    for (job, outcome) in jobs.into_iter().zip(outcomes) {
+fn answer_all(
+    store: &Store,
+    docs: Vec<DocumentJob>,
+    committed: Vec<Committed>,
+    joined: Vec<Box<dyn Joined>>,
+    outcomes: Vec<Outcome>,
+) {
+    if !docs.is_empty() {
+        store.group.groups.fetch_add(1, Ordering::Relaxed);
+        store
+            .group
+            .documents
+            .fetch_add(docs.len() as u64, Ordering::Relaxed);
+    }
+    for (job, outcome) in docs.into_iter().zip(committed) {
         let _ = job.answer.send(Ok(outcome));
+    }
+    for (work, outcome) in joined.into_iter().zip(outcomes) {
+        work.answer(match outcome {
+            Outcome::Failed(e) => Err(e),
+            Outcome::Rows(_) | Outcome::Nothing => Ok(()),
+        });
     }
 }
 
@@ -299,26 +448,37 @@ fn is_transient(e: &StoreError) -> bool {
 }
 
 /// The usual attempt: the whole group's rows written table by table
-/// (`rows::write_group`), then its leaves and receipts. Any error: nothing
-/// of it is stored, and [`try_group`] takes over.
-async fn try_batch(store: &Store, jobs: &[Job]) -> Result<Vec<Committed>, StoreError> {
+/// (`rows::write_group`), the joined work, then the leaves and receipts.
+/// Any error: nothing of it is stored, and [`try_group`] takes over.
+async fn try_batch(
+    store: &Store,
+    docs: &[DocumentJob],
+    joined: &mut [Box<dyn Joined>],
+) -> Result<(Vec<Committed>, Vec<Outcome>), StoreError> {
     let mut conn = store.group.pool.acquire().await?;
     let mut tx = conn.begin().await?;
-    let docs: Vec<&NewDocument> = jobs.iter().map(|job| &job.doc).collect();
-    let written = write_group(&mut tx, &docs).await?;
-    let committed = finish(&mut tx, jobs, &written).await?;
+    let written = match docs.is_empty() {
+        true => Vec::new(),
+        false => {
+            let docs: Vec<&NewDocument> = docs.iter().map(|job| &job.doc).collect();
+            write_group(&mut tx, &docs).await?
+        }
+    };
+    let outcomes = write_joined(&mut tx, joined).await?;
+    let committed = finish(&mut tx, docs, &written, joined, &outcomes).await?;
     tx.commit().await?;
-    Ok(committed)
+    Ok((committed, outcomes))
 }
 
-/// One attempt of one document at a time: every job's document in a
-/// savepoint of one transaction, then the leaves of those stored appended to
-/// the log at once and their receipts written. The error names the job that
-/// hit it (`None`: the transaction as a whole).
+/// One attempt of one document at a time: every document in a savepoint of
+/// one transaction, then the joined work, then the leaves of those stored
+/// appended to the log at once and their receipts written. The error names
+/// the document that hit it (`None`: the transaction as a whole).
 async fn try_group(
     store: &Store,
-    jobs: &[Job],
-) -> Result<Vec<Committed>, (Option<usize>, StoreError)> {
+    docs: &[DocumentJob],
+    joined: &mut [Box<dyn Joined>],
+) -> Result<(Vec<Committed>, Vec<Outcome>), (Option<usize>, StoreError)> {
     let whole = |e: StoreError| (None, e);
     let mut conn = store
         .group
@@ -327,45 +487,107 @@ async fn try_group(
         .await
         .map_err(|e| whole(e.into()))?;
     let mut tx = conn.begin().await.map_err(|e| whole(e.into()))?;
-    let mut written = Vec::with_capacity(jobs.len());
-    for (n, job) in jobs.iter().enumerate() {
+    let mut written = Vec::with_capacity(docs.len());
+    for (n, job) in docs.iter().enumerate() {
         match write_document(&mut tx, &job.doc).await {
             Ok(outcome) => written.push(outcome),
             Err(e) => return Err((Some(n), e)),
         }
     }
-    let committed = finish(&mut tx, jobs, &written).await.map_err(whole)?;
+    let outcomes = write_joined(&mut tx, joined).await.map_err(whole)?;
+    let committed = finish(&mut tx, docs, &written, joined, &outcomes)
+        .await
+        .map_err(whole)?;
     tx.commit().await.map_err(|e| whole(e.into()))?;
-    Ok(committed)
+    Ok((committed, outcomes))
 }
 
-/// The group's stored documents' leaves appended to the log at once, their
-/// receipts written, and each job's answer.
+/// What became of one joined work in the group's transaction.
+enum Outcome {
+    /// Its rows are kept; these leaves are appended with the group's.
+    Rows(Vec<PreparedLeaf>),
+    /// Nothing of it was kept (its own decision).
+    Nothing,
+    /// It failed and its savepoint was rolled back; the rest of the group
+    /// goes on, and it is answered with this error.
+    Failed(StoreError),
+}
+
+/// Each joined work in a savepoint of its own, so what it decides not to
+/// keep, or a database error it hits, undoes its rows only. A deadlock or
+/// serialisation failure is the whole transaction's, returned for the group
+/// to be tried again.
+async fn write_joined(
+    tx: &mut AnyConnection,
+    joined: &mut [Box<dyn Joined>],
+) -> Result<Vec<Outcome>, StoreError> {
+    let mut outcomes = Vec::with_capacity(joined.len());
+    for work in joined.iter_mut() {
+        let mut savepoint = tx.begin().await?;
+        let outcome = match work.write(&mut savepoint).await {
+            Ok(Kept::Rows(leaves)) => {
+                savepoint.commit().await?;
+                Outcome::Rows(leaves)
+            }
+            Ok(Kept::Nothing) => {
+                savepoint.rollback().await?;
+                Outcome::Nothing
+            }
+            Err(e) if is_transient(&e) => return Err(e),
+            Err(e) => {
+                savepoint.rollback().await?;
+                Outcome::Failed(e)
+            }
+        };
+        outcomes.push(outcome);
+    }
+    Ok(outcomes)
+}
+
+/// The group's leaves appended to the log at once (its stored documents',
+/// then its joined work's), the documents' receipts written, what the
+/// joined work writes after the append, and each document's answer.
 ///
 /// The log append comes last so that the `log_head` row, which serialises
 /// appends, is held only from there to the commit: on PostgreSQL a group no
 /// longer holds it while it waits for another instance's transaction (a
 /// twin document's unique key), which is how groups used to deadlock.
 async fn finish(
-    tx: &mut sqlx::AnyConnection,
-    jobs: &[Job],
+    tx: &mut AnyConnection,
+    docs: &[DocumentJob],
     written: &[Written],
+    joined: &mut [Box<dyn Joined>],
+    outcomes: &[Outcome],
 ) -> Result<Vec<Committed>, StoreError> {
-    let stored: Vec<usize> = (0..jobs.len())
+    let stored: Vec<usize> = (0..docs.len())
         .filter(|&n| matches!(written[n], Written::New))
         .collect();
-    let leaves: Vec<&PreparedLeaf> = stored.iter().map(|&n| &jobs[n].leaf).collect();
+    let mut leaves: Vec<&PreparedLeaf> = stored.iter().map(|&n| &docs[n].leaf).collect();
+    let of_documents = leaves.len();
+    for outcome in outcomes {
+        if let Outcome::Rows(kept) = outcome {
+            leaves.extend(kept);
+        }
+    }
     let positions = append_leaves(tx, &leaves).await?;
+    let (positions, mut joined_positions) = positions.split_at(of_documents);
+    for (work, outcome) in joined.iter_mut().zip(outcomes) {
+        if let Outcome::Rows(kept) = outcome {
+            let (own, rest) = joined_positions.split_at(kept.len());
+            work.logged(tx, own).await?;
+            joined_positions = rest;
+        }
+    }
     let receipts: Vec<Vec<u8>> = stored
         .iter()
-        .zip(&positions)
-        .map(|(&n, position)| (jobs[n].receipt)(&jobs[n].doc, position))
+        .zip(positions)
+        .map(|(&n, position)| (docs[n].receipt)(&docs[n].doc, position))
         .collect();
     let rows: Vec<(&str, &str, &[u8], i64)> = stored
         .iter()
         .zip(&receipts)
         .map(|(&n, body)| {
-            let doc = &jobs[n].doc;
+            let doc = &docs[n].doc;
             (
                 doc.receipt_id.as_str(),
                 doc.id.as_str(),
@@ -375,14 +597,14 @@ async fn finish(
         })
         .collect();
     insert_receipts(tx, &rows).await?;
-    // Each job's answer; a duplicate of a document stored earlier in this
-    // group gets that document's receipt.
+    // Each document's answer; a duplicate of a document stored earlier in
+    // this group gets that document's receipt.
     let receipt_of: std::collections::HashMap<&str, &Vec<u8>> = stored
         .iter()
         .zip(&receipts)
-        .map(|(&n, receipt)| (jobs[n].doc.id.as_str(), receipt))
+        .map(|(&n, receipt)| (docs[n].doc.id.as_str(), receipt))
         .collect();
-    let mut new = positions.into_iter().zip(receipts.iter());
+    let mut new = positions.iter().zip(receipts.iter());
     written
         .iter()
         .map(|w| {
@@ -392,7 +614,7 @@ async fn finish(
                         StoreError::Group("a stored document of the group has no leaf".into())
                     })?;
                     Committed::New {
-                        position,
+                        position: position.clone(),
                         receipt: receipt.clone(),
                     }
                 }
@@ -463,14 +685,14 @@ mod tests {
             view: "canonical".into(),
         };
         let (answer, answered) = oneshot::channel();
-        let job = Job {
+        let job = Job::Document(DocumentJob {
             leaf: xlog::prepare(&event, time::OffsetDateTime::now_utc()),
             doc,
             receipt: Box::new(|doc, position| {
                 format!("{} at {}", doc.id, position.index).into_bytes()
             }),
             answer,
-        };
+        });
         (job, answered)
     }
 
@@ -486,22 +708,30 @@ mod tests {
         check_group(true).await;
     }
 
+    /// Commits `jobs` as one group, the usual way or one document at a time.
+    async fn commit(store: &Store, jobs: Vec<Job>, one_by_one: bool) {
+        if one_by_one {
+            let (docs, joined) = split(jobs);
+            commit_one_by_one(store, docs, joined).await
+        } else {
+            commit_group(store, jobs).await
+        }
+    }
+
+    async fn open(dir: &tempfile::TempDir) -> Store {
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("g.db").display());
+        Store::open(&url, 2, std::path::Path::new(env!("CARGO_MANIFEST_DIR")))
+            .await
+            .unwrap()
+    }
+
     async fn check_group(one_by_one: bool) {
-        let commit = |store: &Store, jobs: Vec<Job>| {
+        let commit = |store: &Store, jobs| {
             let store = store.clone();
-            async move {
-                if one_by_one {
-                    commit_one_by_one(&store, jobs).await
-                } else {
-                    commit_group(&store, jobs).await
-                }
-            }
+            async move { commit(&store, jobs, one_by_one).await }
         };
         let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}?mode=rwc", dir.path().join("g.db").display());
-        let store = Store::open(&url, 2, std::path::Path::new(env!("CARGO_MANIFEST_DIR")))
-            .await
-            .unwrap();
+        let store = open(&dir).await;
         let (a, a_answer) = job(document("a", "body-1", "sig-a"));
         let (b, b_answer) = job(document("b", "body-2", "sig-b"));
         // The same bytes as `a` under another signature: a duplicate of a
@@ -557,6 +787,158 @@ mod tests {
         assert_eq!(store.log_size().await.unwrap(), 2);
         assert_eq!(store.count("documents").await.unwrap(), 2);
         assert_eq!(store.commit_fallbacks(), 0);
+        store.close().await;
+    }
+
+    /// Joined work for the test: records a used signature, then keeps it
+    /// with one leaf, thinks better of it, or hits a database error.
+    struct Signature {
+        sha256: &'static str,
+        then: Then,
+        positions: Vec<LogPosition>,
+        runs: u32,
+    }
+
+    #[derive(Clone, Copy)]
+    enum Then {
+        Keep,
+        Discard,
+        Fail,
+    }
+
+    impl Work for Signature {
+        type Output = (Vec<LogPosition>, u32);
+
+        fn write<'a>(
+            &'a mut self,
+            tx: &'a mut AnyConnection,
+        ) -> BoxFuture<'a, Result<Kept, StoreError>> {
+            Box::pin(async move {
+                self.runs += 1;
+                let insert = "INSERT INTO seen_signatures (keyid, signature_sha256, seen_at) VALUES ('k', $1, 0)";
+                sqlx::query(insert).bind(self.sha256).execute(&mut *tx).await?;
+                Ok(match self.then {
+                    Then::Keep => {
+                        let event = LogEvent::DocumentRead {
+                            document_id: self.sha256.into(),
+                            reader: "court.620102".into(),
+                            view: "canonical".into(),
+                        };
+                        Kept::Rows(vec![xlog::prepare(&event, time::OffsetDateTime::now_utc())])
+                    }
+                    Then::Discard => Kept::Nothing,
+                    Then::Fail => {
+                        // The same key again: a unique violation.
+                        sqlx::query(insert).bind(self.sha256).execute(&mut *tx).await?;
+                        Kept::Nothing
+                    }
+                })
+            })
+        }
+
+        fn logged<'a>(
+            &'a mut self,
+            _tx: &'a mut AnyConnection,
+            positions: &'a [LogPosition],
+        ) -> BoxFuture<'a, Result<(), StoreError>> {
+            self.positions = positions.to_vec();
+            Box::pin(async { Ok(()) })
+        }
+
+        fn output(self) -> (Vec<LogPosition>, u32) {
+            (self.positions, self.runs)
+        }
+    }
+
+    fn joined(
+        sha256: &'static str,
+        then: Then,
+    ) -> (
+        Job,
+        oneshot::Receiver<Result<(Vec<LogPosition>, u32), StoreError>>,
+    ) {
+        let (answer, answered) = oneshot::channel();
+        let work = Signature {
+            sha256,
+            then,
+            positions: Vec::new(),
+            runs: 0,
+        };
+        (Job::Joined(Box::new(Waiting { work, answer })), answered)
+    }
+
+    #[tokio::test]
+    async fn joined_work_shares_the_group_and_undoes_only_its_own_rows() {
+        check_joined(false).await;
+    }
+
+    /// A document whose id clashes with another's makes the group's
+    /// table-by-table write fail: the group is written again one document
+    /// at a time, the joined work with it, and answered the same.
+    #[tokio::test]
+    async fn joined_work_is_answered_the_same_when_its_group_falls_back() {
+        check_joined(true).await;
+    }
+
+    async fn check_joined(fall_back: bool) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(&dir).await;
+        let (keep, keep_answer) = joined("joined-keep", Then::Keep);
+        let (a, a_answer) = job(document("a", "body-1", "sig-a"));
+        let (discard, discard_answer) = joined("joined-discard", Then::Discard);
+        let (fail, fail_answer) = joined("joined-fail", Then::Fail);
+        let (b, b_answer) = job(document("b", "body-2", "sig-b"));
+        let mut jobs = vec![keep, a, discard, fail, b];
+        let mut clash_answer = None;
+        if fall_back {
+            let (clash, answer) = job(document("a", "body-9", "sig-clash"));
+            jobs.push(clash);
+            clash_answer = Some(answer);
+        }
+        commit_group(&store, jobs).await;
+
+        // Documents first in the append, whatever the queue order, then the
+        // joined work's leaves.
+        for (answer, index) in [(a_answer, 0), (b_answer, 1)] {
+            match answer.await.unwrap() {
+                Ok(Committed::New { position, .. }) => assert_eq!(position.index, index),
+                other => panic!("document: {other:?}"),
+            }
+        }
+        let (positions, runs) = keep_answer.await.unwrap().unwrap();
+        assert_eq!(positions.len(), 1);
+        assert_eq!(positions[0].index, 2);
+        // Once: the batch stops at the clashing document before any joined
+        // work, and so does the first one-at-a-time attempt.
+        assert_eq!(runs, 1);
+        if let Some(answer) = clash_answer {
+            assert!(answer.await.unwrap().is_err(), "the clashing document");
+        }
+        let (positions, _) = discard_answer.await.unwrap().unwrap();
+        assert!(positions.is_empty());
+        assert!(
+            matches!(fail_answer.await.unwrap(), Err(StoreError::Database(_))),
+            "the failed work gets its own error"
+        );
+        // Its rows and the discarded one's are gone; the rest is committed.
+        let kept: Vec<String> = sqlx::query_scalar(
+            "SELECT signature_sha256 FROM seen_signatures WHERE keyid = 'k' ORDER BY 1",
+        )
+        .fetch_all(&store.reader)
+        .await
+        .unwrap();
+        assert_eq!(kept, ["joined-keep"]);
+        assert_eq!(store.log_size().await.unwrap(), 3);
+        assert_eq!(store.count("documents").await.unwrap(), 2);
+        assert_eq!(store.commit_groups(), (1, 2), "one transaction");
+        assert_eq!(store.commit_fallbacks(), u64::from(fall_back));
+
+        // Work alone, with no document, is a group of its own.
+        let (alone, alone_answer) = joined("joined-alone", Then::Keep);
+        commit_group(&store, vec![alone]).await;
+        let (positions, _) = alone_answer.await.unwrap().unwrap();
+        assert_eq!(positions[0].index, 3);
+        assert_eq!(store.log_size().await.unwrap(), 4);
         store.close().await;
     }
 }

@@ -13,6 +13,7 @@ use std::collections::HashMap;
 
 use sqlx::{AnyConnection, Connection, Row};
 
+use super::group::{self, Kept, Work};
 use super::sql::insert_many;
 use super::{Store, StoreError};
 use crate::xlog::merkle::{self, Frontier, Hash, NodeId, ProofError};
@@ -88,6 +89,46 @@ fn damaged(what: impl std::fmt::Display) -> StoreError {
 impl From<ProofError> for StoreError {
     fn from(e: ProofError) -> StoreError {
         damaged(e)
+    }
+}
+
+/// Log entries and nothing else, joining a group commit: the positions they
+/// landed at.
+pub(super) struct Entries {
+    leaves: Vec<PreparedLeaf>,
+    positions: Vec<LogPosition>,
+}
+
+impl Entries {
+    pub(super) fn new(leaves: Vec<PreparedLeaf>) -> Entries {
+        Entries {
+            leaves,
+            positions: Vec::new(),
+        }
+    }
+}
+
+impl Work for Entries {
+    type Output = Vec<LogPosition>;
+
+    fn write<'a>(
+        &'a mut self,
+        _tx: &'a mut AnyConnection,
+    ) -> futures_util::future::BoxFuture<'a, Result<Kept, StoreError>> {
+        Box::pin(async { Ok(Kept::Rows(self.leaves.clone())) })
+    }
+
+    fn logged<'a>(
+        &'a mut self,
+        _tx: &'a mut AnyConnection,
+        positions: &'a [LogPosition],
+    ) -> futures_util::future::BoxFuture<'a, Result<(), StoreError>> {
+        self.positions = positions.to_vec();
+        Box::pin(async { Ok(()) })
+    }
+
+    fn output(self) -> Vec<LogPosition> {
+        self.positions
     }
 }
 
@@ -326,13 +367,13 @@ where
 }
 
 impl Store {
-    /// Appends one entry to the exchange log in its own transaction (rejections, reads).
+    /// Appends one entry to the exchange log in the next group commit
+    /// (rejections, reads).
     pub async fn append_log(&self, leaf: &PreparedLeaf) -> Result<LogPosition, StoreError> {
-        let mut conn = self.writer.acquire().await?;
-        let mut tx = conn.begin().await?;
-        let position = append_log(&mut tx, leaf).await?;
-        tx.commit().await?;
-        Ok(position)
+        group::join(self, Entries::new(vec![leaf.clone()]))
+            .await?
+            .pop()
+            .ok_or_else(|| damaged("no position for an appended leaf"))
     }
 
     /// Appends several entries in one transaction (one fsync), in order.

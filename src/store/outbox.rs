@@ -14,9 +14,11 @@
 //! the delivery is attempted again: at-least-once, receivers de-duplicate by
 //! gateway document id.
 
+use futures_util::future::BoxFuture;
 use sqlx::{AnyConnection, Connection, Row};
 
-use super::log::append_leaves;
+use super::group::{self, Kept, Work};
+use super::log::Entries;
 use super::{append_log, is_unique_violation, NewDeadline, Store, StoreError};
 use crate::xlog::{LogPosition, PreparedLeaf};
 
@@ -324,8 +326,8 @@ impl Store {
     }
 
     /// Records a failed push attempt (retry later, or dead-letter) with its
-    /// log entries. `false`: the lease was lost (another attempt took over),
-    /// nothing was written.
+    /// log entries, in the next group commit. `false`: the lease was lost
+    /// (another attempt took over), nothing was written.
     pub async fn record_push_failure(
         &self,
         claim: &ClaimedPush,
@@ -333,43 +335,31 @@ impl Store {
         failure: &PushFailure<'_>,
         leaves: &[PreparedLeaf],
     ) -> Result<bool, StoreError> {
-        let mut conn = self.writer.acquire().await?;
-        let mut tx = conn.begin().await?;
         let (state, next, dead_at) = match failure.next_attempt_at_ms {
             Some(at) => ("pending", at, None),
             None => ("dead", now_ms, Some(now_ms)),
         };
-        let updated = sqlx::query(
-            "UPDATE deliveries SET state = $1, next_attempt_at = $2, dead_at = $3, lease = NULL, leased_until = NULL, \
-             last_error = $4, last_status = $5, payload_sha256 = COALESCE($6, payload_sha256), updated_at = $7 \
-             WHERE id = $8 AND lease = $9 AND state = 'pending'",
-        )
-        .bind(state)
-        .bind(next)
-        .bind(dead_at)
-        .bind(failure.code)
-        .bind(failure.http_status.map(i64::from))
-        .bind(failure.payload_sha256)
-        .bind(now_ms)
-        .bind(&claim.delivery.id)
-        .bind(&claim.lease)
-        .execute(&mut *tx)
-        .await?;
-        if updated.rows_affected() != 1 {
-            tx.rollback().await?;
-            return Ok(false);
-        }
-        for leaf in leaves {
-            append_log(&mut tx, leaf).await?;
-        }
-        tx.commit().await?;
-        Ok(true)
+        let work = AttemptFailed {
+            delivery_id: claim.delivery.id.clone(),
+            lease: claim.lease.clone(),
+            state,
+            next_attempt_at_ms: next,
+            dead_at_ms: dead_at,
+            code: failure.code.to_owned(),
+            http_status: failure.http_status.map(i64::from),
+            payload_sha256: failure.payload_sha256.map(str::to_owned),
+            now_ms,
+            leaves: leaves.to_vec(),
+            recorded: false,
+        };
+        group::join(self, work).await
     }
 
-    /// Records the recipient's verified receipt of a push: the delivery is
-    /// `delivered`, the evidence kept, the periods waiting for it started
-    /// (primary recipient only, each by `start`) and `leaf` (built from the
-    /// deadline events) appended. `false`: the lease was lost, nothing written.
+    /// Records the recipient's verified receipt of a push, in the next group
+    /// commit: the delivery is `delivered`, the evidence kept, the periods
+    /// waiting for it started (primary recipient only, each by `start`) and
+    /// `leaf` (built from the deadline events) appended. `false`: the lease
+    /// was lost, nothing written.
     #[allow(clippy::too_many_arguments)]
     pub async fn record_push_receipt(
         &self,
@@ -378,47 +368,29 @@ impl Store {
         http_status: u16,
         payload_sha256: &str,
         evidence: &Evidence,
-        start: &mut (dyn FnMut(&NewDeadline) -> NewDeadline + Send),
-        leaf: impl FnOnce(Vec<String>) -> PreparedLeaf + Send,
+        start: impl FnMut(&NewDeadline) -> NewDeadline + Send + 'static,
+        leaf: impl Fn(Vec<String>) -> PreparedLeaf + Send + 'static,
     ) -> Result<bool, StoreError> {
-        let mut conn = self.writer.acquire().await?;
-        let mut tx = conn.begin().await?;
-        let updated = sqlx::query(
-            "UPDATE deliveries SET state = 'delivered', lease = NULL, leased_until = NULL, last_status = $1, \
-             payload_sha256 = $2, evidence_keyid = $3, evidence_signature_input = $4, evidence_signature = $5, \
-             evidence_body = $6, evidence_sha256 = $7, completed_at = $8, updated_at = $8 \
-             WHERE id = $9 AND lease = $10 AND state = 'pending'",
-        )
-        .bind(i64::from(http_status))
-        .bind(payload_sha256)
-        .bind(&evidence.keyid)
-        .bind(&evidence.signature_input)
-        .bind(&evidence.signature)
-        .bind(&evidence.body)
-        .bind(&evidence.sha256)
-        .bind(now_ms)
-        .bind(&claim.delivery.id)
-        .bind(&claim.lease)
-        .execute(&mut *tx)
-        .await?;
-        if updated.rows_affected() != 1 {
-            tx.rollback().await?;
-            return Ok(false);
-        }
-        let events = if claim.delivery.starts_clock {
-            start_awaiting(&mut tx, &claim.delivery.document_id, start).await?
-        } else {
-            Vec::new()
+        let work = Receipted {
+            delivery_id: claim.delivery.id.clone(),
+            document_id: claim.delivery.document_id.clone(),
+            starts_clock: claim.delivery.starts_clock,
+            lease: claim.lease.clone(),
+            now_ms,
+            http_status: i64::from(http_status),
+            payload_sha256: payload_sha256.to_owned(),
+            evidence: evidence.clone(),
+            start: Box::new(start),
+            leaf: Box::new(leaf),
+            recorded: false,
         };
-        append_log(&mut tx, &leaf(events)).await?;
-        tx.commit().await?;
-        Ok(true)
+        group::join(self, work).await
     }
 
-    /// Records an agency's signed ack of a pull delivery (idempotent): the
-    /// replay record, the `acked` state with its evidence, the periods waiting
-    /// for it, the log entry and the answer (built from the log position) in
-    /// one transaction.
+    /// Records an agency's signed ack of a pull delivery (idempotent), in
+    /// the next group commit: the replay record, the `acked` state with its
+    /// evidence, the periods waiting for it, the log entry and the answer
+    /// (built from the log position).
     #[allow(clippy::too_many_arguments)]
     pub async fn record_ack(
         &self,
@@ -427,99 +399,22 @@ impl Store {
         signature_sha256: &str,
         evidence: &Evidence,
         now_ms: i64,
-        start: &mut (dyn FnMut(&NewDeadline) -> NewDeadline + Send),
-        leaf: impl FnOnce(Vec<String>) -> PreparedLeaf + Send,
-        answer: impl FnOnce(&LogPosition) -> Vec<u8>,
+        start: impl FnMut(&NewDeadline) -> NewDeadline + Send + 'static,
+        leaf: impl Fn(Vec<String>) -> PreparedLeaf + Send + 'static,
+        answer: impl Fn(&LogPosition) -> Vec<u8> + Send + 'static,
     ) -> Result<Acked, StoreError> {
-        let mut conn = self.writer.acquire().await?;
-        let mut tx = conn.begin().await?;
-        let seen = sqlx::query(
-            "INSERT INTO seen_signatures (keyid, signature_sha256, seen_at) VALUES ($1, $2, $3)",
-        )
-        .bind(&evidence.keyid)
-        .bind(signature_sha256)
-        .bind(now_ms)
-        .execute(&mut *tx)
-        .await;
-        if is_unique_violation(&seen) {
-            tx.rollback().await?;
-            return Ok(Acked::Replayed);
-        }
-        seen?;
-        let row = sqlx::query(
-            "SELECT state, answer, document_id, starts_clock FROM deliveries \
-             WHERE id = $1 AND agency_id = $2 AND mode = 'pull'",
-        )
-        .bind(delivery_id)
-        .bind(agency)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(row) = row else {
-            tx.rollback().await?;
-            return Ok(Acked::NotFound);
+        let work = Ack {
+            delivery_id: delivery_id.to_owned(),
+            agency: agency.to_owned(),
+            signature_sha256: signature_sha256.to_owned(),
+            evidence: evidence.clone(),
+            now_ms,
+            start: Box::new(start),
+            leaf: Box::new(leaf),
+            answer: Box::new(answer),
+            acked: Acked::NotFound,
         };
-        let state: String = row.get(0);
-        if state == "acked" {
-            let answer: Option<Vec<u8>> = row.get(1);
-            tx.commit().await?;
-            return Ok(Acked::Again {
-                answer: answer.unwrap_or_default(),
-            });
-        }
-        if state != "pending" {
-            tx.rollback().await?;
-            return Ok(Acked::NotFound);
-        }
-        let document_id: String = row.get(2);
-        let starts_clock = row.get::<i64, _>(3) != 0;
-        // Guarded by the state read above: on PostgreSQL a second ack (another
-        // signature) may run at once; it waits here for the first to commit,
-        // updates nothing, and gets the first one's answer back.
-        let acked = sqlx::query(
-            "UPDATE deliveries SET state = 'acked', evidence_keyid = $1, evidence_signature_input = $2, \
-             evidence_signature = $3, evidence_body = $4, evidence_sha256 = $5, completed_at = $6, updated_at = $6 \
-             WHERE id = $7 AND state = 'pending'",
-        )
-        .bind(&evidence.keyid)
-        .bind(&evidence.signature_input)
-        .bind(&evidence.signature)
-        .bind(&evidence.body)
-        .bind(&evidence.sha256)
-        .bind(now_ms)
-        .bind(delivery_id)
-        .execute(&mut *tx)
-        .await?;
-        if acked.rows_affected() != 1 {
-            let row = sqlx::query("SELECT state, answer FROM deliveries WHERE id = $1")
-                .bind(delivery_id)
-                .fetch_one(&mut *tx)
-                .await?;
-            let state: String = row.get(0);
-            let answer: Option<Vec<u8>> = row.get(1);
-            if state == "acked" {
-                // Keep the replay record of this signature, as for any re-ack.
-                tx.commit().await?;
-                return Ok(Acked::Again {
-                    answer: answer.unwrap_or_default(),
-                });
-            }
-            tx.rollback().await?;
-            return Ok(Acked::NotFound);
-        }
-        let events = if starts_clock {
-            start_awaiting(&mut tx, &document_id, start).await?
-        } else {
-            Vec::new()
-        };
-        let position = append_log(&mut tx, &leaf(events)).await?;
-        let body = answer(&position);
-        sqlx::query("UPDATE deliveries SET answer = $1 WHERE id = $2")
-            .bind(&body)
-            .bind(delivery_id)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(Acked::New { answer: body })
+        group::join(self, work).await
     }
 
     /// Puts a dead letter back in the outbox (attempts from zero, due now)
@@ -642,16 +537,257 @@ impl Store {
             .collect())
     }
 
-    /// Appends several entries in one transaction (all or none): e.g. the
-    /// reads a mailbox page hands out, logged before the page is sent.
-    pub async fn append_logs(&self, leaves: &[PreparedLeaf]) -> Result<(), StoreError> {
-        let mut conn = self.writer.acquire().await?;
-        let mut tx = conn.begin().await?;
-        // One append for the page (one `log_head` update, one frontier read),
-        // not one per entry.
-        let leaves: Vec<&PreparedLeaf> = leaves.iter().collect();
-        append_leaves(&mut tx, &leaves).await?;
-        tx.commit().await?;
-        Ok(())
+    /// Appends several entries in the next group commit (all or none):
+    /// e.g. the reads a mailbox page hands out, logged before the page is
+    /// sent.
+    pub async fn append_logs(
+        &self,
+        leaves: &[PreparedLeaf],
+    ) -> Result<Vec<LogPosition>, StoreError> {
+        group::join(self, Entries::new(leaves.to_vec())).await
+    }
+}
+
+/// A failed push attempt, as [`Store::record_push_failure`] writes it.
+struct AttemptFailed {
+    delivery_id: String,
+    lease: String,
+    state: &'static str,
+    next_attempt_at_ms: i64,
+    dead_at_ms: Option<i64>,
+    code: String,
+    http_status: Option<i64>,
+    payload_sha256: Option<String>,
+    now_ms: i64,
+    leaves: Vec<PreparedLeaf>,
+    recorded: bool,
+}
+
+impl Work for AttemptFailed {
+    type Output = bool;
+
+    fn write<'a>(
+        &'a mut self,
+        tx: &'a mut AnyConnection,
+    ) -> BoxFuture<'a, Result<Kept, StoreError>> {
+        Box::pin(async move {
+            let updated = sqlx::query(
+                "UPDATE deliveries SET state = $1, next_attempt_at = $2, dead_at = $3, lease = NULL, leased_until = NULL, \
+                 last_error = $4, last_status = $5, payload_sha256 = COALESCE($6, payload_sha256), updated_at = $7 \
+                 WHERE id = $8 AND lease = $9 AND state = 'pending'",
+            )
+            .bind(self.state)
+            .bind(self.next_attempt_at_ms)
+            .bind(self.dead_at_ms)
+            .bind(&self.code)
+            .bind(self.http_status)
+            .bind(self.payload_sha256.as_deref())
+            .bind(self.now_ms)
+            .bind(&self.delivery_id)
+            .bind(&self.lease)
+            .execute(&mut *tx)
+            .await?;
+            self.recorded = updated.rows_affected() == 1;
+            Ok(match self.recorded {
+                true => Kept::Rows(self.leaves.clone()),
+                false => Kept::Nothing,
+            })
+        })
+    }
+
+    fn output(self) -> bool {
+        self.recorded
+    }
+}
+
+/// How the periods waiting for a delivery start (`workflow::deadlines`).
+type StartFn = Box<dyn FnMut(&NewDeadline) -> NewDeadline + Send>;
+/// A delivery's log entry, from the deadline events it caused.
+type LeafFn = Box<dyn Fn(Vec<String>) -> PreparedLeaf + Send>;
+
+/// A push's verified receipt, as [`Store::record_push_receipt`] writes it.
+struct Receipted {
+    delivery_id: String,
+    document_id: String,
+    starts_clock: bool,
+    lease: String,
+    now_ms: i64,
+    http_status: i64,
+    payload_sha256: String,
+    evidence: Evidence,
+    start: StartFn,
+    leaf: LeafFn,
+    recorded: bool,
+}
+
+impl Work for Receipted {
+    type Output = bool;
+
+    fn write<'a>(
+        &'a mut self,
+        tx: &'a mut AnyConnection,
+    ) -> BoxFuture<'a, Result<Kept, StoreError>> {
+        Box::pin(async move {
+            let updated = sqlx::query(
+                "UPDATE deliveries SET state = 'delivered', lease = NULL, leased_until = NULL, last_status = $1, \
+                 payload_sha256 = $2, evidence_keyid = $3, evidence_signature_input = $4, evidence_signature = $5, \
+                 evidence_body = $6, evidence_sha256 = $7, completed_at = $8, updated_at = $8 \
+                 WHERE id = $9 AND lease = $10 AND state = 'pending'",
+            )
+            .bind(self.http_status)
+            .bind(&self.payload_sha256)
+            .bind(&self.evidence.keyid)
+            .bind(&self.evidence.signature_input)
+            .bind(&self.evidence.signature)
+            .bind(&self.evidence.body)
+            .bind(&self.evidence.sha256)
+            .bind(self.now_ms)
+            .bind(&self.delivery_id)
+            .bind(&self.lease)
+            .execute(&mut *tx)
+            .await?;
+            self.recorded = updated.rows_affected() == 1;
+            if !self.recorded {
+                return Ok(Kept::Nothing);
+            }
+            let events = match self.starts_clock {
+                true => start_awaiting(tx, &self.document_id, &mut *self.start).await?,
+                false => Vec::new(),
+            };
+            Ok(Kept::Rows(vec![(self.leaf)(events)]))
+        })
+    }
+
+    fn output(self) -> bool {
+        self.recorded
+    }
+}
+
+/// An ack's answer, from where its log entry landed.
+type AnswerFn = Box<dyn Fn(&LogPosition) -> Vec<u8> + Send>;
+
+/// A pull's signed ack, as [`Store::record_ack`] writes it.
+struct Ack {
+    delivery_id: String,
+    agency: String,
+    signature_sha256: String,
+    evidence: Evidence,
+    now_ms: i64,
+    start: StartFn,
+    leaf: LeafFn,
+    answer: AnswerFn,
+    /// What the caller is told (`New` only once its answer is written).
+    acked: Acked,
+}
+
+impl Work for Ack {
+    type Output = Acked;
+
+    fn write<'a>(
+        &'a mut self,
+        tx: &'a mut AnyConnection,
+    ) -> BoxFuture<'a, Result<Kept, StoreError>> {
+        Box::pin(async move {
+            let seen = sqlx::query(
+                "INSERT INTO seen_signatures (keyid, signature_sha256, seen_at) VALUES ($1, $2, $3)",
+            )
+            .bind(&self.evidence.keyid)
+            .bind(&self.signature_sha256)
+            .bind(self.now_ms)
+            .execute(&mut *tx)
+            .await;
+            if is_unique_violation(&seen) {
+                self.acked = Acked::Replayed;
+                return Ok(Kept::Nothing);
+            }
+            seen?;
+            let row = sqlx::query(
+                "SELECT state, answer, document_id, starts_clock FROM deliveries \
+                 WHERE id = $1 AND agency_id = $2 AND mode = 'pull'",
+            )
+            .bind(&self.delivery_id)
+            .bind(&self.agency)
+            .fetch_optional(&mut *tx)
+            .await?;
+            self.acked = Acked::NotFound;
+            let Some(row) = row else {
+                return Ok(Kept::Nothing);
+            };
+            let state: String = row.get(0);
+            if state == "acked" {
+                // Keep the replay record of this signature, as for any re-ack.
+                let answer: Option<Vec<u8>> = row.get(1);
+                self.acked = Acked::Again {
+                    answer: answer.unwrap_or_default(),
+                };
+                return Ok(Kept::Rows(Vec::new()));
+            }
+            if state != "pending" {
+                return Ok(Kept::Nothing);
+            }
+            let document_id: String = row.get(2);
+            let starts_clock = row.get::<i64, _>(3) != 0;
+            // Guarded by the state read above (on PostgreSQL, several
+            // instances: a second ack, another signature, may run at once).
+            let acked = sqlx::query(
+                "UPDATE deliveries SET state = 'acked', evidence_keyid = $1, evidence_signature_input = $2, \
+                 evidence_signature = $3, evidence_body = $4, evidence_sha256 = $5, completed_at = $6, updated_at = $6 \
+                 WHERE id = $7 AND state = 'pending'",
+            )
+            .bind(&self.evidence.keyid)
+            .bind(&self.evidence.signature_input)
+            .bind(&self.evidence.signature)
+            .bind(&self.evidence.body)
+            .bind(&self.evidence.sha256)
+            .bind(self.now_ms)
+            .bind(&self.delivery_id)
+            .execute(&mut *tx)
+            .await?;
+            if acked.rows_affected() != 1 {
+                let row = sqlx::query("SELECT state, answer FROM deliveries WHERE id = $1")
+                    .bind(&self.delivery_id)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                let state: String = row.get(0);
+                if state != "acked" {
+                    return Ok(Kept::Nothing);
+                }
+                let answer: Option<Vec<u8>> = row.get(1);
+                self.acked = Acked::Again {
+                    answer: answer.unwrap_or_default(),
+                };
+                return Ok(Kept::Rows(Vec::new()));
+            }
+            let events = match starts_clock {
+                true => start_awaiting(tx, &document_id, &mut *self.start).await?,
+                false => Vec::new(),
+            };
+            Ok(Kept::Rows(vec![(self.leaf)(events)]))
+        })
+    }
+
+    fn logged<'a>(
+        &'a mut self,
+        tx: &'a mut AnyConnection,
+        positions: &'a [LogPosition],
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            let Some(position) = positions.first() else {
+                // A re-ack appends nothing and keeps its first answer.
+                return Ok(());
+            };
+            let body = (self.answer)(position);
+            sqlx::query("UPDATE deliveries SET answer = $1 WHERE id = $2")
+                .bind(&body)
+                .bind(&self.delivery_id)
+                .execute(&mut *tx)
+                .await?;
+            self.acked = Acked::New { answer: body };
+            Ok(())
+        })
+    }
+
+    fn output(self) -> Acked {
+        self.acked
     }
 }
