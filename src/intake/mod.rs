@@ -292,6 +292,10 @@ struct Signed {
     /// Plain body: the `charset` parameter. Multipart: unused.
     charset: Option<String>,
     multipart: Option<attachments::multipart::MultipartType>,
+    /// Plain body: the receipt of the same bytes from the same sender, if
+    /// they were accepted before. Multipart: `None` (looked up once the
+    /// body is spooled).
+    prior_receipt: Option<Vec<u8>>,
 }
 
 /// Verify, from the headers (and for a plain body, the body digest): the
@@ -337,11 +341,21 @@ async fn check_signer(
     };
     trace.keyid = Some(verified.params.keyid.clone());
     trace.signer = Some(verified.signer.agency.clone());
-    if gw
+    // A plain body's digest is known already: the replay check and the
+    // look-up of an earlier receipt for the same bytes are one query.
+    let sender_and_digest = match (body, &trace.body_sha256) {
+        (Body::Document(_), Some(sha)) => Some((verified.signer.agency.as_str(), sha.as_str())),
+        _ => None,
+    };
+    let prior = gw
         .store
-        .signature_seen(&verified.params.keyid, &verified.signature_sha256)
-        .await?
-    {
+        .prior_submission(
+            &verified.params.keyid,
+            &verified.signature_sha256,
+            sender_and_digest,
+        )
+        .await?;
+    if prior.replayed {
         return Ok(Err(Rejection::security(&SecurityError::ReplayedSignature)));
     }
     let Some(registered) = gw.registry.get(verified.signer.agency.as_str()) else {
@@ -375,6 +389,7 @@ async fn check_signer(
         }
     };
     Ok(Ok(Signed {
+        prior_receipt: prior.receipt,
         verified,
         dialect,
         charset,
@@ -429,6 +444,7 @@ async fn run(
         dialect,
         charset,
         multipart,
+        prior_receipt,
     } = signed;
     let agency = verified.signer.agency.clone();
     // receive: a multipart body is spooled and its digest checked before use
@@ -455,17 +471,26 @@ async fn run(
         }
     };
     let body_sha256 = trace.body_sha256.clone().unwrap_or_default();
-    if let Some(receipt) = gw.store.receipt_for(&agency, &body_sha256).await? {
-        // The same signed request sent twice at once: the twin passed the
-        // replay check above before this one committed. It is still a replay,
-        // not a resubmission (which carries a signature of its own).
-        if gw
-            .store
-            .signature_seen(&verified.params.keyid, &verified.signature_sha256)
-            .await?
-        {
-            return Ok(Err(Rejection::security(&SecurityError::ReplayedSignature)));
-        }
+    let prior_receipt = match &received {
+        // Read in one snapshot with the replay check: had these bytes been
+        // accepted under this very signature, that check would have said so.
+        Arrived::Document(_) => prior_receipt,
+        Arrived::Spooled(..) => match gw.store.receipt_for(&agency, &body_sha256).await? {
+            // The same signed request sent twice at once: the twin passed the
+            // replay check above before this one committed. It is still a
+            // replay, not a resubmission (which carries a signature of its own).
+            Some(_)
+                if gw
+                    .store
+                    .signature_seen(&verified.params.keyid, &verified.signature_sha256)
+                    .await? =>
+            {
+                return Ok(Err(Rejection::security(&SecurityError::ReplayedSignature)));
+            }
+            receipt => receipt,
+        },
+    };
+    if let Some(receipt) = prior_receipt {
         return Ok(Ok(Accepted {
             status: 200,
             receipt,

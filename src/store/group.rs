@@ -816,7 +816,10 @@ mod tests {
             Box::pin(async move {
                 self.runs += 1;
                 let insert = "INSERT INTO seen_signatures (keyid, signature_sha256, seen_at) VALUES ('k', $1, 0)";
-                sqlx::query(insert).bind(self.sha256).execute(&mut *tx).await?;
+                sqlx::query(insert)
+                    .bind(self.sha256)
+                    .execute(&mut *tx)
+                    .await?;
                 Ok(match self.then {
                     Then::Keep => {
                         let event = LogEvent::DocumentRead {
@@ -829,7 +832,10 @@ mod tests {
                     Then::Discard => Kept::Nothing,
                     Then::Fail => {
                         // The same key again: a unique violation.
-                        sqlx::query(insert).bind(self.sha256).execute(&mut *tx).await?;
+                        sqlx::query(insert)
+                            .bind(self.sha256)
+                            .execute(&mut *tx)
+                            .await?;
                         Kept::Nothing
                     }
                 })
@@ -850,13 +856,9 @@ mod tests {
         }
     }
 
-    fn joined(
-        sha256: &'static str,
-        then: Then,
-    ) -> (
-        Job,
-        oneshot::Receiver<Result<(Vec<LogPosition>, u32), StoreError>>,
-    ) {
+    type SignatureAnswer = oneshot::Receiver<Result<(Vec<LogPosition>, u32), StoreError>>;
+
+    fn joined(sha256: &'static str, then: Then) -> (Job, SignatureAnswer) {
         let (answer, answered) = oneshot::channel();
         let work = Signature {
             sha256,

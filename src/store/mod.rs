@@ -260,6 +260,15 @@ pub struct StoredAttachment {
     pub size: Option<u64>,
 }
 
+/// What [`Store::prior_submission`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Prior {
+    /// The signature was used before: a replay.
+    pub replayed: bool,
+    /// The receipt of the same bytes from the same sender, stored earlier.
+    pub receipt: Option<Vec<u8>>,
+}
+
 /// What [`Store::commit_document`] did.
 #[derive(Debug, Clone)]
 pub enum Committed {
@@ -323,6 +332,18 @@ pub struct CaseRecord {
     pub parties: Vec<String>,
     pub deadlines: Vec<NewDeadline>,
     pub documents: Vec<(String, String, i64)>,
+}
+
+/// What an answer needs of its case ([`Store::case_of_document`]): not its
+/// documents.
+#[derive(Debug, Clone)]
+pub struct AnsweredCase {
+    pub id: String,
+    pub flow: String,
+    pub state: String,
+    pub corrections_agency: String,
+    pub parties: Vec<String>,
+    pub deadlines: Vec<NewDeadline>,
 }
 
 impl Store {
@@ -433,13 +454,40 @@ impl Store {
         keyid: &str,
         signature_sha256: &str,
     ) -> Result<bool, StoreError> {
-        let row =
-            sqlx::query("SELECT 1 FROM seen_signatures WHERE keyid = $1 AND signature_sha256 = $2")
-                .bind(keyid)
-                .bind(signature_sha256)
-                .fetch_optional(&self.reader)
-                .await?;
-        Ok(row.is_some())
+        Ok(self
+            .prior_submission(keyid, signature_sha256, None)
+            .await?
+            .replayed)
+    }
+
+    /// What the store already knows of a submission, in one query (one
+    /// round trip, one snapshot): whether its signature was used, and the
+    /// receipt issued for the same bytes from the same sender (`body`:
+    /// sender and body digest, when known). Early checks only: the group
+    /// commit's unique keys are what enforce both.
+    pub async fn prior_submission(
+        &self,
+        keyid: &str,
+        signature_sha256: &str,
+        body: Option<(&str, &str)>,
+    ) -> Result<Prior, StoreError> {
+        let (sender, body_sha256) = body.unwrap_or(("", ""));
+        let row = sqlx::query(
+            "SELECT CAST(CASE WHEN EXISTS (SELECT 1 FROM seen_signatures WHERE keyid = $1 AND signature_sha256 = $2) \
+             THEN 1 ELSE 0 END AS BIGINT), \
+             (SELECT r.body FROM receipts r JOIN documents d ON d.id = r.document_id \
+              WHERE d.sender = $3 AND d.body_sha256 = $4)",
+        )
+        .bind(keyid)
+        .bind(signature_sha256)
+        .bind(sender)
+        .bind(body_sha256)
+        .fetch_one(&self.reader)
+        .await?;
+        Ok(Prior {
+            replayed: row.try_get::<i64, _>(0)? != 0,
+            receipt: row.try_get(1)?,
+        })
     }
 
     /// The receipt issued for these bytes from this sender, if any.
@@ -700,34 +748,6 @@ impl Store {
         else {
             return Ok(None);
         };
-        let parties =
-            sqlx::query("SELECT agency_id FROM case_parties WHERE case_id = $1 ORDER BY agency_id")
-                .bind(id)
-                .fetch_all(&self.reader)
-                .await?
-                .into_iter()
-                .map(|r| r.get::<String, _>(0))
-                .collect();
-        let deadlines = sqlx::query(
-            "SELECT step, period, starts_at, due_at, met_at, closed_at, status, note, awaiting_document \
-             FROM deadlines WHERE case_id = $1 ORDER BY seq",
-        )
-        .bind(id)
-        .fetch_all(&self.reader)
-        .await?
-        .into_iter()
-        .map(|r| NewDeadline {
-            step: r.get(0),
-            period: r.get(1),
-            starts_at_ms: r.get(2),
-            due_at_ms: r.get(3),
-            met_at_ms: r.get(4),
-            closed_at_ms: r.get(5),
-            status: r.get(6),
-            note: r.get(7),
-            awaiting_document: r.get(8),
-        })
-        .collect();
         let documents = sqlx::query("SELECT id, message_type, received_at FROM documents WHERE case_id = $1 ORDER BY received_at")
             .bind(id)
             .fetch_all(&self.reader)
@@ -744,25 +764,73 @@ impl Store {
             case_no: row.get(5),
             opened_at_ms: row.get(6),
             updated_at_ms: row.get(7),
-            parties,
-            deadlines,
+            parties: self.case_parties(id).await?,
+            deadlines: self.case_deadlines(id).await?,
             documents,
         }))
     }
 
-    /// The case a stored document belongs to, if any.
+    /// What an answer needs of the case of the document it answers, if that
+    /// document belongs to one (three queries: the case row with the
+    /// document, its parties, its periods).
     pub async fn case_of_document(
         &self,
         document_id: &str,
-    ) -> Result<Option<CaseRecord>, StoreError> {
-        let row = sqlx::query("SELECT case_id FROM documents WHERE id = $1")
-            .bind(document_id)
-            .fetch_optional(&self.reader)
-            .await?;
-        match row.and_then(|r| r.get::<Option<String>, _>(0)) {
-            Some(case_id) => self.case(&case_id).await,
-            None => Ok(None),
-        }
+    ) -> Result<Option<AnsweredCase>, StoreError> {
+        let Some(row) = sqlx::query(
+            "SELECT c.id, c.flow, c.state, c.corrections_agency FROM documents d \
+             JOIN cases c ON c.id = d.case_id WHERE d.id = $1",
+        )
+        .bind(document_id)
+        .fetch_optional(&self.reader)
+        .await?
+        else {
+            return Ok(None);
+        };
+        let id: String = row.get(0);
+        Ok(Some(AnsweredCase {
+            parties: self.case_parties(&id).await?,
+            deadlines: self.case_deadlines(&id).await?,
+            id,
+            flow: row.get(1),
+            state: row.get(2),
+            corrections_agency: row.get(3),
+        }))
+    }
+
+    async fn case_parties(&self, case_id: &str) -> Result<Vec<String>, StoreError> {
+        Ok(
+            sqlx::query("SELECT agency_id FROM case_parties WHERE case_id = $1 ORDER BY agency_id")
+                .bind(case_id)
+                .fetch_all(&self.reader)
+                .await?
+                .into_iter()
+                .map(|r| r.get::<String, _>(0))
+                .collect(),
+        )
+    }
+
+    async fn case_deadlines(&self, case_id: &str) -> Result<Vec<NewDeadline>, StoreError> {
+        Ok(sqlx::query(
+            "SELECT step, period, starts_at, due_at, met_at, closed_at, status, note, awaiting_document \
+             FROM deadlines WHERE case_id = $1 ORDER BY seq",
+        )
+        .bind(case_id)
+        .fetch_all(&self.reader)
+        .await?
+        .into_iter()
+        .map(|r| NewDeadline {
+            step: r.get(0),
+            period: r.get(1),
+            starts_at_ms: r.get(2),
+            due_at_ms: r.get(3),
+            met_at_ms: r.get(4),
+            closed_at_ms: r.get(5),
+            status: r.get(6),
+            note: r.get(7),
+            awaiting_document: r.get(8),
+        })
+        .collect())
     }
 
     /// Number of rows in a table (tests and the benchmark use it to show that

@@ -300,26 +300,22 @@ impl Store {
             let id: String = c.get(0);
             let attempts: i64 = c.get(1);
             let lease = uuid::Uuid::new_v4().to_string();
+            // The claimed row comes back with the update (one statement).
             let taken = sqlx::query(&format!(
                 "UPDATE {table} SET lease = $1, leased_until = $2, attempts = attempts + 1, updated_at = $3 \
                  WHERE id = $4 AND state = 'pending' AND attempts = $5 \
-                 AND (leased_until IS NULL OR leased_until <= $3)",
+                 AND (leased_until IS NULL OR leased_until <= $3) RETURNING {columns}",
             ))
             .bind(&lease)
             .bind(now_ms + lease_ms)
             .bind(now_ms)
             .bind(&id)
             .bind(attempts)
-            .execute(&mut *tx)
+            .fetch_optional(&mut *tx)
             .await?;
-            if taken.rows_affected() != 1 {
-                continue;
+            if let Some(row) = taken {
+                claimed.push((row, lease));
             }
-            let row = sqlx::query(&format!("SELECT {columns} FROM {table} WHERE id = $1"))
-                .bind(&id)
-                .fetch_one(&mut *tx)
-                .await?;
-            claimed.push((row, lease));
         }
         tx.commit().await?;
         Ok(claimed)
@@ -462,13 +458,16 @@ impl Store {
         })))
     }
 
-    /// One delivery (read through the writer: it follows the worker closely).
+    /// One delivery, as last committed. (Read through a reader: on SQLite the
+    /// writer connection is the group commit's, and an ack's look-up used to
+    /// wait for a whole group there. State changes are decided inside the
+    /// writing transaction, never on this read.)
     pub async fn delivery(&self, id: &str) -> Result<Option<Delivery>, StoreError> {
         let row = sqlx::query(&format!(
             "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE id = $1"
         ))
         .bind(id)
-        .fetch_optional(&self.writer)
+        .fetch_optional(&self.reader)
         .await?;
         Ok(row.as_ref().map(delivery_of))
     }
