@@ -204,6 +204,7 @@ async fn start_awaiting(
 }
 
 /// An outbox table whose rows are claimed with leases ([`Store::claim_leased`]).
+#[derive(Clone, Copy)]
 pub(super) struct Leased {
     pub table: &'static str,
     /// Extra condition on due rows (`TRUE` for none).
@@ -263,7 +264,9 @@ impl Store {
     /// `mail_outbox`) that are due at `now_ms` and not leased, each with a
     /// new lease until `now_ms + lease_ms` and its attempt counted; returns
     /// each claimed row (`columns`) with its lease. The update is guarded by
-    /// the attempt count read, so two claimers never both win a row.
+    /// the attempt count read, so two claimers never both win a row. Written
+    /// in the next group commit: a claim is a write that has to be durable
+    /// (its attempt count), and on its own it cost a flush per push.
     pub(super) async fn claim_leased(
         &self,
         outbox: &Leased,
@@ -271,54 +274,15 @@ impl Store {
         limit: usize,
         lease_ms: i64,
     ) -> Result<Vec<(sqlx::any::AnyRow, String)>, StoreError> {
-        let Leased {
-            table,
-            due,
-            columns,
-        } = outbox;
-        let mut conn = self.writer.acquire().await?;
-        let mut tx = conn.begin().await?;
-        // Several instances on one PostgreSQL database claim at once: each
-        // skips the rows another's claim transaction holds instead of queueing
-        // behind it (and then losing the guarded update below). SQLite has a
-        // single writer, so there is nothing to skip.
-        let skip_locked = match self.backend {
-            super::Backend::Postgres => " FOR UPDATE SKIP LOCKED",
-            super::Backend::Sqlite => "",
+        let work = Claim {
+            outbox: *outbox,
+            skip_locked: self.backend == super::Backend::Postgres,
+            now_ms,
+            limit,
+            lease_ms,
+            claimed: Vec::new(),
         };
-        let candidates = sqlx::query(&format!(
-            "SELECT id, attempts FROM {table} WHERE state = 'pending' AND {due} \
-             AND next_attempt_at <= $1 AND (leased_until IS NULL OR leased_until <= $1) \
-             ORDER BY next_attempt_at, id LIMIT $2{skip_locked}",
-        ))
-        .bind(now_ms)
-        .bind(limit as i64)
-        .fetch_all(&mut *tx)
-        .await?;
-        let mut claimed = Vec::new();
-        for c in candidates {
-            let id: String = c.get(0);
-            let attempts: i64 = c.get(1);
-            let lease = uuid::Uuid::new_v4().to_string();
-            // The claimed row comes back with the update (one statement).
-            let taken = sqlx::query(&format!(
-                "UPDATE {table} SET lease = $1, leased_until = $2, attempts = attempts + 1, updated_at = $3 \
-                 WHERE id = $4 AND state = 'pending' AND attempts = $5 \
-                 AND (leased_until IS NULL OR leased_until <= $3) RETURNING {columns}",
-            ))
-            .bind(&lease)
-            .bind(now_ms + lease_ms)
-            .bind(now_ms)
-            .bind(&id)
-            .bind(attempts)
-            .fetch_optional(&mut *tx)
-            .await?;
-            if let Some(row) = taken {
-                claimed.push((row, lease));
-            }
-        }
-        tx.commit().await?;
-        Ok(claimed)
+        group::join(self, work).await
     }
 
     /// Records a failed push attempt (retry later, or dead-letter) with its
@@ -788,5 +752,78 @@ impl Work for Ack {
 
     fn output(self) -> Acked {
         self.acked
+    }
+}
+
+/// A claim of due outbox rows, as [`Store::claim_leased`] writes it.
+struct Claim {
+    outbox: Leased,
+    /// PostgreSQL: several instances claim at once; each skips the rows
+    /// another's transaction holds instead of queueing behind it (and then
+    /// losing the guarded update). SQLite has a single writer.
+    skip_locked: bool,
+    now_ms: i64,
+    limit: usize,
+    lease_ms: i64,
+    claimed: Vec<(sqlx::any::AnyRow, String)>,
+}
+
+impl Work for Claim {
+    type Output = Vec<(sqlx::any::AnyRow, String)>;
+
+    fn write<'a>(
+        &'a mut self,
+        tx: &'a mut AnyConnection,
+    ) -> BoxFuture<'a, Result<Kept, StoreError>> {
+        Box::pin(async move {
+            let Leased {
+                table,
+                due,
+                columns,
+            } = self.outbox;
+            let skip_locked = match self.skip_locked {
+                true => " FOR UPDATE SKIP LOCKED",
+                false => "",
+            };
+            let candidates = sqlx::query(&format!(
+                "SELECT id, attempts FROM {table} WHERE state = 'pending' AND {due} \
+                 AND next_attempt_at <= $1 AND (leased_until IS NULL OR leased_until <= $1) \
+                 ORDER BY next_attempt_at, id LIMIT $2{skip_locked}",
+            ))
+            .bind(self.now_ms)
+            .bind(self.limit as i64)
+            .fetch_all(&mut *tx)
+            .await?;
+            self.claimed.clear();
+            for c in candidates {
+                let id: String = c.get(0);
+                let attempts: i64 = c.get(1);
+                let lease = uuid::Uuid::new_v4().to_string();
+                // The claimed row comes back with the update (one statement).
+                let taken = sqlx::query(&format!(
+                    "UPDATE {table} SET lease = $1, leased_until = $2, attempts = attempts + 1, updated_at = $3 \
+                     WHERE id = $4 AND state = 'pending' AND attempts = $5 \
+                     AND (leased_until IS NULL OR leased_until <= $3) RETURNING {columns}",
+                ))
+                .bind(&lease)
+                .bind(self.now_ms + self.lease_ms)
+                .bind(self.now_ms)
+                .bind(&id)
+                .bind(attempts)
+                .fetch_optional(&mut *tx)
+                .await?;
+                if let Some(row) = taken {
+                    self.claimed.push((row, lease));
+                }
+            }
+            Ok(match self.claimed.is_empty() {
+                true => Kept::Nothing,
+                false => Kept::Rows(Vec::new()),
+            })
+        })
+    }
+
+    fn output(self) -> Vec<(sqlx::any::AnyRow, String)> {
+        self.claimed
     }
 }
