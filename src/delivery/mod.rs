@@ -170,8 +170,8 @@ async fn attempt(gw: Arc<Gateway>, client: reqwest::Client, claim: ClaimedPush, 
     let d = &claim.delivery;
     let mut payload_sha256 = None;
     let result = async {
-        let document = match gw.store.document(&d.document_id).await {
-            Ok(Some(doc)) => doc,
+        let canonical = match gw.store.canonical_of(&d.document_id).await {
+            Ok(Some(canonical)) => canonical,
             Ok(None) => return Err(Failure::new(push::TRANSLATION_FAILED, None)),
             Err(e) => {
                 tracing::warn!(error = %e, "reading a document to deliver failed");
@@ -179,7 +179,7 @@ async fn attempt(gw: Arc<Gateway>, client: reqwest::Client, claim: ClaimedPush, 
             }
         };
         let url = push::endpoint(&gw.registry, &d.agency_id)?;
-        let (body, content_type) = translate(&gw, &d.agency_id, &document.canonical)
+        let (body, content_type) = translate(&gw, &d.agency_id, &canonical)
             .map_err(|_| Failure::new(push::TRANSLATION_FAILED, None))?;
         let out = push::sign(
             &gw.identity,

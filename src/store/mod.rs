@@ -636,6 +636,17 @@ impl Store {
         }))
     }
 
+    /// A document's canonical form alone (what a push translates): one
+    /// query, without the original bytes or the parties.
+    pub async fn canonical_of(&self, id: &str) -> Result<Option<String>, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT canonical FROM documents WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&self.reader)
+                .await?,
+        )
+    }
+
     pub async fn document(&self, id: &str) -> Result<Option<StoredDocument>, StoreError> {
         let Some(row) = sqlx::query(
             "SELECT id, sender, message_type, content_type, body_sha256, original, canonical, received_at, \

@@ -664,38 +664,15 @@ impl Work for Ack {
                 return Ok(Kept::Nothing);
             }
             seen?;
-            let row = sqlx::query(
-                "SELECT state, answer, document_id, starts_clock FROM deliveries \
-                 WHERE id = $1 AND agency_id = $2 AND mode = 'pull'",
-            )
-            .bind(&self.delivery_id)
-            .bind(&self.agency)
-            .fetch_optional(&mut *tx)
-            .await?;
-            self.acked = Acked::NotFound;
-            let Some(row) = row else {
-                return Ok(Kept::Nothing);
-            };
-            let state: String = row.get(0);
-            if state == "acked" {
-                // Keep the replay record of this signature, as for any re-ack.
-                let answer: Option<Vec<u8>> = row.get(1);
-                self.acked = Acked::Again {
-                    answer: answer.unwrap_or_default(),
-                };
-                return Ok(Kept::Rows(Vec::new()));
-            }
-            if state != "pending" {
-                return Ok(Kept::Nothing);
-            }
-            let document_id: String = row.get(2);
-            let starts_clock = row.get::<i64, _>(3) != 0;
-            // Guarded by the state read above (on PostgreSQL, several
-            // instances: a second ack, another signature, may run at once).
+            // The usual case in one statement: a pending delivery becomes
+            // acked. (On PostgreSQL with several instances a second ack,
+            // another signature, may run at once: it waits for the first to
+            // commit and then updates nothing.)
             let acked = sqlx::query(
                 "UPDATE deliveries SET state = 'acked', evidence_keyid = $1, evidence_signature_input = $2, \
                  evidence_signature = $3, evidence_body = $4, evidence_sha256 = $5, completed_at = $6, updated_at = $6 \
-                 WHERE id = $7 AND state = 'pending'",
+                 WHERE id = $7 AND agency_id = $8 AND mode = 'pull' AND state = 'pending' \
+                 RETURNING document_id, starts_clock",
             )
             .bind(&self.evidence.keyid)
             .bind(&self.evidence.signature_input)
@@ -704,23 +681,35 @@ impl Work for Ack {
             .bind(&self.evidence.sha256)
             .bind(self.now_ms)
             .bind(&self.delivery_id)
-            .execute(&mut *tx)
+            .bind(&self.agency)
+            .fetch_optional(&mut *tx)
             .await?;
-            if acked.rows_affected() != 1 {
-                let row = sqlx::query("SELECT state, answer FROM deliveries WHERE id = $1")
-                    .bind(&self.delivery_id)
-                    .fetch_one(&mut *tx)
-                    .await?;
-                let state: String = row.get(0);
-                if state != "acked" {
-                    return Ok(Kept::Nothing);
-                }
-                let answer: Option<Vec<u8>> = row.get(1);
-                self.acked = Acked::Again {
-                    answer: answer.unwrap_or_default(),
-                };
-                return Ok(Kept::Rows(Vec::new()));
-            }
+            let Some(acked) = acked else {
+                // Acked before (its first answer, and keep the replay record
+                // of this signature, as for any re-ack), or no such delivery.
+                let row = sqlx::query(
+                    "SELECT state, answer FROM deliveries WHERE id = $1 AND agency_id = $2 AND mode = 'pull'",
+                )
+                .bind(&self.delivery_id)
+                .bind(&self.agency)
+                .fetch_optional(&mut *tx)
+                .await?;
+                return Ok(match row {
+                    Some(row) if row.get::<String, _>(0) == "acked" => {
+                        let answer: Option<Vec<u8>> = row.get(1);
+                        self.acked = Acked::Again {
+                            answer: answer.unwrap_or_default(),
+                        };
+                        Kept::Rows(Vec::new())
+                    }
+                    _ => {
+                        self.acked = Acked::NotFound;
+                        Kept::Nothing
+                    }
+                });
+            };
+            let document_id: String = acked.get(0);
+            let starts_clock = acked.get::<i64, _>(1) != 0;
             let events = match starts_clock {
                 true => start_awaiting(tx, &document_id, &mut *self.start).await?,
                 false => Vec::new(),
