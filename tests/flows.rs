@@ -63,6 +63,17 @@ async fn a_handover_case_moves_from_notice_to_receipt_to_report() {
         .unwrap()
         .json()
         .unwrap();
+    // What an answer reads of the case (parties as one aggregated list) is
+    // what the case page reads (parties row by row).
+    let store = gw.store();
+    let answered = store.case_of_document(notice_id).await.unwrap().unwrap();
+    let case = store.case(case_id).await.unwrap().unwrap();
+    assert_eq!(answered.id, case_id);
+    assert_eq!((&answered.flow, &answered.state), (&case.flow, &case.state));
+    assert_eq!(answered.parties, case.parties);
+    assert!(answered.parties.len() >= 2, "{:?}", answered.parties);
+    assert!(answered.parties.iter().any(|p| p == COURT));
+    assert_eq!(answered.deadlines, case.deadlines);
     let suggestion = &opened["suggestions"][0];
     assert_eq!(suggestion["message_type"], "handover.correction_request");
     assert_eq!(suggestion["to"], COURT);

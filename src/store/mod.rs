@@ -782,15 +782,18 @@ impl Store {
     }
 
     /// What an answer needs of the case of the document it answers, if that
-    /// document belongs to one (three queries: the case row with the
-    /// document, its parties, its periods).
+    /// document belongs to one (two queries: the case row with its parties,
+    /// and its periods).
     pub async fn case_of_document(
         &self,
         document_id: &str,
     ) -> Result<Option<AnsweredCase>, StoreError> {
+        // Agency ids hold no comma (`model::agency`), so the parties travel
+        // as one list: SQLite (3.44+) and PostgreSQL both spell it so.
         let Some(row) = sqlx::query(
-            "SELECT c.id, c.flow, c.state, c.corrections_agency FROM documents d \
-             JOIN cases c ON c.id = d.case_id WHERE d.id = $1",
+            "SELECT c.id, c.flow, c.state, c.corrections_agency, \
+             (SELECT string_agg(p.agency_id, ',' ORDER BY p.agency_id) FROM case_parties p WHERE p.case_id = c.id) \
+             FROM documents d JOIN cases c ON c.id = d.case_id WHERE d.id = $1",
         )
         .bind(document_id)
         .fetch_optional(&self.reader)
@@ -799,8 +802,15 @@ impl Store {
             return Ok(None);
         };
         let id: String = row.get(0);
+        let parties: Option<String> = row.get(4);
         Ok(Some(AnsweredCase {
-            parties: self.case_parties(&id).await?,
+            parties: parties
+                .as_deref()
+                .unwrap_or("")
+                .split(',')
+                .filter(|p| !p.is_empty())
+                .map(str::to_owned)
+                .collect(),
             deadlines: self.case_deadlines(&id).await?,
             id,
             flow: row.get(1),
