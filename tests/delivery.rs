@@ -277,6 +277,29 @@ async fn court_to_corrections_by_push_with_copies_to_procuratorate_by_push_and_p
     let (status, _, again_bytes) = post_signed(&police, &ack_path, &ack).await;
     assert_eq!(status, 200);
     assert_eq!(first_bytes, again_bytes, "idempotent re-ack");
+    // The very same signed ack sent twice: the first is another re-ack, the
+    // second a replay of its signature, refused.
+    let bytes = serde_json::to_vec(&ack).unwrap();
+    let headers = police
+        .sign("POST", &ack_path, Some("application/json"), Some(&bytes))
+        .unwrap();
+    for expected in [200, 409] {
+        let answer = police
+            .send(
+                reqwest::Method::POST,
+                &ack_path,
+                Some(("application/json", bytes.clone())),
+                headers.clone(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(answer.status, expected);
+        if expected == 409 {
+            assert_eq!(answer.json().unwrap()["code"], "replayed_signature");
+        } else {
+            assert_eq!(answer.body.to_vec(), first_bytes);
+        }
+    }
     assert_eq!(delivery_to(&gw, &notice_id, POLICE).await.state, "acked");
     let acked = leaves(&gw, "mailbox.acked").await;
     assert_eq!(acked.len(), 1);

@@ -19,7 +19,7 @@ use sqlx::{AnyConnection, Connection, Row};
 
 use super::group::{self, Kept, Work};
 use super::log::Entries;
-use super::{append_log, is_unique_violation, NewDeadline, Store, StoreError};
+use super::{append_log, NewDeadline, Store, StoreError};
 use crate::xlog::{LogPosition, PreparedLeaf};
 
 /// One delivery to insert with its document.
@@ -643,6 +643,24 @@ struct Ack {
     acked: Acked,
 }
 
+/// An ack's signature is used: a second use is a replay.
+async fn record_signature(
+    tx: &mut AnyConnection,
+    keyid: &str,
+    signature_sha256: &str,
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO seen_signatures (keyid, signature_sha256, seen_at) VALUES ($1, $2, $3)",
+    )
+    .bind(keyid)
+    .bind(signature_sha256)
+    .bind(now_ms)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
 impl Work for Ack {
     type Output = Acked;
 
@@ -651,19 +669,20 @@ impl Work for Ack {
         tx: &'a mut AnyConnection,
     ) -> BoxFuture<'a, Result<Kept, StoreError>> {
         Box::pin(async move {
+            // Nothing is written before the outcome is known (`Work`): the
+            // replay check reads first, and the signature is recorded as
+            // used once something is kept.
             let seen = sqlx::query(
-                "INSERT INTO seen_signatures (keyid, signature_sha256, seen_at) VALUES ($1, $2, $3)",
+                "SELECT 1 FROM seen_signatures WHERE keyid = $1 AND signature_sha256 = $2",
             )
             .bind(&self.evidence.keyid)
             .bind(&self.signature_sha256)
-            .bind(self.now_ms)
-            .execute(&mut *tx)
-            .await;
-            if is_unique_violation(&seen) {
+            .fetch_optional(&mut *tx)
+            .await?;
+            if seen.is_some() {
                 self.acked = Acked::Replayed;
                 return Ok(Kept::Nothing);
             }
-            seen?;
             // The usual case in one statement: a pending delivery becomes
             // acked. (On PostgreSQL with several instances a second ack,
             // another signature, may run at once: it waits for the first to
@@ -694,22 +713,32 @@ impl Work for Ack {
                 .bind(&self.agency)
                 .fetch_optional(&mut *tx)
                 .await?;
-                return Ok(match row {
-                    Some(row) if row.get::<String, _>(0) == "acked" => {
-                        let answer: Option<Vec<u8>> = row.get(1);
-                        self.acked = Acked::Again {
-                            answer: answer.unwrap_or_default(),
-                        };
-                        Kept::Rows(Vec::new())
-                    }
-                    _ => {
-                        self.acked = Acked::NotFound;
-                        Kept::Nothing
-                    }
-                });
+                let Some(row) = row.filter(|row| row.get::<String, _>(0) == "acked") else {
+                    self.acked = Acked::NotFound;
+                    return Ok(Kept::Nothing);
+                };
+                let answer: Option<Vec<u8>> = row.get(1);
+                self.acked = Acked::Again {
+                    answer: answer.unwrap_or_default(),
+                };
+                record_signature(
+                    tx,
+                    &self.evidence.keyid,
+                    &self.signature_sha256,
+                    self.now_ms,
+                )
+                .await?;
+                return Ok(Kept::Rows(Vec::new()));
             };
             let document_id: String = acked.get(0);
             let starts_clock = acked.get::<i64, _>(1) != 0;
+            record_signature(
+                tx,
+                &self.evidence.keyid,
+                &self.signature_sha256,
+                self.now_ms,
+            )
+            .await?;
             let events = match starts_clock {
                 true => start_awaiting(tx, &document_id, &mut *self.start).await?,
                 false => Vec::new(),
