@@ -957,4 +957,99 @@ mod tests {
         assert_eq!(store.log_size().await.unwrap(), 4);
         store.close().await;
     }
+
+    fn opener(id: &str, case: &str) -> NewDocument {
+        NewDocument {
+            case: Some(crate::store::CaseWrite::Open(crate::store::NewCase {
+                id: case.into(),
+                flow: "handover".into(),
+                state: "notified".into(),
+                opened_by: "court.620102".into(),
+                corrections_agency: "corrections.620102".into(),
+                case_no: None,
+                parties: vec!["court.620102".into(), "corrections.620102".into()],
+                deadlines: Vec::new(),
+            })),
+            ..document(id, &format!("body-{id}"), &format!("sig-{id}"))
+        }
+    }
+
+    fn answer(id: &str, case: &str, from: &str, to: &str) -> NewDocument {
+        NewDocument {
+            case: Some(crate::store::CaseWrite::Advance(crate::store::CaseUpdate {
+                id: case.into(),
+                from_state: from.into(),
+                to_state: to.into(),
+                parties: vec!["corrections.620102".into()],
+                deadlines: Vec::new(),
+            })),
+            ..document(id, &format!("body-{id}"), &format!("sig-{id}"))
+        }
+    }
+
+    #[tokio::test]
+    async fn answers_in_one_group_move_their_cases_once_each() {
+        check_answers(false).await;
+    }
+
+    #[tokio::test]
+    async fn answers_written_one_at_a_time_move_their_cases_the_same() {
+        check_answers(true).await;
+    }
+
+    /// Two answers to one case in one group: the first moves it, the second
+    /// finds it moved. An answer that read a state the case no longer has
+    /// finds it moved too; the others move theirs.
+    async fn check_answers(one_by_one: bool) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(&dir).await;
+        let (x, _) = job(opener("open-x", "case-x"));
+        let (y, _) = job(opener("open-y", "case-y"));
+        let (z, _) = job(opener("open-z", "case-z"));
+        commit(&store, vec![x, y, z], one_by_one).await;
+
+        let (first, first_answer) = job(answer("first", "case-x", "notified", "received"));
+        let (second, second_answer) = job(answer("second", "case-x", "notified", "received"));
+        let (stale, stale_answer) = job(answer("stale", "case-y", "received", "reported"));
+        let (other, other_answer) = job(answer("other", "case-z", "notified", "received"));
+        commit(&store, vec![first, second, stale, other], one_by_one).await;
+        assert!(matches!(
+            first_answer.await.unwrap(),
+            Ok(Committed::New { .. })
+        ));
+        assert!(matches!(
+            second_answer.await.unwrap(),
+            Ok(Committed::CaseMoved)
+        ));
+        assert!(matches!(
+            stale_answer.await.unwrap(),
+            Ok(Committed::CaseMoved)
+        ));
+        assert!(matches!(
+            other_answer.await.unwrap(),
+            Ok(Committed::New { .. })
+        ));
+        let states: Vec<(String, String)> =
+            sqlx::query_as("SELECT id, state FROM cases ORDER BY id")
+                .fetch_all(&store.reader)
+                .await
+                .unwrap();
+        let states: Vec<(&str, &str)> = states
+            .iter()
+            .map(|(id, state)| (id.as_str(), state.as_str()))
+            .collect();
+        assert_eq!(
+            states,
+            [
+                ("case-x", "received"),
+                ("case-y", "notified"),
+                ("case-z", "received")
+            ]
+        );
+        // Only the stored answers' documents and leaves.
+        assert_eq!(store.count("documents").await.unwrap(), 5);
+        assert_eq!(store.log_size().await.unwrap(), 5);
+        assert_eq!(store.commit_fallbacks(), 0);
+        store.close().await;
+    }
 }

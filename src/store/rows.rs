@@ -18,7 +18,7 @@ use std::collections::{HashMap, HashSet};
 
 use sqlx::{AnyConnection, Connection, Row};
 
-use super::sql::{insert_many, insert_many_then, is_sqlite, INSERT_CHUNK};
+use super::sql::{insert_many, insert_many_then, is_sqlite, values_sql, INSERT_CHUNK};
 use super::{
     is_unique_violation, CaseUpdate, CaseWrite, NewCase, NewDeadline, NewDocument, StoreError,
 };
@@ -126,6 +126,7 @@ pub(super) async fn write_group(
 ) -> Result<Vec<Written>, StoreError> {
     let seen = seen_signatures(conn, docs).await?;
     let stored = stored_originals(conn, docs).await?;
+    let moved_at_once = move_cases_at_once(conn, docs, &seen, &stored).await?;
     let mut signatures_used: HashSet<(&str, &str)> = HashSet::new();
     let mut bodies_stored: HashMap<(&str, &str), &str> = HashMap::new();
     let mut written = Vec::with_capacity(docs.len());
@@ -150,7 +151,10 @@ pub(super) async fn write_group(
             Written::DuplicateInGroup {
                 original: (*original).to_owned(),
             }
-        } else if !move_case(conn, doc).await? {
+        } else if !match moved_at_once.get(doc.id.as_str()) {
+            Some(moved) => *moved,
+            None => move_case(conn, doc).await?,
+        } {
             Written::CaseMoved
         } else {
             signatures_used.insert(signature);
@@ -164,6 +168,78 @@ pub(super) async fn write_group(
     insert_documents(conn, &new).await?;
     insert_details(conn, &new).await?;
     Ok(written)
+}
+
+/// The answers' case moves of a group in one statement per
+/// [`INSERT_CHUNK`] answers (a conditional `UPDATE … FROM` a list of
+/// moves): document id → whether its case moved. Only where that cannot
+/// change an outcome: for the first answer to each case in the group, and
+/// only if no signature or body occurs twice in the group (then whether an
+/// earlier document is stored, which its case move decides, could decide
+/// whether a later one is a replay or a duplicate). Every other answer moves
+/// its case on its own, in group order, as before ([`move_case`]).
+async fn move_cases_at_once<'d>(
+    conn: &mut AnyConnection,
+    docs: &[&'d NewDocument],
+    seen: &HashSet<(String, String)>,
+    stored: &HashMap<(String, String), Written>,
+) -> Result<HashMap<&'d str, bool>, StoreError> {
+    let mut moved = HashMap::new();
+    let mut signatures = HashSet::new();
+    let mut bodies = HashSet::new();
+    for doc in docs {
+        let signature = (&doc.signature.keyid, &doc.signature.signature_sha256);
+        if !signatures.insert(signature) || !bodies.insert((&doc.sender, &doc.body_sha256)) {
+            return Ok(moved);
+        }
+    }
+    let mut cases = HashSet::new();
+    let moves: Vec<(&str, &CaseUpdate, i64)> = docs
+        .iter()
+        .filter(|doc| {
+            let signature = (
+                doc.signature.keyid.clone(),
+                doc.signature.signature_sha256.clone(),
+            );
+            !seen.contains(&signature)
+                && !stored.contains_key(&(doc.sender.clone(), doc.body_sha256.clone()))
+        })
+        .filter_map(|doc| match &doc.case {
+            Some(CaseWrite::Advance(update)) => Some((doc.id.as_str(), update, doc.received_at_ms)),
+            _ => None,
+        })
+        .filter(|(_, update, _)| cases.insert(update.id.as_str()))
+        .collect();
+    for chunk in moves.chunks(INSERT_CHUNK) {
+        let mut sql = values_sql(
+            conn,
+            "WITH v (id, from_state, to_state, at) AS (VALUES ",
+            4,
+            chunk.len(),
+        );
+        sql.push_str(
+            ") UPDATE cases SET state = v.to_state, updated_at = v.at FROM v \
+             WHERE cases.id = v.id AND cases.state = v.from_state RETURNING cases.id",
+        );
+        let mut query = sqlx::query(&sql);
+        for (_, update, at) in chunk {
+            query = query
+                .bind(&update.id)
+                .bind(&update.from_state)
+                .bind(&update.to_state)
+                .bind(*at);
+        }
+        let done: HashSet<String> = query
+            .fetch_all(&mut *conn)
+            .await?
+            .iter()
+            .map(|row| row.get(0))
+            .collect();
+        for (doc, update, _) in chunk {
+            moved.insert(*doc, done.contains(&update.id));
+        }
+    }
+    Ok(moved)
 }
 
 /// Writes an accepted document inside a savepoint of the group's
