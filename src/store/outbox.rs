@@ -5,12 +5,12 @@
 //! below (attempt failed, receipted, acked, dead-lettered, retried) is written
 //! together with its exchange-log entry — and, for the primary recipient's
 //! receipt/ack, the start of the periods counted from receipt — in **one**
-//! transaction.
+//! transaction: the next group commit's (`group.rs`), which other work
+//! shares, so it costs no flush of its own.
 //!
-//! A push attempt is *claimed* with a lease (a token and an expiry) by a short
-//! transaction, then performed with no database lock held, then recorded by
-//! another short transaction that only succeeds if the lease is still the
-//! attempt's. A worker that dies mid-attempt leaves a lease that expires, and
+//! A push attempt is *claimed* with a lease (a token and an expiry) in one
+//! group commit, then performed with no database lock held, then recorded in
+//! another that only succeeds if the lease is still the attempt's. A worker that dies mid-attempt leaves a lease that expires, and
 //! the delivery is attempted again: at-least-once, receivers de-duplicate by
 //! gateway document id.
 
