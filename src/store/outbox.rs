@@ -19,6 +19,7 @@ use sqlx::{AnyConnection, Connection, Row};
 
 use super::group::{self, Kept, Work};
 use super::log::Entries;
+use super::sql::Query;
 use super::{append_log, NewDeadline, Store, StoreError};
 use crate::xlog::{LogPosition, PreparedLeaf};
 
@@ -563,6 +564,17 @@ impl Work for AttemptFailed {
     }
 }
 
+/// Binds a recipient's evidence as five consecutive parameters: keyid,
+/// signature input, signature, body, body digest (the `evidence_*` columns).
+fn bind_evidence<'q>(query: Query<'q>, evidence: &'q Evidence) -> Query<'q> {
+    query
+        .bind(&evidence.keyid)
+        .bind(&evidence.signature_input)
+        .bind(&evidence.signature)
+        .bind(&evidence.body)
+        .bind(&evidence.sha256)
+}
+
 /// How the periods waiting for a delivery start (`workflow::deadlines`).
 type StartFn = Box<dyn FnMut(&NewDeadline) -> NewDeadline + Send>;
 /// A delivery's log entry, from the deadline events it caused.
@@ -598,17 +610,13 @@ impl Work for Receipted {
                  WHERE id = $9 AND lease = $10 AND state = 'pending'",
             )
             .bind(self.http_status)
-            .bind(&self.payload_sha256)
-            .bind(&self.evidence.keyid)
-            .bind(&self.evidence.signature_input)
-            .bind(&self.evidence.signature)
-            .bind(&self.evidence.body)
-            .bind(&self.evidence.sha256)
-            .bind(self.now_ms)
-            .bind(&self.delivery_id)
-            .bind(&self.lease)
-            .execute(&mut *tx)
-            .await?;
+            .bind(&self.payload_sha256);
+            let updated = bind_evidence(updated, &self.evidence)
+                .bind(self.now_ms)
+                .bind(&self.delivery_id)
+                .bind(&self.lease)
+                .execute(&mut *tx)
+                .await?;
             self.recorded = updated.rows_affected() == 1;
             if !self.recorded {
                 return Ok(Kept::Nothing);
@@ -692,17 +700,13 @@ impl Work for Ack {
                  evidence_signature = $3, evidence_body = $4, evidence_sha256 = $5, completed_at = $6, updated_at = $6 \
                  WHERE id = $7 AND agency_id = $8 AND mode = 'pull' AND state = 'pending' \
                  RETURNING document_id, starts_clock",
-            )
-            .bind(&self.evidence.keyid)
-            .bind(&self.evidence.signature_input)
-            .bind(&self.evidence.signature)
-            .bind(&self.evidence.body)
-            .bind(&self.evidence.sha256)
-            .bind(self.now_ms)
-            .bind(&self.delivery_id)
-            .bind(&self.agency)
-            .fetch_optional(&mut *tx)
-            .await?;
+            );
+            let acked = bind_evidence(acked, &self.evidence)
+                .bind(self.now_ms)
+                .bind(&self.delivery_id)
+                .bind(&self.agency)
+                .fetch_optional(&mut *tx)
+                .await?;
             let Some(acked) = acked else {
                 // Acked before (its first answer, and keep the replay record
                 // of this signature, as for any re-ack), or no such delivery.
