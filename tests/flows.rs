@@ -73,7 +73,6 @@ async fn a_handover_case_moves_from_notice_to_receipt_to_report() {
     assert_eq!(answered.parties, case.parties);
     assert!(answered.parties.len() >= 2, "{:?}", answered.parties);
     assert!(answered.parties.iter().any(|p| p == COURT));
-    assert_eq!(answered.deadlines, case.deadlines);
     let suggestion = &opened["suggestions"][0];
     assert_eq!(suggestion["message_type"], "handover.correction_request");
     assert_eq!(suggestion["to"], COURT);

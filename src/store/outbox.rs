@@ -758,7 +758,20 @@ impl Work for Ack {
     ) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(async move {
             let Some(position) = positions.first() else {
-                // A re-ack appends nothing and keeps its first answer.
+                // A re-ack appends nothing and gets the first ack's answer.
+                // Acked earlier in this very group, that answer was not yet
+                // written when this ack read the delivery; it is now (works
+                // are logged in queue order).
+                if matches!(&self.acked, Acked::Again { answer } if answer.is_empty()) {
+                    let answer: Option<Vec<u8>> =
+                        sqlx::query_scalar("SELECT answer FROM deliveries WHERE id = $1")
+                            .bind(&self.delivery_id)
+                            .fetch_one(&mut *tx)
+                            .await?;
+                    self.acked = Acked::Again {
+                        answer: answer.unwrap_or_default(),
+                    };
+                }
                 return Ok(());
             };
             let body = (self.answer)(position);
