@@ -651,24 +651,6 @@ struct Ack {
     acked: Acked,
 }
 
-/// An ack's signature is used: a second use is a replay.
-async fn record_signature(
-    tx: &mut AnyConnection,
-    keyid: &str,
-    signature_sha256: &str,
-    now_ms: i64,
-) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO seen_signatures (keyid, signature_sha256, seen_at) VALUES ($1, $2, $3)",
-    )
-    .bind(keyid)
-    .bind(signature_sha256)
-    .bind(now_ms)
-    .execute(&mut *tx)
-    .await?;
-    Ok(())
-}
-
 impl Work for Ack {
     type Output = Acked;
 
@@ -677,17 +659,23 @@ impl Work for Ack {
         tx: &'a mut AnyConnection,
     ) -> BoxFuture<'a, Result<Kept, StoreError>> {
         Box::pin(async move {
-            // Nothing is written before the outcome is known (`Work`): the
-            // replay check reads first, and the signature is recorded as
-            // used once something is kept.
-            let seen = sqlx::query(
-                "SELECT 1 FROM seen_signatures WHERE keyid = $1 AND signature_sha256 = $2",
+            // The signature first: used before (by anything: documents and
+            // acks share the table), the ack is a replay and nothing is
+            // written. `ON CONFLICT DO NOTHING`, not a caught unique
+            // violation: no error to abort the group's transaction, and on
+            // PostgreSQL a twin committing on another instance is waited for
+            // and then seen. Once recorded it stays, whatever the ack finds
+            // (an ack of an unknown delivery used its signature too).
+            let recorded = sqlx::query(
+                "INSERT INTO seen_signatures (keyid, signature_sha256, seen_at) VALUES ($1, $2, $3) \
+                 ON CONFLICT DO NOTHING",
             )
             .bind(&self.evidence.keyid)
             .bind(&self.signature_sha256)
-            .fetch_optional(&mut *tx)
+            .bind(self.now_ms)
+            .execute(&mut *tx)
             .await?;
-            if seen.is_some() {
+            if recorded.rows_affected() == 0 {
                 self.acked = Acked::Replayed;
                 return Ok(Kept::Nothing);
             }
@@ -708,8 +696,7 @@ impl Work for Ack {
                 .fetch_optional(&mut *tx)
                 .await?;
             let Some(acked) = acked else {
-                // Acked before (its first answer, and keep the replay record
-                // of this signature, as for any re-ack), or no such delivery.
+                // Acked before (its first answer), or no such delivery.
                 let row = sqlx::query(
                     "SELECT state, answer FROM deliveries WHERE id = $1 AND agency_id = $2 AND mode = 'pull'",
                 )
@@ -717,32 +704,16 @@ impl Work for Ack {
                 .bind(&self.agency)
                 .fetch_optional(&mut *tx)
                 .await?;
-                let Some(row) = row.filter(|row| row.get::<String, _>(0) == "acked") else {
-                    self.acked = Acked::NotFound;
-                    return Ok(Kept::Nothing);
+                self.acked = match row.filter(|row| row.get::<String, _>(0) == "acked") {
+                    Some(row) => Acked::Again {
+                        answer: row.get::<Option<Vec<u8>>, _>(1).unwrap_or_default(),
+                    },
+                    None => Acked::NotFound,
                 };
-                let answer: Option<Vec<u8>> = row.get(1);
-                self.acked = Acked::Again {
-                    answer: answer.unwrap_or_default(),
-                };
-                record_signature(
-                    tx,
-                    &self.evidence.keyid,
-                    &self.signature_sha256,
-                    self.now_ms,
-                )
-                .await?;
                 return Ok(Kept::Rows(Vec::new()));
             };
             let document_id: String = acked.get(0);
             let starts_clock = acked.get::<i64, _>(1) != 0;
-            record_signature(
-                tx,
-                &self.evidence.keyid,
-                &self.signature_sha256,
-                self.now_ms,
-            )
-            .await?;
             let events = match starts_clock {
                 true => start_awaiting(tx, &document_id, &mut *self.start).await?,
                 false => Vec::new(),
