@@ -63,8 +63,8 @@ async fn a_handover_case_moves_from_notice_to_receipt_to_report() {
         .unwrap()
         .json()
         .unwrap();
-    // What an answer reads of the case (parties as one aggregated list) is
-    // what the case page reads (parties row by row).
+    // What an answer reads of the case (through the document it answers)
+    // is what the case page reads (by the case's id).
     let store = gw.store();
     let answered = store.case_of_document(notice_id).await.unwrap().unwrap();
     let case = store.case(case_id).await.unwrap().unwrap();

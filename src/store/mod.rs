@@ -334,6 +334,22 @@ pub struct CaseRecord {
     pub documents: Vec<(String, String, i64)>,
 }
 
+/// A case's parties (of the case row `c`) as one column: agency ids hold no
+/// comma (`model::agency`), so they travel as one list, in order, in the
+/// case's own query. SQLite (3.44+) and PostgreSQL both spell it so.
+const CASE_PARTIES: &str = "(SELECT string_agg(p.agency_id, ',' ORDER BY p.agency_id) \
+     FROM case_parties p WHERE p.case_id = c.id)";
+
+/// The parties of [`CASE_PARTIES`] (NULL: none).
+fn parties_of(list: Option<String>) -> Vec<String> {
+    list.as_deref()
+        .unwrap_or("")
+        .split(',')
+        .filter(|p| !p.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
 /// What an answer needs of its case ([`Store::case_of_document`]): not its
 /// documents.
 #[derive(Debug, Clone)]
@@ -750,9 +766,10 @@ impl Store {
     }
 
     pub async fn case(&self, id: &str) -> Result<Option<CaseRecord>, StoreError> {
-        let Some(row) = sqlx::query(
-            "SELECT id, flow, state, opened_by, corrections_agency, case_no, opened_at, updated_at FROM cases WHERE id = $1",
-        )
+        let Some(row) = sqlx::query(&format!(
+            "SELECT c.id, c.flow, c.state, c.opened_by, c.corrections_agency, c.case_no, c.opened_at, \
+             c.updated_at, {CASE_PARTIES} FROM cases c WHERE c.id = $1",
+        ))
         .bind(id)
         .fetch_optional(&self.reader)
         .await?
@@ -775,7 +792,7 @@ impl Store {
             case_no: row.get(5),
             opened_at_ms: row.get(6),
             updated_at_ms: row.get(7),
-            parties: self.case_parties(id).await?,
+            parties: parties_of(row.get(8)),
             deadlines: self.case_deadlines(id).await?,
             documents,
         }))
@@ -788,13 +805,10 @@ impl Store {
         &self,
         document_id: &str,
     ) -> Result<Option<AnsweredCase>, StoreError> {
-        // Agency ids hold no comma (`model::agency`), so the parties travel
-        // as one list: SQLite (3.44+) and PostgreSQL both spell it so.
-        let Some(row) = sqlx::query(
-            "SELECT c.id, c.flow, c.state, c.corrections_agency, \
-             (SELECT string_agg(p.agency_id, ',' ORDER BY p.agency_id) FROM case_parties p WHERE p.case_id = c.id) \
+        let Some(row) = sqlx::query(&format!(
+            "SELECT c.id, c.flow, c.state, c.corrections_agency, {CASE_PARTIES} \
              FROM documents d JOIN cases c ON c.id = d.case_id WHERE d.id = $1",
-        )
+        ))
         .bind(document_id)
         .fetch_optional(&self.reader)
         .await?
@@ -802,33 +816,14 @@ impl Store {
             return Ok(None);
         };
         let id: String = row.get(0);
-        let parties: Option<String> = row.get(4);
         Ok(Some(AnsweredCase {
-            parties: parties
-                .as_deref()
-                .unwrap_or("")
-                .split(',')
-                .filter(|p| !p.is_empty())
-                .map(str::to_owned)
-                .collect(),
+            parties: parties_of(row.get(4)),
             deadlines: self.case_deadlines(&id).await?,
             id,
             flow: row.get(1),
             state: row.get(2),
             corrections_agency: row.get(3),
         }))
-    }
-
-    async fn case_parties(&self, case_id: &str) -> Result<Vec<String>, StoreError> {
-        Ok(
-            sqlx::query("SELECT agency_id FROM case_parties WHERE case_id = $1 ORDER BY agency_id")
-                .bind(case_id)
-                .fetch_all(&self.reader)
-                .await?
-                .into_iter()
-                .map(|r| r.get::<String, _>(0))
-                .collect(),
-        )
     }
 
     async fn case_deadlines(&self, case_id: &str) -> Result<Vec<NewDeadline>, StoreError> {
