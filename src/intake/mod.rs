@@ -475,20 +475,24 @@ async fn run(
         // Read in one snapshot with the replay check: had these bytes been
         // accepted under this very signature, that check would have said so.
         Arrived::Document(_) => prior_receipt,
-        Arrived::Spooled(..) => match gw.store.receipt_for(&agency, &body_sha256).await? {
-            // The same signed request sent twice at once: the twin passed the
-            // replay check above before this one committed. It is still a
-            // replay, not a resubmission (which carries a signature of its own).
-            Some(_)
-                if gw
-                    .store
-                    .signature_seen(&verified.params.keyid, &verified.signature_sha256)
-                    .await? =>
-            {
+        // The digest is known only now: the same look-up, again with the
+        // replay check, since the same signed request sent twice at once may
+        // have passed the check above before its twin committed. It is still
+        // a replay, not a resubmission (which carries a signature of its own).
+        Arrived::Spooled(..) => {
+            let prior = gw
+                .store
+                .prior_submission(
+                    &verified.params.keyid,
+                    &verified.signature_sha256,
+                    Some((&agency, &body_sha256)),
+                )
+                .await?;
+            if prior.replayed {
                 return Ok(Err(Rejection::security(&SecurityError::ReplayedSignature)));
             }
-            receipt => receipt,
-        },
+            prior.receipt
+        }
     };
     if let Some(receipt) = prior_receipt {
         return Ok(Ok(Accepted {

@@ -506,23 +506,6 @@ impl Store {
         })
     }
 
-    /// The receipt issued for these bytes from this sender, if any.
-    pub async fn receipt_for(
-        &self,
-        sender: &str,
-        body_sha256: &str,
-    ) -> Result<Option<Vec<u8>>, StoreError> {
-        let row = sqlx::query(
-            "SELECT r.body FROM receipts r JOIN documents d ON d.id = r.document_id \
-             WHERE d.sender = $1 AND d.body_sha256 = $2",
-        )
-        .bind(sender)
-        .bind(body_sha256)
-        .fetch_optional(&self.reader)
-        .await?;
-        Ok(row.map(|r| r.get::<Vec<u8>, _>(0)))
-    }
-
     /// Commits an accepted document and everything that goes with it
     /// atomically, appending `leaf` to the exchange log; `receipt` builds the
     /// receipt body from the log position and is stored with it. Documents
