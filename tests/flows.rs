@@ -108,24 +108,36 @@ async fn a_handover_case_moves_from_notice_to_receipt_to_report() {
         "{problem}"
     );
 
-    let receipt = corrections
-        .submit(
-            &answer(
-                "handover.receipt",
-                notice_id,
-                "城矫接〔2026〕2号",
-                Some(serde_json::json!({})),
-            ),
-            "application/json",
+    let receipt_doc = answer(
+        "handover.receipt",
+        notice_id,
+        "城矫接〔2026〕2号",
+        Some(serde_json::json!({})),
+    );
+    let receipt_headers = corrections
+        .sign(
+            "POST",
+            "/api/v1/documents",
+            Some("application/json"),
+            Some(&receipt_doc),
         )
-        .await
         .unwrap();
+    let send_receipt = || {
+        corrections.send(
+            reqwest::Method::POST,
+            "/api/v1/documents",
+            Some(("application/json", receipt_doc.clone())),
+            receipt_headers.clone(),
+        )
+    };
+    let receipt = send_receipt().await.unwrap();
     assert_eq!(
         receipt.status,
         201,
         "{}",
         String::from_utf8_lossy(&receipt.body)
     );
+    let first_receipt = receipt.body.clone();
     let receipt = receipt.json().unwrap();
     assert_eq!(
         receipt["case_id"].as_str(),
@@ -169,6 +181,24 @@ async fn a_handover_case_moves_from_notice_to_receipt_to_report() {
             .unwrap()
             .contains("received"),
         "{problem}"
+    );
+    // The receipt itself sent again, though its case has moved on since: the
+    // same bytes under a new signature get their first receipt, the same
+    // signed request again is a replay (both looked up before refusing).
+    let resent = corrections
+        .submit(&receipt_doc, "application/json")
+        .await
+        .unwrap();
+    assert_eq!(
+        (resent.status, &resent.body),
+        (200, &first_receipt),
+        "{}",
+        String::from_utf8_lossy(&resent.body)
+    );
+    let replayed = send_receipt().await.unwrap();
+    assert_eq!(
+        (replayed.status, replayed.json().unwrap()["code"].clone()),
+        (409, Value::from("replayed_signature"))
     );
 
     let report = corrections

@@ -1,13 +1,22 @@
 //! One submission through the pipeline: verify → decode → validate → route →
 //! commit, ending in a receipt or a rejection.
 //!
-//! The order is the security argument: the signature, the signer's
-//! certificate and the replay record are checked before the body is parsed;
-//! the body is decoded with the dialect the *verified* signer's agency is
-//! registered for; the document's claimed sender must be that agency. A
-//! rejection writes one digest-only entry to the exchange log and nothing
-//! else; an acceptance writes everything in one transaction
-//! (`Store::commit_document`) and only then returns the receipt.
+//! The order is the security argument: the signature and the signer's
+//! certificate are checked before the body is parsed; the body is decoded
+//! with the dialect the *verified* signer's agency is registered for; the
+//! document's claimed sender must be that agency. A rejection writes one
+//! digest-only entry to the exchange log and nothing else; an acceptance
+//! writes everything in one transaction (`Store::commit_document`) and only
+//! then returns the receipt.
+//!
+//! The replay record and the earlier receipt of the same bytes are looked up
+//! where they decide something, not in front of every document: the group
+//! commit checks both in its transaction for the whole group at once
+//! (`store/rows.rs`, `write_group`), and a submission about to be refused
+//! looks them up first ([`earlier_answer`]), so a replay is still refused as
+//! a replay and a re-sent document still gets its first receipt, whatever
+//! else about it would now be refused. Only an authenticated, in-window
+//! replay reaches the parser this way (docs/decisions.md).
 //!
 //! A `multipart/related` submission (document + attachments) follows the same
 //! order: its signature is verified from the headers *before* the body is read,
@@ -249,6 +258,13 @@ pub struct ReceiptSigner<'a> {
 struct Trace {
     keyid: Option<String>,
     signer: Option<String>,
+    /// The verified signature's digest, once the signature checked out:
+    /// what a refusal looks up first ([`earlier_answer`]).
+    signature_sha256: Option<String>,
+    /// Whether the submission was sent before is settled already: looked up
+    /// (a multipart body's, once spooled), or beside the point (bytes that
+    /// do not match their signed digest).
+    earlier_settled: bool,
     /// `None` only when the body could not be read in full (413, a broken
     /// connection): such refusals are not logged, as before attachments.
     body_sha256: Option<String>,
@@ -266,7 +282,10 @@ pub async fn submit(
     if let Body::Document(body) = &sub.body {
         trace.body_sha256 = Some(sha256_hex(body));
     }
-    let outcome = run(gw, sub, now, &mut trace).await?;
+    let outcome = match run(gw, sub, now, &mut trace).await? {
+        Err(rejection) => earlier_answer(gw, &trace, rejection).await?,
+        accepted => accepted,
+    };
     crate::metrics::submission(match &outcome {
         Ok(accepted) => Ok(accepted.status),
         Err(rejection) => Err(rejection.code),
@@ -292,10 +311,45 @@ struct Signed {
     /// Plain body: the `charset` parameter. Multipart: unused.
     charset: Option<String>,
     multipart: Option<attachments::multipart::MultipartType>,
-    /// Plain body: the receipt of the same bytes from the same sender, if
-    /// they were accepted before. Multipart: `None` (looked up once the
-    /// body is spooled).
-    prior_receipt: Option<Vec<u8>>,
+}
+
+/// What a submission about to be refused is answered instead, if its
+/// signature verified: a replay of a signature used before is refused as a
+/// replay, and bytes the same sender had accepted before get their first
+/// receipt (200) — as the group commit answers them when they get that far.
+/// One query, made only for refusals: an accepted document's replay and
+/// resubmission checks run in the group's transaction, for the whole group.
+async fn earlier_answer(
+    gw: &Gateway,
+    trace: &Trace,
+    rejection: Rejection,
+) -> Result<Result<Accepted, Rejection>, Unavailable> {
+    let (Some(keyid), Some(signature_sha256), Some(signer)) =
+        (&trace.keyid, &trace.signature_sha256, &trace.signer)
+    else {
+        return Ok(Err(rejection));
+    };
+    if trace.earlier_settled || rejection.code == SecurityError::ReplayedSignature.code() {
+        return Ok(Err(rejection));
+    }
+    let body = trace
+        .body_sha256
+        .as_deref()
+        .map(|sha| (signer.as_str(), sha));
+    let prior = gw
+        .store
+        .prior_submission(keyid, signature_sha256, body)
+        .await?;
+    Ok(if prior.replayed {
+        Err(Rejection::security(&SecurityError::ReplayedSignature))
+    } else if let Some(receipt) = prior.receipt {
+        Ok(Accepted {
+            status: 200,
+            receipt,
+        })
+    } else {
+        Err(rejection)
+    })
 }
 
 /// Verify, from the headers (and for a plain body, the body digest): the
@@ -341,23 +395,7 @@ async fn check_signer(
     };
     trace.keyid = Some(verified.params.keyid.clone());
     trace.signer = Some(verified.signer.agency.clone());
-    // A plain body's digest is known already: the replay check and the
-    // look-up of an earlier receipt for the same bytes are one query.
-    let sender_and_digest = match (body, &trace.body_sha256) {
-        (Body::Document(_), Some(sha)) => Some((verified.signer.agency.as_str(), sha.as_str())),
-        _ => None,
-    };
-    let prior = gw
-        .store
-        .prior_submission(
-            &verified.params.keyid,
-            &verified.signature_sha256,
-            sender_and_digest,
-        )
-        .await?;
-    if prior.replayed {
-        return Ok(Err(Rejection::security(&SecurityError::ReplayedSignature)));
-    }
+    trace.signature_sha256 = Some(verified.signature_sha256.clone());
     let Some(registered) = gw.registry.get(verified.signer.agency.as_str()) else {
         return Ok(Err(Rejection::agency_not_registered()));
     };
@@ -389,7 +427,6 @@ async fn check_signer(
         }
     };
     Ok(Ok(Signed {
-        prior_receipt: prior.receipt,
         verified,
         dialect,
         charset,
@@ -444,7 +481,6 @@ async fn run(
         dialect,
         charset,
         multipart,
-        prior_receipt,
     } = signed;
     let agency = verified.signer.agency.clone();
     // receive: a multipart body is spooled and its digest checked before use
@@ -462,6 +498,7 @@ async fn run(
             trace.body_sha256 = Some(digests.sha256_hex());
             let header = parts.content_digest.as_deref().unwrap_or("");
             if let Err(e) = verify_content_digest_of(header, &digests) {
+                trace.earlier_settled = true;
                 return Ok(Err(Rejection::security(&e)));
             }
             Arrived::Spooled(Box::new(temp), m.clone())
@@ -472,14 +509,15 @@ async fn run(
     };
     let body_sha256 = trace.body_sha256.clone().unwrap_or_default();
     let prior_receipt = match &received {
-        // Read in one snapshot with the replay check: had these bytes been
-        // accepted under this very signature, that check would have said so.
-        Arrived::Document(_) => prior_receipt,
-        // The digest is known only now: the same look-up, again with the
-        // replay check, since the same signed request sent twice at once may
-        // have passed the check above before its twin committed. It is still
-        // a replay, not a resubmission (which carries a signature of its own).
+        // Checked in the group commit's transaction ([`earlier_answer`] if refused).
+        Arrived::Document(_) => None,
+        // Looked up before the parts are split and their blobs stored: a
+        // re-sent multipart body is answered without touching its parts.
+        // With the replay check, in one snapshot: had these bytes been
+        // accepted under this very signature, that is a replay, not a
+        // resubmission (which carries a signature of its own).
         Arrived::Spooled(..) => {
+            trace.earlier_settled = true;
             let prior = gw
                 .store
                 .prior_submission(
