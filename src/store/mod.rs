@@ -21,7 +21,7 @@
 use std::path::Path;
 use std::str::FromStr;
 
-use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
 use sqlx::{AnyConnection, AnyPool, Connection, Executor, Row};
 
 mod cases;
@@ -339,6 +339,25 @@ pub struct CaseRecord {
 /// case's own query. SQLite (3.44+) and PostgreSQL both spell it so.
 const CASE_PARTIES: &str = "(SELECT string_agg(p.agency_id, ',' ORDER BY p.agency_id) \
      FROM case_parties p WHERE p.case_id = c.id)";
+
+/// A case's period as [`deadline_at`] reads it (table alias `dl`).
+const DEADLINE_COLUMNS: &str = "dl.step, dl.period, dl.starts_at, dl.due_at, dl.met_at, \
+     dl.closed_at, dl.status, dl.note, dl.awaiting_document";
+
+/// The period in [`DEADLINE_COLUMNS`] starting at column `at` of `row`.
+fn deadline_at(row: &AnyRow, at: usize) -> NewDeadline {
+    NewDeadline {
+        step: row.get(at),
+        period: row.get(at + 1),
+        starts_at_ms: row.get(at + 2),
+        due_at_ms: row.get(at + 3),
+        met_at_ms: row.get(at + 4),
+        closed_at_ms: row.get(at + 5),
+        status: row.get(at + 6),
+        note: row.get(at + 7),
+        awaiting_document: row.get(at + 8),
+    }
+}
 
 /// The parties of [`CASE_PARTIES`] (NULL: none).
 fn parties_of(list: Option<String>) -> Vec<String> {
@@ -782,27 +801,35 @@ impl Store {
     }
 
     /// What an answer needs of the case of the document it answers, if that
-    /// document belongs to one (two queries: the case row with its parties,
-    /// and its periods).
+    /// document belongs to one: the case row with its parties and its
+    /// periods, in one query (one snapshot, one round trip): a row per
+    /// period, the case's columns repeated, one row with NULL periods for a
+    /// case that has none.
     pub async fn case_of_document(
         &self,
         document_id: &str,
     ) -> Result<Option<AnsweredCase>, StoreError> {
-        let Some(row) = sqlx::query(&format!(
-            "SELECT c.id, c.flow, c.state, c.corrections_agency, {CASE_PARTIES} \
-             FROM documents d JOIN cases c ON c.id = d.case_id WHERE d.id = $1",
+        let rows = sqlx::query(&format!(
+            "SELECT c.id, c.flow, c.state, c.corrections_agency, {CASE_PARTIES}, {DEADLINE_COLUMNS} \
+             FROM documents d JOIN cases c ON c.id = d.case_id \
+             LEFT JOIN deadlines dl ON dl.case_id = c.id WHERE d.id = $1 ORDER BY dl.seq",
         ))
         .bind(document_id)
-        .fetch_optional(&self.reader)
-        .await?
-        else {
+        .fetch_all(&self.reader)
+        .await?;
+        let Some(row) = rows.first() else {
             return Ok(None);
         };
-        let id: String = row.get(0);
+        let mut deadlines = Vec::with_capacity(rows.len());
+        for r in &rows {
+            if r.try_get::<Option<String>, _>(5)?.is_some() {
+                deadlines.push(deadline_at(r, 5));
+            }
+        }
         Ok(Some(AnsweredCase {
             parties: parties_of(row.get(4)),
-            deadlines: self.case_deadlines(&id).await?,
-            id,
+            deadlines,
+            id: row.get(0),
             flow: row.get(1),
             state: row.get(2),
             corrections_agency: row.get(3),
@@ -810,25 +837,14 @@ impl Store {
     }
 
     async fn case_deadlines(&self, case_id: &str) -> Result<Vec<NewDeadline>, StoreError> {
-        Ok(sqlx::query(
-            "SELECT step, period, starts_at, due_at, met_at, closed_at, status, note, awaiting_document \
-             FROM deadlines WHERE case_id = $1 ORDER BY seq",
-        )
+        Ok(sqlx::query(&format!(
+            "SELECT {DEADLINE_COLUMNS} FROM deadlines dl WHERE dl.case_id = $1 ORDER BY dl.seq"
+        ))
         .bind(case_id)
         .fetch_all(&self.reader)
         .await?
-        .into_iter()
-        .map(|r| NewDeadline {
-            step: r.get(0),
-            period: r.get(1),
-            starts_at_ms: r.get(2),
-            due_at_ms: r.get(3),
-            met_at_ms: r.get(4),
-            closed_at_ms: r.get(5),
-            status: r.get(6),
-            note: r.get(7),
-            awaiting_document: r.get(8),
-        })
+        .iter()
+        .map(|r| deadline_at(r, 0))
         .collect())
     }
 
