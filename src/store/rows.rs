@@ -18,7 +18,7 @@ use std::collections::{HashMap, HashSet};
 
 use sqlx::{AnyConnection, Connection, Row};
 
-use super::sql::{insert_many, insert_many_then, is_sqlite, values_sql, INSERT_CHUNK};
+use super::sql::{insert_many, insert_many_then, is_sqlite, many, values_sql, INSERT_CHUNK};
 use super::{
     is_unique_violation, CaseUpdate, CaseWrite, NewCase, NewDeadline, NewDocument, StoreError,
 };
@@ -69,7 +69,7 @@ async fn seen_signatures(
             "SELECT keyid, signature_sha256 FROM seen_signatures WHERE {}",
             pairs_sql(conn, "keyid", "signature_sha256", chunk.len())
         );
-        let mut query = sqlx::query(&sql);
+        let mut query = many(&*conn, &sql, chunk.len());
         for doc in chunk {
             query = query
                 .bind(&doc.signature.keyid)
@@ -95,7 +95,7 @@ async fn stored_originals(
              LEFT JOIN receipts r ON r.document_id = d.id WHERE {}",
             pairs_sql(conn, "d.sender", "d.body_sha256", chunk.len())
         );
-        let mut query = sqlx::query(&sql);
+        let mut query = many(&*conn, &sql, chunk.len());
         for doc in chunk {
             query = query.bind(&doc.sender).bind(&doc.body_sha256);
         }
@@ -221,7 +221,7 @@ async fn move_cases_at_once<'d>(
             ") UPDATE cases SET state = v.to_state, updated_at = v.at FROM v \
              WHERE cases.id = v.id AND cases.state = v.from_state RETURNING cases.id",
         );
-        let mut query = sqlx::query(&sql);
+        let mut query = many(&*conn, &sql, chunk.len());
         for (_, update, at) in chunk {
             query = query
                 .bind(&update.id)
@@ -548,7 +548,7 @@ async fn write_cases(conn: &mut AnyConnection, docs: &[&NewDocument]) -> Result<
             "DELETE FROM deadlines WHERE case_id IN ({})",
             placeholders.join(", ")
         );
-        let mut query = sqlx::query(&sql);
+        let mut query = many(&*conn, &sql, chunk.len());
         for update in chunk {
             query = query.bind(&update.id);
         }

@@ -52,6 +52,20 @@ pub(super) fn is_sqlite(conn: &AnyConnection) -> bool {
 
 pub(super) type Query<'q> = sqlx::query::Query<'q, Any, AnyArguments<'q>>;
 
+/// A statement whose text depends on how many rows it carries. On SQLite
+/// it is kept out of the connection's cache of prepared statements unless it
+/// is for one row: sqlx keeps 100 per connection (fixed for SQLite, whose URL
+/// has no setting for it), least recently used out first, and the texts for
+/// each count of rows up to [`INSERT_CHUNK`], a dozen tables each, pushed the
+/// fixed statements out, so those were prepared again and again (perf: 3.8 %
+/// of all CPU in `sqlite3_prepare` under load); preparing is local and a
+/// many-row text seldom recurs. Not on PostgreSQL, where an uncached
+/// statement costs a round trip to parse each time: measured, alternated,
+/// 1,484–1,510 → 1,315–1,354 docs/s (docs/benchmarks.md §10).
+pub(super) fn many<'q>(conn: &AnyConnection, sql: &'q str, rows: usize) -> Query<'q> {
+    sqlx::query(sql).persistent(rows <= 1 || !is_sqlite(conn))
+}
+
 /// `INSERT … VALUES (…), (…)` of `rows`, [`INSERT_CHUNK`] to a statement.
 pub(super) async fn insert_many<T>(
     conn: &mut AnyConnection,
@@ -75,7 +89,7 @@ pub(super) async fn insert_many_then<T>(
     for chunk in rows.chunks(INSERT_CHUNK) {
         let mut sql = values_sql(&*conn, prefix, columns, chunk.len());
         sql.push_str(suffix);
-        let mut query = sqlx::query(&sql);
+        let mut query = many(&*conn, &sql, chunk.len());
         for row in chunk {
             query = bind(query, row);
         }
