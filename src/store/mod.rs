@@ -340,6 +340,24 @@ pub struct CaseRecord {
 const CASE_PARTIES: &str = "(SELECT string_agg(p.agency_id, ',' ORDER BY p.agency_id) \
      FROM case_parties p WHERE p.case_id = c.id)";
 
+/// Prepared statements a PostgreSQL group-commit connection keeps, unless
+/// the database URL sets `statement-cache-capacity` itself. A group's
+/// multi-row statements have a text for each count of rows (up to
+/// `sql::INSERT_CHUNK`, a dozen tables), and sqlx's default of 100 let them
+/// push each other out, each costing a parse round trip again: measured
+/// 1,481–1,628 → 1,630–1,922 docs/s (docs/benchmarks.md §10), for ~35 MiB
+/// more memory in each of the two committer backends of the server.
+const COMMITTER_STATEMENT_CACHE: usize = 1024;
+
+/// `url` with [`COMMITTER_STATEMENT_CACHE`] unless it sets a capacity.
+fn committer_url(url: &str) -> String {
+    if url.contains("statement-cache-capacity=") {
+        return url.to_owned();
+    }
+    let joiner = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{joiner}statement-cache-capacity={COMMITTER_STATEMENT_CACHE}")
+}
+
 /// A case's period as [`deadline_at`] reads it (table alias `dl`).
 const DEADLINE_COLUMNS: &str = "dl.step, dl.period, dl.starts_at, dl.due_at, dl.met_at, \
      dl.closed_at, dl.status, dl.note, dl.awaiting_document";
@@ -457,7 +475,9 @@ impl Store {
         // Group commits' own connections (group.rs); the one writer on SQLite.
         let committer = match backend {
             Backend::Sqlite => writer.clone(),
-            Backend::Postgres => pool(2).connect_lazy_with(options.clone()),
+            Backend::Postgres => {
+                pool(2).connect_lazy_with(AnyConnectOptions::from_str(&committer_url(url))?)
+            }
         };
         let reader = pool(max_connections.max(1)).connect_with(options).await?;
         let dir = match backend {
@@ -936,4 +956,23 @@ pub fn sqlite_path(url: &str) -> Option<std::path::PathBuf> {
         .or_else(|| url.strip_prefix("sqlite:"))?;
     let path = rest.split('?').next()?;
     (!path.is_empty() && path != ":memory:").then(|| std::path::PathBuf::from(path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::committer_url;
+
+    #[test]
+    fn the_committer_caches_more_statements_unless_the_url_says_otherwise() {
+        assert_eq!(
+            committer_url("postgres://gw@db/gateway?sslmode=require"),
+            "postgres://gw@db/gateway?sslmode=require&statement-cache-capacity=1024"
+        );
+        assert_eq!(
+            committer_url("postgres://gw@db/gateway"),
+            "postgres://gw@db/gateway?statement-cache-capacity=1024"
+        );
+        let set = "postgres://gw@db/gateway?statement-cache-capacity=50";
+        assert_eq!(committer_url(set), set);
+    }
 }
