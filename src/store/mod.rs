@@ -436,22 +436,12 @@ impl Store {
                             // of a temporary file (perf: a fifth of the writer's
                             // time was its pwrite calls). It holds page images only
                             // until the transaction ends; durability is the WAL's.
-                            // wal_autocheckpoint: the WAL is copied back into the
-                            // database every 8,000 pages (~32 MiB) instead of
-                            // 1,000: a page written again and again between two
-                            // checkpoints (indexes, `log_head`) is copied once, and
-                            // the database file is synced an eighth as often
-                            // (perf: 4.3 % of all CPU was checkpointing in the
-                            // writer; measured 2,378–2,418 → 2,649–2,780 docs/s,
-                            // docs/benchmarks.md §10). The price: a WAL file of
-                            // up to ~32 MiB beside the database.
                             for pragma in [
                                 "PRAGMA journal_mode = WAL",
                                 "PRAGMA synchronous = FULL",
                                 "PRAGMA busy_timeout = 5000",
                                 "PRAGMA foreign_keys = ON",
                                 "PRAGMA temp_store = MEMORY",
-                                "PRAGMA wal_autocheckpoint = 8000",
                             ] {
                                 conn.execute(pragma).await?;
                             }
