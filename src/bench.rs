@@ -86,6 +86,10 @@ pub struct Options {
     /// signature window (300 s by default).
     #[arg(long)]
     pub rate: Option<f64>,
+    /// Push attempts in flight at once (`delivery.concurrency`; the
+    /// production default otherwise), to measure the outbox's rate.
+    #[arg(long)]
+    pub delivery_concurrency: Option<usize>,
     /// Instead of the load test: translation throughput per dialect (decode +
     /// validate + encode) on one core, over the native test fixtures.
     #[arg(long)]
@@ -284,6 +288,9 @@ pub async fn load(options: Options) -> anyhow::Result<Report> {
     settings.listen = "127.0.0.1:0".into();
     if let Some(url) = &options.database_url {
         settings.database_url = url.clone();
+    }
+    if let Some(n) = options.delivery_concurrency {
+        settings.delivery.concurrency = n;
     }
     // The push receivers' addresses go into the registry before the gateway reads it.
     let listeners = if options.mix {

@@ -160,6 +160,7 @@ async fn the_mixed_benchmark_accepts_every_document_and_receipts_each_delivery_o
         instances: 1,
         mix: true,
         rate: None,
+        delivery_concurrency: None,
         formats: false,
     })
     .await
