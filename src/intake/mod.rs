@@ -314,24 +314,35 @@ struct Signed {
 }
 
 /// What a submission about to be refused is answered instead, if its
-/// signature verified: a replay of a signature used before is refused as a
-/// replay, and bytes the same sender had accepted before get their first
-/// receipt (200) — as the group commit answers them when they get that far.
-/// One query, made only for refusals: an accepted document's replay and
-/// resubmission checks run in the group's transaction, for the whole group.
+/// signature verified ([`sent_before`]). Made only for refusals: an accepted
+/// document's replay and resubmission checks run in the group's
+/// transaction, for the whole group.
 async fn earlier_answer(
     gw: &Gateway,
     trace: &Trace,
     rejection: Rejection,
 ) -> Result<Result<Accepted, Rejection>, Unavailable> {
-    let (Some(keyid), Some(signature_sha256), Some(signer)) =
-        (&trace.keyid, &trace.signature_sha256, &trace.signer)
-    else {
-        return Ok(Err(rejection));
-    };
     if trace.earlier_settled || rejection.code == SecurityError::ReplayedSignature.code() {
         return Ok(Err(rejection));
     }
+    Ok(sent_before(gw, trace).await?.unwrap_or(Err(rejection)))
+}
+
+/// Whether a submission whose signature verified was sent before, in one
+/// query and one snapshot: a signature used before is a replay, refused as
+/// one (had these very bytes been accepted under it, that is still a replay,
+/// not a resubmission, which carries a signature of its own); bytes the same
+/// sender had accepted before get their first receipt (200), as the group
+/// commit answers them. `None`: neither, or the signature was not verified.
+async fn sent_before(
+    gw: &Gateway,
+    trace: &Trace,
+) -> Result<Option<Result<Accepted, Rejection>>, Unavailable> {
+    let (Some(keyid), Some(signature_sha256), Some(signer)) =
+        (&trace.keyid, &trace.signature_sha256, &trace.signer)
+    else {
+        return Ok(None);
+    };
     let body = trace
         .body_sha256
         .as_deref()
@@ -341,14 +352,14 @@ async fn earlier_answer(
         .prior_submission(keyid, signature_sha256, body)
         .await?;
     Ok(if prior.replayed {
-        Err(Rejection::security(&SecurityError::ReplayedSignature))
-    } else if let Some(receipt) = prior.receipt {
-        Ok(Accepted {
-            status: 200,
-            receipt,
-        })
+        Some(Err(Rejection::security(&SecurityError::ReplayedSignature)))
     } else {
-        Err(rejection)
+        prior.receipt.map(|receipt| {
+            Ok(Accepted {
+                status: 200,
+                receipt,
+            })
+        })
     })
 }
 
@@ -508,35 +519,14 @@ async fn run(
         }
     };
     let body_sha256 = trace.body_sha256.clone().unwrap_or_default();
-    let prior_receipt = match &received {
-        // Checked in the group commit's transaction ([`earlier_answer`] if refused).
-        Arrived::Document(_) => None,
-        // Looked up before the parts are split and their blobs stored: a
-        // re-sent multipart body is answered without touching its parts.
-        // With the replay check, in one snapshot: had these bytes been
-        // accepted under this very signature, that is a replay, not a
-        // resubmission (which carries a signature of its own).
-        Arrived::Spooled(..) => {
-            trace.earlier_settled = true;
-            let prior = gw
-                .store
-                .prior_submission(
-                    &verified.params.keyid,
-                    &verified.signature_sha256,
-                    Some((&agency, &body_sha256)),
-                )
-                .await?;
-            if prior.replayed {
-                return Ok(Err(Rejection::security(&SecurityError::ReplayedSignature)));
-            }
-            prior.receipt
+    // A plain body's earlier answer is the group commit's ([`earlier_answer`]
+    // if refused). A multipart body's is looked up now, before its parts are
+    // split and their blobs stored, so a re-sent one touches none of them.
+    if let Arrived::Spooled(..) = &received {
+        trace.earlier_settled = true;
+        if let Some(answer) = sent_before(gw, trace).await? {
+            return Ok(answer);
         }
-    };
-    if let Some(receipt) = prior_receipt {
-        return Ok(Ok(Accepted {
-            status: 200,
-            receipt,
-        }));
     }
     let contents = match received {
         Arrived::Document(document) => Contents {
