@@ -135,6 +135,9 @@ pub struct Deliveries {
     pub receipted_more: usize,
     /// From the first delivery created to the last completed.
     pub window: Duration,
+    /// The same for each mode: which of the two the window waited for.
+    pub push_window: Duration,
+    pub pull_window: Duration,
     /// Created → receipted or acked.
     pub p50: Duration,
     pub p99: Duration,
@@ -482,12 +485,15 @@ impl Deliveries {
         }
         let count = |f: &dyn Fn(&Delivery) -> bool| all.iter().filter(|d| f(d)).count();
         let receipted = |d: &Delivery| receipts.get(&d.id).copied().unwrap_or(0);
-        let first = all.iter().map(|d| d.created_at_ms).min().unwrap_or(0);
-        let last = all
-            .iter()
-            .filter_map(|d| d.completed_at_ms)
-            .max()
-            .unwrap_or(first);
+        let window = |mode: Option<&str>| {
+            let of_mode = || all.iter().filter(move |d| mode.is_none_or(|m| d.mode == m));
+            let first = of_mode().map(|d| d.created_at_ms).min().unwrap_or(0);
+            let last = of_mode()
+                .filter_map(|d| d.completed_at_ms)
+                .max()
+                .unwrap_or(first);
+            Duration::from_millis(u64::try_from(last - first).unwrap_or(0))
+        };
         let latencies = all
             .iter()
             .filter_map(|d| Some(d.completed_at_ms? - d.created_at_ms))
@@ -503,7 +509,9 @@ impl Deliveries {
             pending: count(&|d| d.state == "pending"),
             receipted_once: count(&|d| receipted(d) == 1),
             receipted_more: count(&|d| receipted(d) > 1),
-            window: Duration::from_millis(u64::try_from(last - first).unwrap_or(0)),
+            window: window(None),
+            push_window: window(Some("push")),
+            pull_window: window(Some("pull")),
             p50,
             p99,
             drain: Duration::ZERO,
@@ -563,6 +571,15 @@ impl std::fmt::Display for Deliveries {
             self.completed_per_sec(),
             self.window.as_secs_f64(),
             self.drain.as_secs_f64()
+        )?;
+        let rate = |n: usize, window: Duration| n as f64 / window.as_secs_f64().max(1e-9);
+        writeln!(
+            f,
+            "  by mode            push {:.0} receipted/s ({:.2} s), pull {:.0} acked/s ({:.2} s)",
+            rate(self.delivered, self.push_window),
+            self.push_window.as_secs_f64(),
+            rate(self.acked, self.pull_window),
+            self.pull_window.as_secs_f64()
         )?;
         writeln!(
             f,
