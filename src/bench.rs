@@ -90,6 +90,10 @@ pub struct Options {
     /// production default otherwise), to measure the outbox's rate.
     #[arg(long)]
     pub delivery_concurrency: Option<usize>,
+    /// Push attempts in flight to any one recipient
+    /// (`delivery.per_recipient`; the production default otherwise).
+    #[arg(long)]
+    pub delivery_per_recipient: Option<usize>,
     /// Instead of the load test: translation throughput per dialect (decode +
     /// validate + encode) on one core, over the native test fixtures.
     #[arg(long)]
@@ -292,6 +296,14 @@ pub async fn load(options: Options) -> anyhow::Result<Report> {
     if let Some(n) = options.delivery_concurrency {
         settings.delivery.concurrency = n;
     }
+    settings.delivery.per_recipient = match options.delivery_per_recipient {
+        Some(n) => n,
+        // The default, but never more than the places there are.
+        None => settings
+            .delivery
+            .per_recipient
+            .min(settings.delivery.concurrency),
+    };
     // The push receivers' addresses go into the registry before the gateway reads it.
     let listeners = if options.mix {
         mixed::bind_inboxes(&settings)?

@@ -343,8 +343,11 @@ pub struct DeliverySettings {
     pub max_attempts: u32,
     /// Time allowed for one push attempt (connect, send, receipt).
     pub timeout_ms: u64,
-    /// Push attempts in flight at once.
+    /// Push attempts in flight at once, in all.
     pub concurrency: usize,
+    /// Push attempts in flight at once to any one recipient (at most
+    /// `concurrency`): a slow partner cannot hold up the others' deliveries.
+    pub per_recipient: usize,
     /// How often the worker looks for due deliveries.
     pub poll_ms: u64,
 }
@@ -356,7 +359,8 @@ impl Default for DeliverySettings {
             backoff_max_ms: 3_600_000,
             max_attempts: 10,
             timeout_ms: 30_000,
-            concurrency: 4,
+            concurrency: 64,
+            per_recipient: 8,
             poll_ms: 1_000,
         }
     }
@@ -375,6 +379,9 @@ impl DeliverySettings {
         }
         if !(1..=256).contains(&self.concurrency) {
             anyhow::bail!("delivery.concurrency must be between 1 and 256");
+        }
+        if !(1..=self.concurrency).contains(&self.per_recipient) {
+            anyhow::bail!("delivery.per_recipient must be between 1 and delivery.concurrency");
         }
         if !(10..=60_000).contains(&self.poll_ms) {
             anyhow::bail!("delivery.poll_ms must be between 10 and 60000");
@@ -581,5 +588,35 @@ fn default_resources() -> PathBuf {
         cwd
     } else {
         PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::DeliverySettings;
+
+    #[test]
+    fn a_recipients_places_are_at_least_one_and_at_most_all() {
+        let defaults = DeliverySettings::default();
+        assert!(defaults.check().is_ok());
+        assert!(defaults.per_recipient < defaults.concurrency);
+        for (concurrency, per_recipient, ok) in
+            [(4, 4, true), (4, 1, true), (4, 5, false), (4, 0, false)]
+        {
+            let settings = DeliverySettings {
+                concurrency,
+                per_recipient,
+                ..DeliverySettings::default()
+            };
+            let checked = settings.check();
+            assert_eq!(
+                checked.is_ok(),
+                ok,
+                "{concurrency}/{per_recipient}: {checked:?}"
+            );
+            if let Err(e) = checked {
+                assert!(e.to_string().contains("delivery.per_recipient"), "{e}");
+            }
+        }
     }
 }

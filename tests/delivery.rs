@@ -434,6 +434,60 @@ async fn a_slow_endpoint_times_out_is_retried_and_the_receiver_processes_the_doc
     assert_eq!(receiver.processed_once(), [notice_id], "processed once");
 }
 
+/// [`fast`], but an attempt may take 4 s: longer than the test waits for
+/// the agency that answers.
+fn patient(settings: &mut corrections_gateway::config::Settings) {
+    fast(settings);
+    settings.delivery.timeout_ms = 4_000;
+}
+
+#[actix_web::test]
+async fn a_hanging_endpoint_holds_only_its_own_places_and_the_other_agencys_deliveries_go_on() {
+    // Four places in all, two per recipient (`fast`); the corrections
+    // agency's endpoint accepts the connection and never answers in time.
+    let (hung_port, hung_url) = listener();
+    let (port, url) = listener();
+    let dir = tempfile::tempdir().unwrap();
+    corrections_gateway::app::write_dev_registry(
+        &corrections_gateway::config::Settings::for_dir(dir.path()),
+        &[(CORRECTIONS, hung_url), (PROCURATORATE, url)],
+    )
+    .unwrap();
+    let gw = TestGateway::start_in(dir, patient).await;
+    let hung = Receiver::new(&gw, CORRECTIONS, Behaviour::Delay(10_000));
+    let _hung_server = serve(hung_port, hung.clone());
+    let receiver = Receiver::new(&gw, PROCURATORATE, Behaviour::Receipt);
+    let _server = serve(port, receiver.clone());
+
+    // Eight notices: each to the corrections agency, copied to the procuratorate.
+    let mut ids = Vec::new();
+    for n in 0..8 {
+        let receipt = submit_notice(&gw, 200 + n).await;
+        ids.push(receipt["document_id"].as_str().unwrap().to_owned());
+    }
+    for id in &ids {
+        let copy = wait_for_state(&gw, id, PROCURATORATE, "delivered").await;
+        assert_eq!(copy.attempts, 1, "the copy waited for no failed attempt");
+    }
+    // Every copy was receipted while the first attempts to the hanging
+    // endpoint were still in flight: no attempt to it has ended, and only
+    // two were started (its cap), not four.
+    let ended = leaves(&gw, "delivery.attempted").await;
+    assert!(
+        ended.is_empty(),
+        "an attempt to the hanging endpoint ended first: {ended:?}"
+    );
+    assert_eq!(hung.requests.load(Ordering::SeqCst), 2);
+    let mut processed = receiver.processed_once();
+    processed.sort();
+    let mut expected = ids.clone();
+    expected.sort();
+    assert_eq!(processed, expected);
+    for id in &ids {
+        assert_eq!(delivery_to(&gw, id, CORRECTIONS).await.state, "pending");
+    }
+}
+
 #[actix_web::test]
 async fn a_bad_receipt_signature_is_retried_then_dead_lettered_until_the_partner_signs_properly() {
     let (port, url) = listener();

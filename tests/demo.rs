@@ -161,6 +161,7 @@ async fn the_mixed_benchmark_accepts_every_document_and_receipts_each_delivery_o
         mix: true,
         rate: None,
         delivery_concurrency: None,
+        delivery_per_recipient: None,
         formats: false,
     })
     .await

@@ -27,6 +27,7 @@
 pub mod backoff;
 pub mod push;
 
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -37,7 +38,10 @@ use tokio::task::JoinSet;
 use crate::app::Gateway;
 use crate::formats::Dialect;
 use crate::registry::{DeliveryMode, Registry};
-use crate::store::{ClaimedPush, Delivery, NewDelivery, PushFailure, Retried, Store, StoreError};
+use crate::store::{
+    ClaimedPush, Delivery, NewDelivery, PerRecipient, PushFailure, Retried, Store, StoreError,
+    Survey,
+};
 use crate::timefmt::unix_ms;
 use crate::violation::Violations;
 use crate::workflow::deadlines;
@@ -140,6 +144,18 @@ async fn run(gw: Arc<Gateway>, mut stopped: watch::Receiver<bool>) {
         }
     };
     let mut in_flight = JoinSet::new();
+    let mut places = Places {
+        per: PerRecipient {
+            cap: settings.per_recipient,
+            busy: HashMap::new(),
+        },
+        recipients: HashMap::new(),
+        dry: HashSet::new(),
+    };
+    // Not reset by each turn, so it also ticks while attempts keep ending.
+    let mut ticks = tokio::time::interval(poll);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut polled = true;
     loop {
         if *stopped.borrow() {
             break;
@@ -149,14 +165,34 @@ async fn run(gw: Arc<Gateway>, mut stopped: watch::Receiver<bool>) {
         // is joined, and a claim waits for the next group commit, so joining
         // one per turn allowed about one push per group commit whatever the
         // concurrency (docs/benchmarks.md §10).
-        while in_flight.try_join_next().is_some() {}
+        while let Some(joined) = in_flight.try_join_next_with_id() {
+            places.ended(&joined);
+        }
+        // Between polls a claim asks for no more than the places of push
+        // agencies that may have due rows: asking for more, it would read
+        // through the backlog of those at their cap to find nothing (§11).
+        // Each poll asks for every free place (and finds, too, the rows of
+        // an agency no longer pushed to, which the registry does not count).
         let free = settings.concurrency.saturating_sub(in_flight.len());
-        if free > 0 {
+        let wanted = match polled {
+            true => free,
+            false => free.min(places.room(&gw.registry)),
+        };
+        polled = false;
+        if wanted > 0 {
             let now = unix_ms(gw.clock.now());
-            match gw.store.claim_due_pushes(now, free, lease_ms).await {
-                Ok(claims) => {
+            match gw
+                .store
+                .claim_due_pushes(now, wanted, lease_ms, places.per.clone())
+                .await
+            {
+                Ok((claims, survey)) => {
+                    places.surveyed(&survey, &gw.registry);
                     for claim in claims {
-                        in_flight.spawn(attempt(gw.clone(), client.clone(), claim, timeout));
+                        let recipient = claim.delivery.agency_id.clone();
+                        let task =
+                            in_flight.spawn(attempt(gw.clone(), client.clone(), claim, timeout));
+                        places.started(task.id(), recipient);
                     }
                 }
                 Err(e) => tracing::warn!(error = %e, "claiming due deliveries failed"),
@@ -164,11 +200,79 @@ async fn run(gw: Arc<Gateway>, mut stopped: watch::Receiver<bool>) {
         }
         tokio::select! {
             changed = stopped.changed() => if changed.is_err() || *stopped.borrow() { break },
-            Some(_) = in_flight.join_next(), if !in_flight.is_empty() => {},
-            _ = tokio::time::sleep(poll) => {},
+            Some(joined) = in_flight.join_next_with_id(), if !in_flight.is_empty() => places.ended(&joined),
+            _ = ticks.tick() => {
+                polled = true;
+                places.dry.clear();
+            }
         }
     }
     in_flight.shutdown().await;
+}
+
+/// The attempts in flight by recipient, for [`PerRecipient`]'s cap.
+struct Places {
+    per: PerRecipient,
+    /// Whom each attempt's task is pushing to.
+    recipients: HashMap<tokio::task::Id, String>,
+    /// Push agencies that had no due row at the last claim that could tell
+    /// (until the next poll, or a claim sees one).
+    dry: HashSet<String>,
+}
+
+impl Places {
+    fn started(&mut self, task: tokio::task::Id, recipient: String) {
+        *self.per.busy.entry(recipient.clone()).or_default() += 1;
+        self.recipients.insert(task, recipient);
+    }
+
+    /// Places free for the registry's push agencies that may have due
+    /// rows, each up to its cap.
+    fn room(&self, registry: &Registry) -> usize {
+        registry
+            .iter()
+            .filter(|a| a.delivery == DeliveryMode::Push && !self.dry.contains(a.id.as_str()))
+            .map(|a| {
+                self.per
+                    .cap
+                    .saturating_sub(self.per.busy.get(a.id.as_str()).copied().unwrap_or(0))
+            })
+            .sum()
+    }
+
+    /// What a claim saw: agencies with due rows are not dry; after a claim
+    /// that saw every due row it could take, those with room and none are.
+    fn surveyed(&mut self, survey: &Survey, registry: &Registry) {
+        for agency in &survey.seen {
+            self.dry.remove(agency);
+        }
+        if survey.exhausted {
+            for agency in registry.iter().filter(|a| a.delivery == DeliveryMode::Push) {
+                let id = agency.id.as_str();
+                let busy = self.per.busy.get(id).copied().unwrap_or(0);
+                if !survey.seen.contains(id) && busy < self.per.cap {
+                    self.dry.insert(id.to_owned());
+                }
+            }
+        }
+    }
+
+    /// An attempt's task ended, however: its recipient's place is free.
+    fn ended(&mut self, joined: &Result<(tokio::task::Id, ()), tokio::task::JoinError>) {
+        let task = match joined {
+            Ok((task, ())) => *task,
+            Err(e) => e.id(),
+        };
+        let Some(recipient) = self.recipients.remove(&task) else {
+            return;
+        };
+        if let Some(n) = self.per.busy.get_mut(&recipient) {
+            *n -= 1;
+            if *n == 0 {
+                self.per.busy.remove(&recipient);
+            }
+        }
+    }
 }
 
 /// One attempt: prepare, send under the timeout, verify, record.

@@ -339,7 +339,7 @@ impl Store {
         limit: usize,
         lease_ms: i64,
     ) -> Result<Vec<ClaimedMail>, StoreError> {
-        let rows = self
+        let (rows, _) = self
             .claim_leased(
                 &super::outbox::Leased {
                     table: "mail_outbox",
@@ -349,6 +349,7 @@ impl Store {
                 now_ms,
                 limit,
                 lease_ms,
+                None,
             )
             .await?;
         let mut claimed = Vec::with_capacity(rows.len());

@@ -14,6 +14,8 @@
 //! the delivery is attempted again: at-least-once, receivers de-duplicate by
 //! gateway document id.
 
+use std::collections::{HashMap, HashSet};
+
 use futures_util::future::BoxFuture;
 use sqlx::{AnyConnection, Connection, Row};
 
@@ -204,6 +206,27 @@ async fn start_awaiting(
     Ok(events)
 }
 
+/// A cap on the attempts in flight to one recipient (`agency_id`), so that
+/// a slow partner holds at most `cap` of the worker's places and the others'
+/// deliveries go on (docs/delivery.md).
+#[derive(Debug, Clone, Default)]
+pub struct PerRecipient {
+    pub cap: usize,
+    /// Attempts the caller has in flight, by recipient.
+    pub busy: HashMap<String, usize>,
+}
+
+/// What a claim of due pushes saw besides what it took.
+#[derive(Debug, Clone, Default)]
+pub struct Survey {
+    /// Recipients with a due row among those the claim read.
+    pub seen: HashSet<String>,
+    /// Its last query found every due row it asked for — every due row of
+    /// a recipient not at its cap — so a recipient not `seen` and not at
+    /// its cap had none.
+    pub exhausted: bool,
+}
+
 /// An outbox table whose rows are claimed with leases ([`Store::claim_leased`]).
 #[derive(Clone, Copy)]
 pub(super) struct Leased {
@@ -230,14 +253,17 @@ impl Store {
     }
 
     /// Claims up to `limit` push deliveries that are due at `now_ms`, each
-    /// with a lease until `now_ms + lease_ms` and its attempt counted.
+    /// with a lease until `now_ms + lease_ms` and its attempt counted, and
+    /// none for a recipient that would then have more than `per.cap`
+    /// attempts in flight (counting `per.busy`, the caller's own).
     pub async fn claim_due_pushes(
         &self,
         now_ms: i64,
         limit: usize,
         lease_ms: i64,
-    ) -> Result<Vec<ClaimedPush>, StoreError> {
-        let rows = self
+        per: PerRecipient,
+    ) -> Result<(Vec<ClaimedPush>, Survey), StoreError> {
+        let (rows, survey) = self
             .claim_leased(
                 &Leased {
                     table: "deliveries",
@@ -247,6 +273,7 @@ impl Store {
                 now_ms,
                 limit,
                 lease_ms,
+                Some(per),
             )
             .await?;
         let mut claimed = Vec::with_capacity(rows.len());
@@ -258,7 +285,7 @@ impl Store {
                 lease,
             });
         }
-        Ok(claimed)
+        Ok((claimed, survey))
     }
 
     /// Claims up to `limit` pending rows of an outbox table (`deliveries`,
@@ -274,14 +301,17 @@ impl Store {
         now_ms: i64,
         limit: usize,
         lease_ms: i64,
-    ) -> Result<Vec<(sqlx::any::AnyRow, String)>, StoreError> {
+        per_recipient: Option<PerRecipient>,
+    ) -> Result<(Vec<(sqlx::any::AnyRow, String)>, Survey), StoreError> {
         let work = Claim {
             outbox: *outbox,
             skip_locked: self.backend == super::Backend::Postgres,
             now_ms,
             limit,
             lease_ms,
+            per_recipient,
             claimed: Vec::new(),
+            survey: Survey::default(),
         };
         group::join(self, work).await
     }
@@ -771,11 +801,13 @@ struct Claim {
     now_ms: i64,
     limit: usize,
     lease_ms: i64,
+    per_recipient: Option<PerRecipient>,
     claimed: Vec<(sqlx::any::AnyRow, String)>,
+    survey: Survey,
 }
 
 impl Work for Claim {
-    type Output = Vec<(sqlx::any::AnyRow, String)>;
+    type Output = (Vec<(sqlx::any::AnyRow, String)>, Survey);
 
     fn write<'a>(
         &'a mut self,
@@ -791,35 +823,84 @@ impl Work for Claim {
                 true => " FOR UPDATE SKIP LOCKED",
                 false => "",
             };
-            let candidates = sqlx::query(&format!(
-                "SELECT id, attempts FROM {table} WHERE state = 'pending' AND {due} \
-                 AND next_attempt_at <= $1 AND (leased_until IS NULL OR leased_until <= $1) \
-                 ORDER BY next_attempt_at, id LIMIT $2{skip_locked}",
-            ))
-            .bind(self.now_ms)
-            .bind(self.limit as i64)
-            .fetch_all(&mut *tx)
-            .await?;
             self.claimed.clear();
-            for c in candidates {
-                let id: String = c.get(0);
-                let attempts: i64 = c.get(1);
-                let lease = uuid::Uuid::new_v4().to_string();
-                // The claimed row comes back with the update (one statement).
-                let taken = sqlx::query(&format!(
-                    "UPDATE {table} SET lease = $1, leased_until = $2, attempts = attempts + 1, updated_at = $3 \
-                     WHERE id = $4 AND state = 'pending' AND attempts = $5 \
-                     AND (leased_until IS NULL OR leased_until <= $3) RETURNING {columns}",
-                ))
-                .bind(&lease)
-                .bind(self.now_ms + self.lease_ms)
-                .bind(self.now_ms)
-                .bind(&id)
-                .bind(attempts)
-                .fetch_optional(&mut *tx)
-                .await?;
-                if let Some(row) = taken {
-                    self.claimed.push((row, lease));
+            self.survey = Survey::default();
+            // Recomputed on every run: the group may write this work again.
+            let (cap, mut busy) = match &self.per_recipient {
+                Some(per) => (per.cap, per.busy.clone()),
+                None => (usize::MAX, HashMap::new()),
+            };
+            // Recipients already at their cap are left out of the query, so
+            // their backlog cannot fill it; one that reaches its cap during
+            // this claim is skipped, and the query asked again without it.
+            for _round in 0..4 {
+                let full: Vec<&String> = busy
+                    .iter()
+                    .filter(|(_, n)| **n >= cap)
+                    .map(|(a, _)| a)
+                    .collect();
+                let excluded = match full.is_empty() {
+                    true => String::new(),
+                    false => {
+                        let marks: Vec<String> =
+                            (0..full.len()).map(|i| format!("${}", i + 3)).collect();
+                        format!(" AND agency_id NOT IN ({})", marks.join(", "))
+                    }
+                };
+                let wanted = self.limit - self.claimed.len();
+                let sql = format!(
+                    "SELECT id, attempts{agency} FROM {table} WHERE state = 'pending' AND {due} \
+                     AND next_attempt_at <= $1 AND (leased_until IS NULL OR leased_until <= $1){excluded} \
+                     ORDER BY next_attempt_at, id LIMIT $2{skip_locked}",
+                    agency = if self.per_recipient.is_some() { ", agency_id" } else { "" },
+                );
+                let mut query = sqlx::query(&sql).bind(self.now_ms).bind(wanted as i64);
+                let full_before = full.len();
+                for agency in full {
+                    query = query.bind(agency.clone());
+                }
+                let candidates = query.fetch_all(&mut *tx).await?;
+                let exhausted = candidates.len() < wanted;
+                self.survey.exhausted = exhausted;
+                for c in candidates {
+                    let agency: Option<String> = self.per_recipient.as_ref().map(|_| c.get(2));
+                    if let Some(agency) = &agency {
+                        self.survey.seen.insert(agency.clone());
+                    }
+                    if self.claimed.len() == self.limit {
+                        continue;
+                    }
+                    let id: String = c.get(0);
+                    let attempts: i64 = c.get(1);
+                    if let Some(agency) = &agency {
+                        if busy.get(agency).copied().unwrap_or(0) >= cap {
+                            continue;
+                        }
+                    }
+                    let lease = uuid::Uuid::new_v4().to_string();
+                    // The claimed row comes back with the update (one statement).
+                    let taken = sqlx::query(&format!(
+                        "UPDATE {table} SET lease = $1, leased_until = $2, attempts = attempts + 1, updated_at = $3 \
+                         WHERE id = $4 AND state = 'pending' AND attempts = $5 \
+                         AND (leased_until IS NULL OR leased_until <= $3) RETURNING {columns}",
+                    ))
+                    .bind(&lease)
+                    .bind(self.now_ms + self.lease_ms)
+                    .bind(self.now_ms)
+                    .bind(&id)
+                    .bind(attempts)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    if let Some(row) = taken {
+                        self.claimed.push((row, lease));
+                        if let Some(agency) = agency {
+                            *busy.entry(agency).or_default() += 1;
+                        }
+                    }
+                }
+                let full_now = busy.values().filter(|n| **n >= cap).count();
+                if exhausted || self.claimed.len() == self.limit || full_now == full_before {
+                    break;
                 }
             }
             Ok(match self.claimed.is_empty() {
@@ -829,7 +910,7 @@ impl Work for Claim {
         })
     }
 
-    fn output(self) -> Vec<(sqlx::any::AnyRow, String)> {
-        self.claimed
+    fn output(self) -> (Vec<(sqlx::any::AnyRow, String)>, Survey) {
+        (self.claimed, self.survey)
     }
 }

@@ -30,6 +30,7 @@ pub fn fast(settings: &mut Settings) {
         max_attempts: 3,
         timeout_ms: 1_000,
         concurrency: 4,
+        per_recipient: 2,
         poll_ms: 50,
     };
 }
