@@ -94,6 +94,10 @@ pub struct Options {
     /// (`delivery.per_recipient`; the production default otherwise).
     #[arg(long)]
     pub delivery_per_recipient: Option<usize>,
+    /// The outbox thread's nice value (`delivery.nice`; the production
+    /// default otherwise; 0: the server's priority).
+    #[arg(long)]
+    pub delivery_nice: Option<i32>,
     /// Instead of the load test: translation throughput per dialect (decode +
     /// validate + encode) on one core, over the native test fixtures.
     #[arg(long)]
@@ -295,6 +299,9 @@ pub async fn load(options: Options) -> anyhow::Result<Report> {
     }
     if let Some(n) = options.delivery_concurrency {
         settings.delivery.concurrency = n;
+    }
+    if let Some(n) = options.delivery_nice {
+        settings.delivery.nice = n;
     }
     settings.delivery.per_recipient = match options.delivery_per_recipient {
         Some(n) => n,

@@ -350,6 +350,8 @@ pub struct DeliverySettings {
     pub per_recipient: usize,
     /// How often the worker looks for due deliveries.
     pub poll_ms: u64,
+    /// The outbox thread's nice value (0–19; 0: the server's priority).
+    pub nice: i32,
 }
 
 impl Default for DeliverySettings {
@@ -362,6 +364,7 @@ impl Default for DeliverySettings {
             concurrency: 64,
             per_recipient: 8,
             poll_ms: 1_000,
+            nice: 10,
         }
     }
 }
@@ -385,6 +388,9 @@ impl DeliverySettings {
         }
         if !(10..=60_000).contains(&self.poll_ms) {
             anyhow::bail!("delivery.poll_ms must be between 10 and 60000");
+        }
+        if !(0..=19).contains(&self.nice) {
+            anyhow::bail!("delivery.nice must be between 0 and 19");
         }
         Ok(())
     }

@@ -32,7 +32,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use time::OffsetDateTime;
-use tokio::sync::watch;
+use tokio::sync::{oneshot, watch};
 use tokio::task::JoinSet;
 
 use crate::app::Gateway;
@@ -106,22 +106,61 @@ pub fn translate(
 /// Handle to the running outbox worker.
 pub struct Worker {
     stop: watch::Sender<bool>,
-    task: tokio::task::JoinHandle<()>,
+    ended: oneshot::Receiver<()>,
 }
 
 impl Worker {
-    /// Starts the worker on the current runtime.
+    /// Starts the worker on a thread of its own, at the lower CPU priority
+    /// of `delivery.nice`: when the CPU is short, submissions waiting for
+    /// their receipt come first and deliveries take what is left
+    /// (docs/benchmarks.md §11). Without a thread, on the current runtime.
     pub fn spawn(gw: Arc<Gateway>) -> Worker {
         let (stop, stopped) = watch::channel(false);
-        let task = tokio::spawn(run(gw, stopped));
-        Worker { stop, task }
+        let (done, ended) = oneshot::channel();
+        let nice = gw.settings.delivery.nice;
+        let on_thread = (gw.clone(), stopped.clone());
+        let started = std::thread::Builder::new().name("outbox".into()).spawn(move || {
+            let (gw, stopped) = on_thread;
+            lower_priority(nice);
+            match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                Ok(runtime) => runtime.block_on(run(gw, stopped)),
+                Err(e) => tracing::error!(error = %e, "the outbox runtime cannot start; delivery is stopped"),
+            }
+            let _ = done.send(());
+        });
+        if let Err(e) = started {
+            tracing::warn!(error = %e, "no outbox thread; delivering on the server's runtime");
+            let (done, on_runtime) = oneshot::channel();
+            tokio::spawn(async move {
+                run(gw, stopped).await;
+                let _ = done.send(());
+            });
+            return Worker {
+                stop,
+                ended: on_runtime,
+            };
+        }
+        Worker { stop, ended }
     }
 
     /// Stops claiming work and abandons attempts in flight (their leases
     /// expire and they are made again: at-least-once).
     pub async fn stop(self) {
         let _ = self.stop.send(true);
-        let _ = self.task.await;
+        let _ = self.ended.await;
+    }
+}
+
+/// Lowers the calling thread's CPU priority to `nice` (0: unchanged).
+/// Linux keeps the nice value per thread, so this thread's id is the
+/// "process" whose priority is set; raising a nice value needs no privilege.
+fn lower_priority(nice: i32) {
+    if nice == 0 {
+        return;
+    }
+    let this_thread = rustix::thread::gettid();
+    if let Err(e) = rustix::process::setpriority_process(Some(this_thread), nice) {
+        tracing::warn!(error = %e, nice, "the outbox thread keeps its priority");
     }
 }
 
