@@ -32,7 +32,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use time::OffsetDateTime;
-use tokio::sync::{oneshot, watch};
+use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::app::Gateway;
@@ -103,11 +103,16 @@ pub fn translate(
     Ok((bytes, gw.formats.content_type(dialect)))
 }
 
-/// Handle to the running outbox worker.
+/// Handle to the running outbox worker. Dropping it stops the worker too,
+/// and waits (a few seconds at most) for its thread to end: a thread still
+/// signing or reading while the process exits would crash the exit.
 pub struct Worker {
     stop: watch::Sender<bool>,
-    ended: oneshot::Receiver<()>,
+    ended: Option<std::sync::mpsc::Receiver<()>>,
 }
+
+/// How long stopping waits for the worker's thread to end.
+const STOP_WAIT: Duration = Duration::from_secs(5);
 
 impl Worker {
     /// Starts the worker on a thread of its own, at the lower CPU priority
@@ -116,11 +121,11 @@ impl Worker {
     /// (docs/benchmarks.md §11). Without a thread, on the current runtime.
     pub fn spawn(gw: Arc<Gateway>) -> Worker {
         let (stop, stopped) = watch::channel(false);
-        let (done, ended) = oneshot::channel();
+        let (done, ended) = std::sync::mpsc::channel();
         let nice = gw.settings.delivery.nice;
-        let on_thread = (gw.clone(), stopped.clone());
+        let on_thread = (gw.clone(), stopped.clone(), done.clone());
         let started = std::thread::Builder::new().name("outbox".into()).spawn(move || {
-            let (gw, stopped) = on_thread;
+            let (gw, stopped, done) = on_thread;
             lower_priority(nice);
             match tokio::runtime::Builder::new_current_thread().enable_all().build() {
                 Ok(runtime) => runtime.block_on(run(gw, stopped)),
@@ -130,24 +135,33 @@ impl Worker {
         });
         if let Err(e) = started {
             tracing::warn!(error = %e, "no outbox thread; delivering on the server's runtime");
-            let (done, on_runtime) = oneshot::channel();
             tokio::spawn(async move {
                 run(gw, stopped).await;
                 let _ = done.send(());
             });
-            return Worker {
-                stop,
-                ended: on_runtime,
-            };
         }
-        Worker { stop, ended }
+        Worker {
+            stop,
+            ended: Some(ended),
+        }
     }
 
     /// Stops claiming work and abandons attempts in flight (their leases
     /// expire and they are made again: at-least-once).
-    pub async fn stop(self) {
+    pub async fn stop(mut self) {
         let _ = self.stop.send(true);
-        let _ = self.ended.await;
+        if let Some(ended) = self.ended.take() {
+            let _ = tokio::task::spawn_blocking(move || ended.recv_timeout(STOP_WAIT)).await;
+        }
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+        if let Some(ended) = self.ended.take() {
+            let _ = ended.recv_timeout(STOP_WAIT);
+        }
     }
 }
 

@@ -59,6 +59,9 @@ use crate::xlog::{LogPosition, PreparedLeaf};
 /// group's last member).
 pub const MAX_GROUP: usize = 128;
 
+/// Most other works ([`join`]) in a group that has documents ([`take_group`]).
+pub const JOINED_BESIDE_DOCUMENTS: usize = 8;
+
 /// Builds a document's receipt body from where its leaf landed in the log
 /// (called again if its group is committed again without a failed member).
 pub type ReceiptFn = Box<dyn Fn(&NewDocument, &LogPosition) -> Vec<u8> + Send + Sync>;
@@ -307,11 +310,7 @@ fn enqueue(store: &Store, job: Job) {
     let turn = async move {
         lock(&store.group.queue).push(job);
         let _turn = store.group.turn.lock().await;
-        let jobs: Vec<Job> = {
-            let mut queue = lock(&store.group.queue);
-            let n = queue.len().min(MAX_GROUP);
-            queue.drain(..n).collect()
-        };
+        let jobs = take_group(&mut lock(&store.group.queue));
         if !jobs.is_empty() {
             commit_group(&store, jobs).await;
         }
@@ -321,6 +320,42 @@ fn enqueue(store: &Store, job: Job) {
         Some(committer) => drop(committer.spawn(turn)),
         None => drop(tokio::spawn(turn)),
     }
+}
+
+/// The next group from the queue: its documents first (at most
+/// [`MAX_GROUP`]), and beside them at most [`JOINED_BESIDE_DOCUMENTS`] other
+/// works, oldest first; with no document waiting, up to [`MAX_GROUP`] works.
+/// A submitter waits for its receipt while a delivery's receipt or ack can
+/// wait a group longer: on PostgreSQL each joined work is a few round trips
+/// on the group's path, and without the bound the mixed load's deliveries
+/// made the documents beside them wait (docs/benchmarks.md §11). Every
+/// queued job still has a turn of its own, so the works left are taken by
+/// the next turns.
+fn take_group(queue: &mut Vec<Job>) -> Vec<Job> {
+    let documents = queue
+        .iter()
+        .filter(|j| matches!(j, Job::Document(_)))
+        .count();
+    let (mut documents_left, mut joined_left) = match documents {
+        0 => (0, MAX_GROUP),
+        n => (n.min(MAX_GROUP), JOINED_BESIDE_DOCUMENTS),
+    };
+    let mut taken = Vec::new();
+    let mut kept = Vec::with_capacity(queue.len());
+    for job in queue.drain(..) {
+        let room = match job {
+            Job::Document(_) => &mut documents_left,
+            Job::Joined(_) => &mut joined_left,
+        };
+        if *room > 0 {
+            *room -= 1;
+            taken.push(job);
+        } else {
+            kept.push(job);
+        }
+    }
+    *queue = kept;
+    taken
 }
 
 fn lock(queue: &Mutex<Vec<Job>>) -> std::sync::MutexGuard<'_, Vec<Job>> {
@@ -711,6 +746,78 @@ mod tests {
             answer,
         });
         (job, answered)
+    }
+
+    /// A joined work that writes nothing.
+    struct Nothing;
+
+    impl Work for Nothing {
+        type Output = ();
+        fn write<'a>(
+            &'a mut self,
+            _tx: &'a mut AnyConnection,
+        ) -> BoxFuture<'a, Result<Kept, StoreError>> {
+            Box::pin(async { Ok(Kept::Nothing) })
+        }
+        fn output(self) {}
+    }
+
+    fn idle_work() -> Job {
+        let (answer, _) = oneshot::channel();
+        Job::Joined(Box::new(Waiting {
+            work: Nothing,
+            answer,
+        }))
+    }
+
+    fn kinds(jobs: &[Job]) -> String {
+        jobs.iter()
+            .map(|j| match j {
+                Job::Document(_) => 'd',
+                Job::Joined(_) => 'j',
+            })
+            .collect()
+    }
+
+    #[test]
+    fn documents_go_first_and_other_work_beside_them_is_bounded() {
+        // 12 works queued before 3 documents and after them 2 more works.
+        let mut queue: Vec<Job> = (0..12).map(|_| idle_work()).collect();
+        for n in 0..3 {
+            queue.push(
+                job(document(
+                    &format!("d{n}"),
+                    &format!("b{n}"),
+                    &format!("s{n}"),
+                ))
+                .0,
+            );
+        }
+        queue.extend((0..2).map(|_| idle_work()));
+        let first = take_group(&mut queue);
+        assert_eq!(
+            kinds(&first),
+            format!("{}ddd", "j".repeat(JOINED_BESIDE_DOCUMENTS))
+        );
+        assert_eq!(kinds(&queue), "jjjjjj", "the works left, oldest first");
+        // With no document waiting, the works are taken together.
+        let second = take_group(&mut queue);
+        assert_eq!((kinds(&second).as_str(), queue.len()), ("jjjjjj", 0));
+        // More than a group's worth of documents: a group takes MAX_GROUP.
+        let mut queue: Vec<Job> = (0..MAX_GROUP + 5)
+            .map(|n| {
+                job(document(
+                    &format!("d{n}"),
+                    &format!("b{n}"),
+                    &format!("s{n}"),
+                ))
+                .0
+            })
+            .collect();
+        queue.push(idle_work());
+        let third = take_group(&mut queue);
+        assert_eq!(third.len(), MAX_GROUP + 1);
+        assert_eq!(kinds(&queue), "ddddd");
     }
 
     #[tokio::test]

@@ -221,9 +221,10 @@ pub struct PerRecipient {
 pub struct Survey {
     /// Recipients with a due row among those the claim read.
     pub seen: HashSet<String>,
-    /// Its last query found every due row it asked for — every due row of
-    /// a recipient not at its cap — so a recipient not `seen` and not at
-    /// its cap had none.
+    /// Its last query found fewer rows than it asked for: every due row of
+    /// a recipient not at its cap, so a recipient not `seen` and not at its
+    /// cap had none (on PostgreSQL, but for rows another instance was
+    /// claiming at that moment: the worker's next poll looks again).
     pub exhausted: bool,
 }
 
