@@ -94,10 +94,6 @@ pub struct Options {
     /// (`delivery.per_recipient`; the production default otherwise).
     #[arg(long)]
     pub delivery_per_recipient: Option<usize>,
-    /// The outbox thread's nice value (`delivery.nice`; the production
-    /// default otherwise; 0: the server's priority).
-    #[arg(long)]
-    pub delivery_nice: Option<i32>,
     /// Instead of the load test: translation throughput per dialect (decode +
     /// validate + encode) on one core, over the native test fixtures.
     #[arg(long)]
@@ -300,17 +296,9 @@ pub async fn load(options: Options) -> anyhow::Result<Report> {
     if let Some(n) = options.delivery_concurrency {
         settings.delivery.concurrency = n;
     }
-    if let Some(n) = options.delivery_nice {
-        settings.delivery.nice = n;
+    if let Some(n) = options.delivery_per_recipient {
+        settings.delivery.per_recipient = n;
     }
-    settings.delivery.per_recipient = match options.delivery_per_recipient {
-        Some(n) => n,
-        // The default, but never more than the places there are.
-        None => settings
-            .delivery
-            .per_recipient
-            .min(settings.delivery.concurrency),
-    };
     // The push receivers' addresses go into the registry before the gateway reads it.
     let listeners = if options.mix {
         mixed::bind_inboxes(&settings)?

@@ -162,7 +162,6 @@ async fn the_mixed_benchmark_accepts_every_document_and_receipts_each_delivery_o
         rate: None,
         delivery_concurrency: None,
         delivery_per_recipient: None,
-        delivery_nice: None,
         formats: false,
     })
     .await

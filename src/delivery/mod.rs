@@ -103,78 +103,25 @@ pub fn translate(
     Ok((bytes, gw.formats.content_type(dialect)))
 }
 
-/// Handle to the running outbox worker. Dropping it stops the worker too,
-/// and waits (a few seconds at most) for its thread to end: a thread still
-/// signing or reading while the process exits would crash the exit.
+/// Handle to the running outbox worker.
 pub struct Worker {
     stop: watch::Sender<bool>,
-    ended: Option<std::sync::mpsc::Receiver<()>>,
+    task: tokio::task::JoinHandle<()>,
 }
 
-/// How long stopping waits for the worker's thread to end.
-const STOP_WAIT: Duration = Duration::from_secs(5);
-
 impl Worker {
-    /// Starts the worker on a thread of its own, at the lower CPU priority
-    /// of `delivery.nice`: when the CPU is short, submissions waiting for
-    /// their receipt come first and deliveries take what is left
-    /// (docs/benchmarks.md §11). Without a thread, on the current runtime.
+    /// Starts the worker on the current runtime.
     pub fn spawn(gw: Arc<Gateway>) -> Worker {
         let (stop, stopped) = watch::channel(false);
-        let (done, ended) = std::sync::mpsc::channel();
-        let nice = gw.settings.delivery.nice;
-        let on_thread = (gw.clone(), stopped.clone(), done.clone());
-        let started = std::thread::Builder::new().name("outbox".into()).spawn(move || {
-            let (gw, stopped, done) = on_thread;
-            lower_priority(nice);
-            match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-                Ok(runtime) => runtime.block_on(run(gw, stopped)),
-                Err(e) => tracing::error!(error = %e, "the outbox runtime cannot start; delivery is stopped"),
-            }
-            let _ = done.send(());
-        });
-        if let Err(e) = started {
-            tracing::warn!(error = %e, "no outbox thread; delivering on the server's runtime");
-            tokio::spawn(async move {
-                run(gw, stopped).await;
-                let _ = done.send(());
-            });
-        }
-        Worker {
-            stop,
-            ended: Some(ended),
-        }
+        let task = tokio::spawn(run(gw, stopped));
+        Worker { stop, task }
     }
 
     /// Stops claiming work and abandons attempts in flight (their leases
     /// expire and they are made again: at-least-once).
-    pub async fn stop(mut self) {
+    pub async fn stop(self) {
         let _ = self.stop.send(true);
-        if let Some(ended) = self.ended.take() {
-            let _ = tokio::task::spawn_blocking(move || ended.recv_timeout(STOP_WAIT)).await;
-        }
-    }
-}
-
-impl Drop for Worker {
-    fn drop(&mut self) {
-        let _ = self.stop.send(true);
-        if let Some(ended) = self.ended.take() {
-            let _ = ended.recv_timeout(STOP_WAIT);
-        }
-    }
-}
-
-/// Lowers the calling thread's CPU priority to `nice` (0: unchanged).
-/// Linux keeps the nice value per thread, so this thread's id is the
-/// "process" whose priority is set; raising a nice value needs no privilege.
-fn lower_priority(nice: i32) {
-    if nice == 0 {
-        return;
-    }
-    let this_thread = rustix::thread::gettid();
-    if let Err(e) = rustix::process::setpriority_process(Some(this_thread), nice) {
-        tracing::warn!(error = %e, nice, "the outbox thread keeps its priority");
+        let _ = self.task.await;
     }
 }
 
@@ -199,7 +146,7 @@ async fn run(gw: Arc<Gateway>, mut stopped: watch::Receiver<bool>) {
     let mut in_flight = JoinSet::new();
     let mut places = Places {
         per: PerRecipient {
-            cap: settings.per_recipient,
+            cap: settings.per_recipient.min(settings.concurrency),
             busy: HashMap::new(),
         },
         recipients: HashMap::new(),

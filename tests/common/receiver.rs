@@ -32,7 +32,6 @@ pub fn fast(settings: &mut Settings) {
         concurrency: 4,
         per_recipient: 2,
         poll_ms: 50,
-        nice: 10,
     };
 }
 
