@@ -222,21 +222,16 @@ struct Places {
 
 impl Places {
     fn started(&mut self, task: tokio::task::Id, recipient: String) {
-        *self.per.busy.entry(recipient.clone()).or_default() += 1;
+        self.per.take(recipient.clone());
         self.recipients.insert(task, recipient);
     }
 
     /// Places free for the registry's push agencies that may have due
     /// rows, each up to its cap.
     fn room(&self, registry: &Registry) -> usize {
-        registry
-            .iter()
-            .filter(|a| a.delivery == DeliveryMode::Push && !self.dry.contains(a.id.as_str()))
-            .map(|a| {
-                self.per
-                    .cap
-                    .saturating_sub(self.per.busy.get(a.id.as_str()).copied().unwrap_or(0))
-            })
+        pushed(registry)
+            .filter(|id| !self.dry.contains(*id))
+            .map(|id| self.per.room(id))
             .sum()
     }
 
@@ -247,10 +242,8 @@ impl Places {
             self.dry.remove(agency);
         }
         if survey.exhausted {
-            for agency in registry.iter().filter(|a| a.delivery == DeliveryMode::Push) {
-                let id = agency.id.as_str();
-                let busy = self.per.busy.get(id).copied().unwrap_or(0);
-                if !survey.seen.contains(id) && busy < self.per.cap {
+            for id in pushed(registry) {
+                if !survey.seen.contains(id) && self.per.room(id) > 0 {
                     self.dry.insert(id.to_owned());
                 }
             }
@@ -263,16 +256,18 @@ impl Places {
             Ok((task, ())) => *task,
             Err(e) => e.id(),
         };
-        let Some(recipient) = self.recipients.remove(&task) else {
-            return;
-        };
-        if let Some(n) = self.per.busy.get_mut(&recipient) {
-            *n -= 1;
-            if *n == 0 {
-                self.per.busy.remove(&recipient);
-            }
+        if let Some(recipient) = self.recipients.remove(&task) {
+            self.per.release(&recipient);
         }
     }
+}
+
+/// The ids of the registry's push-delivered agencies.
+fn pushed(registry: &Registry) -> impl Iterator<Item = &str> {
+    registry
+        .iter()
+        .filter(|a| a.delivery == DeliveryMode::Push)
+        .map(|a| a.id.as_str())
 }
 
 /// One attempt: prepare, send under the timeout, verify, record.

@@ -216,6 +216,38 @@ pub struct PerRecipient {
     pub busy: HashMap<String, usize>,
 }
 
+impl PerRecipient {
+    /// Places `recipient` has left.
+    pub fn room(&self, recipient: &str) -> usize {
+        let busy = self.busy.get(recipient).copied().unwrap_or(0);
+        self.cap.saturating_sub(busy)
+    }
+
+    /// One more attempt in flight to `recipient`.
+    pub fn take(&mut self, recipient: String) {
+        *self.busy.entry(recipient).or_default() += 1;
+    }
+
+    /// An attempt to `recipient` ended: its place is free.
+    pub fn release(&mut self, recipient: &str) {
+        if let Some(n) = self.busy.get_mut(recipient) {
+            *n -= 1;
+            if *n == 0 {
+                self.busy.remove(recipient);
+            }
+        }
+    }
+
+    /// Recipients with no place left.
+    fn full(&self) -> Vec<&String> {
+        self.busy
+            .iter()
+            .filter(|(_, n)| **n >= self.cap)
+            .map(|(recipient, _)| recipient)
+            .collect()
+    }
+}
+
 /// What a claim of due pushes saw besides what it took.
 #[derive(Debug, Clone, Default)]
 pub struct Survey {
@@ -827,19 +859,15 @@ impl Work for Claim {
             self.claimed.clear();
             self.survey = Survey::default();
             // Recomputed on every run: the group may write this work again.
-            let (cap, mut busy) = match &self.per_recipient {
-                Some(per) => (per.cap, per.busy.clone()),
-                None => (usize::MAX, HashMap::new()),
-            };
+            let mut per = self.per_recipient.clone().unwrap_or(PerRecipient {
+                cap: usize::MAX,
+                busy: HashMap::new(),
+            });
             // Recipients already at their cap are left out of the query, so
             // their backlog cannot fill it; one that reaches its cap during
             // this claim is skipped, and the query asked again without it.
             for _round in 0..4 {
-                let full: Vec<&String> = busy
-                    .iter()
-                    .filter(|(_, n)| **n >= cap)
-                    .map(|(a, _)| a)
-                    .collect();
+                let full = per.full();
                 let excluded = match full.is_empty() {
                     true => String::new(),
                     false => {
@@ -873,10 +901,8 @@ impl Work for Claim {
                     }
                     let id: String = c.get(0);
                     let attempts: i64 = c.get(1);
-                    if let Some(agency) = &agency {
-                        if busy.get(agency).copied().unwrap_or(0) >= cap {
-                            continue;
-                        }
+                    if agency.as_deref().is_some_and(|a| per.room(a) == 0) {
+                        continue;
                     }
                     let lease = uuid::Uuid::new_v4().to_string();
                     // The claimed row comes back with the update (one statement).
@@ -895,11 +921,11 @@ impl Work for Claim {
                     if let Some(row) = taken {
                         self.claimed.push((row, lease));
                         if let Some(agency) = agency {
-                            *busy.entry(agency).or_default() += 1;
+                            per.take(agency);
                         }
                     }
                 }
-                let full_now = busy.values().filter(|n| **n >= cap).count();
+                let full_now = per.full().len();
                 if exhausted || self.claimed.len() == self.limit || full_now == full_before {
                     break;
                 }
